@@ -1,0 +1,127 @@
+/*
+ * config.h - the configuration file (libconfig syntax) turned into a
+ * validated, immutable struct config.
+ *
+ * Main thread loads it; afterwards it is read-only and any thread may read
+ * it.  Every string and array belongs to the struct config and is released
+ * by config_free().  Errors name FILE:LINE (see struct err).
+ */
+#ifndef TESSERA_CONFIG_H
+#define TESSERA_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "addr.h"
+
+/* A configuration (or other start-up) error: "FILE:LINE: what is wrong". */
+struct err {
+    char msg[1024];
+};
+
+void err_set(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+struct config_cert {
+    char *cert; /* absolute or relative to the working directory, resolved */
+    char *key;  /* same file as cert when the key lives there */
+    int line;
+};
+
+struct config_frontend {
+    char *name;
+    char *listen_text;
+    struct addr listen;
+    char *backend_text;
+    struct addr backend;
+    struct config_cert *certs;
+    size_t ncerts;
+    char **alpn;
+    size_t nalpn;
+    int line;
+};
+
+enum config_store {
+    CONFIG_STORE_LOCAL = 0,
+    CONFIG_STORE_MEMCACHED,
+};
+
+struct config {
+    char *path; /* the file as given */
+    char *dir;  /* its folder: relative paths resolve against it */
+
+    unsigned workers; /* 0 in the file means "online CPUs"; resolved by config_load */
+    unsigned max_connections; /* 0: as many as RLIMIT_NOFILE allows */
+
+    struct {
+        int level; /* enum log_level */
+        bool syslog;
+    } log;
+
+    struct {
+        int min_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
+        char *ciphers;
+        char *ciphersuites;
+        char *groups;
+    } tls;
+
+    struct config_frontend *frontends;
+    size_t nfrontends;
+
+    struct {
+        enum config_store store;
+        unsigned lifetime;
+        bool tickets;
+    } sessions;
+
+    struct {
+        unsigned rotate;
+        unsigned keep;
+        unsigned refresh;
+    } tickets;
+
+    struct {
+        char **servers;
+        size_t nservers;
+        char *options;
+        char *prefix;
+        unsigned timeout_ms;
+        char *secret_file;
+        char **old_secret_files;
+        size_t nold_secret_files;
+    } memcached;
+
+    struct {
+        char *listen_text; /* "" disables the endpoint */
+        bool enabled;
+        struct addr listen;
+        struct cidr *allow;
+        size_t nallow;
+    } admin;
+
+    struct {
+        unsigned handshake;
+        unsigned connect;
+        unsigned idle;
+        unsigned shutdown;
+    } timeouts;
+};
+
+/* Defaults (design.md). */
+#define CONFIG_DEFAULT_CIPHERS                                                                     \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"       \
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+#define CONFIG_DEFAULT_CIPHERSUITES                                                                \
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+#define CONFIG_DEFAULT_GROUPS "X25519:P-256:P-384"
+
+/*
+ * Read and validate `path`.  On success returns 0 and *out owns a new
+ * config.  On failure returns -1, *out is untouched and err holds
+ * "FILE:LINE: what" (the line of the offending setting; the line of its
+ * enclosing group when a required key is missing).
+ */
+int config_load(const char *path, struct config **out, struct err *err);
+void config_free(struct config *cfg);
+
+#endif

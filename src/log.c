@@ -1,0 +1,137 @@
+/*
+ * log.c - leveled logging to stderr or syslog.
+ *
+ * Any thread.  The level and the sink are set once by log_init() on the main
+ * thread before any worker starts and are read-only afterwards.  A line is
+ * formatted into a stack buffer and written with one write(2), so lines from
+ * different threads never interleave.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+static enum log_level log_threshold = LOG_LVL_INFO;
+static bool log_syslog;
+
+static const char *const log_names[] = {
+    [LOG_LVL_ERROR] = "error",
+    [LOG_LVL_WARN] = "warn",
+    [LOG_LVL_INFO] = "info",
+    [LOG_LVL_DEBUG] = "debug",
+};
+
+int
+log_level_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof(log_names) / sizeof(log_names[0]); i++) {
+        if (strcmp(name, log_names[i]) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+void
+log_init(enum log_level level, bool use_syslog)
+{
+    log_threshold = level;
+    log_syslog = use_syslog;
+    if (use_syslog) {
+        openlog("tessera", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    }
+}
+
+bool
+log_enabled(enum log_level level)
+{
+    return level <= log_threshold;
+}
+
+static int
+log_syslog_priority(enum log_level level)
+{
+    switch (level) {
+    case LOG_LVL_ERROR:
+        return LOG_ERR;
+    case LOG_LVL_WARN:
+        return LOG_WARNING;
+    case LOG_LVL_INFO:
+        return LOG_INFO;
+    case LOG_LVL_DEBUG:
+        return LOG_DEBUG;
+    }
+    return LOG_INFO;
+}
+
+static void
+log_write(enum log_level level, const char *text)
+{
+    char line[2048];
+    char thread[16] = "";
+    struct timespec ts;
+    struct tm tm;
+    int n;
+
+    if (log_syslog) {
+        syslog(log_syslog_priority(level), "%s", text);
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    pthread_getname_np(pthread_self(), thread, sizeof(thread));
+    n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s [%s] %s\n",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 ts.tv_nsec / 1000000, log_names[level], thread, text);
+    if (n < 0) {
+        return;
+    }
+    if ((size_t)n >= sizeof(line)) {
+        n = sizeof(line) - 1;
+        line[n - 1] = '\n';
+    }
+    /* A short write to stderr is not worth retrying: logging must not block a worker. */
+    if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+        return;
+    }
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+    char text[1536];
+    va_list ap;
+    int saved = errno;
+
+    if (!log_enabled(level)) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    log_write(level, text);
+    errno = saved;
+}
+
+void
+log_openssl(enum log_level level, const char *what)
+{
+    unsigned long e;
+    char buf[256];
+
+    while ((e = ERR_get_error()) != 0) {
+        if (log_enabled(level)) {
+            ERR_error_string_n(e, buf, sizeof(buf));
+            log_msg(level, "%s: %s", what, buf);
+        }
+    }
+}

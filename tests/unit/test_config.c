@@ -1,0 +1,892 @@
+/*
+ * test_config.c - config_load() on real files: a full configuration, the
+ * defaults, the annotated example, and a table of broken configurations
+ * whose exact "FILE:LINE: what" message is checked.
+ *
+ * Thread: the cmocka runner's only thread.  Ownership: the group set-up
+ * makes a mkdtemp() folder holding a self-signed ECDSA P-256 certificate,
+ * its key, a second (mismatching) key and the configuration files; the
+ * group tear-down removes the folder.  Nothing else on disk is touched.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "config.h"
+#include "log.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The real path of the mkdtemp() folder; every file of the test lives there. */
+static char test_dir[PATH_MAX];
+
+/* ---- fixtures ---------------------------------------------------------------------------- */
+
+static char *
+test_path(const char *name)
+{
+    char *path;
+
+    if (asprintf(&path, "%s/%s", test_dir, name) < 0) {
+        fail_msg("out of memory");
+    }
+    return path;
+}
+
+static void
+test_write(const char *name, const char *text)
+{
+    char *path = test_path(name);
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
+        fail_msg("cannot write %s: %s", path, strerror(errno));
+    }
+    free(path);
+}
+
+static EVP_PKEY *
+test_gen_key(void)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+
+    if (key == NULL) {
+        fail_msg("EVP_EC_gen failed");
+    }
+    return key;
+}
+
+static X509 *
+test_gen_cert(EVP_PKEY *key)
+{
+    X509 *x509 = X509_new();
+    X509_NAME *name;
+
+    if (x509 == NULL || X509_set_version(x509, 2) != 1 ||
+        ASN1_INTEGER_set(X509_get_serialNumber(x509), 1) != 1 ||
+        X509_gmtime_adj(X509_getm_notBefore(x509), 0) == NULL ||
+        X509_gmtime_adj(X509_getm_notAfter(x509), 86400) == NULL ||
+        X509_set_pubkey(x509, key) != 1) {
+        fail_msg("cannot build the certificate");
+    }
+    name = X509_get_subject_name(x509);
+    if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
+                                   -1, 0) != 1 ||
+        X509_set_issuer_name(x509, name) != 1 || X509_sign(x509, key, EVP_sha256()) == 0) {
+        fail_msg("cannot sign the certificate");
+    }
+    return x509;
+}
+
+/* Write the PEM objects given (either may be NULL) to `name`. */
+static void
+test_write_pem(const char *name, X509 *x509, EVP_PKEY *key)
+{
+    char *path = test_path(name);
+    BIO *bio = BIO_new_file(path, "w");
+
+    if (bio == NULL || (x509 != NULL && PEM_write_bio_X509(bio, x509) != 1) ||
+        (key != NULL && PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1)) {
+        fail_msg("cannot write %s", path);
+    }
+    BIO_free(bio);
+    free(path);
+}
+
+static int
+group_setup(void **state)
+{
+    char tmpl[] = "/tmp/tessera-test-config.XXXXXX";
+    EVP_PKEY *key;
+    EVP_PKEY *other;
+    X509 *x509;
+
+    (void)state;
+    if (mkdtemp(tmpl) == NULL || realpath(tmpl, test_dir) == NULL) {
+        return -1;
+    }
+    key = test_gen_key();
+    other = test_gen_key();
+    x509 = test_gen_cert(key);
+    test_write_pem("site.pem", x509, NULL);
+    test_write_pem("site.key", NULL, key);
+    test_write_pem("combo.pem", x509, key);
+    test_write_pem("other.key", NULL, other);
+    test_write("garbage.txt", "this is not PEM\n");
+    test_write("cluster.key", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+    test_write("old.key", "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n");
+    X509_free(x509);
+    EVP_PKEY_free(other);
+    EVP_PKEY_free(key);
+    return 0;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int
+group_teardown(void **state)
+{
+    (void)state;
+    return nftw(test_dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/*
+ * Expand "@F@" (the configuration file's path) and "@D@" (the test folder)
+ * in `tmpl`.  The caller frees the result.
+ */
+static char *
+test_expand(const char *tmpl, const char *file)
+{
+    size_t cap = strlen(tmpl) + 1;
+    char *out;
+    size_t len = 0;
+
+    for (const char *p = tmpl; *p != '\0'; p++) {
+        if (*p == '@') {
+            cap += strlen(file) + strlen(test_dir);
+        }
+    }
+    out = malloc(cap);
+    assert_non_null(out);
+    while (*tmpl != '\0') {
+        const char *sub = NULL;
+
+        if (strncmp(tmpl, "@F@", 3) == 0) {
+            sub = file;
+        } else if (strncmp(tmpl, "@D@", 3) == 0) {
+            sub = test_dir;
+        }
+        if (sub != NULL) {
+            memcpy(out + len, sub, strlen(sub));
+            len += strlen(sub);
+            tmpl += 3;
+        } else {
+            out[len++] = *tmpl++;
+        }
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* Write `text` as `name` and load it; returns config_load()'s result. */
+static int
+test_load(const char *name, const char *text, struct config **cfg, struct err *err)
+{
+    char *path = test_path(name);
+    int rc;
+
+    test_write(name, text);
+    rc = config_load(path, cfg, err);
+    free(path);
+    return rc;
+}
+
+/* ---- valid configurations ---------------------------------------------------------------- */
+
+static void
+test_full(void **state)
+{
+    struct config *cfg = NULL;
+    struct err err = {{0}};
+    char buf[64];
+    char *want;
+
+    (void)state;
+    static const char full[] =
+        "workers = 3;\n"
+        "max_connections = 20000L;\n"
+        "log = { level = \"debug\"; syslog = true; };\n"
+        "tls = {\n"
+        "  min_version = \"TLSv1.3\";\n"
+        "  ciphers = \"ECDHE-ECDSA-AES256-GCM-SHA384\";\n"
+        "  ciphersuites = \"TLS_AES_256_GCM_SHA384\";\n"
+        "  groups = \"P-256\";\n"
+        "};\n"
+        "frontends = (\n"
+        "  { name = \"web-1.a_b\";\n"
+        "    listen = \"127.0.0.1:8443\";\n"
+        "    backend = \"127.0.0.1:8080\";\n"
+        "    certs = ( { cert = \"site.pem\"; key = \"site.key\"; },\n"
+        "              { cert = \"@D@/combo.pem\"; } );\n"
+        "    alpn = [ \"h2\", \"http/1.1\" ];\n"
+        "  },\n"
+        "  { name = \"v6\";\n"
+        "    listen = \"[::1]:9443\";\n"
+        "    backend = \"[::1]:9080\";\n"
+        "    certs = ( { cert = \"combo.pem\"; } );\n"
+        "    alpn = ( \"http/1.1\" );\n"
+        "  }\n"
+        ");\n"
+        "sessions = { store = \"local\"; lifetime = 7200; tickets = false; };\n"
+        "tickets = { rotate = 600; keep = 12; refresh = 150; };\n"
+        "memcached = {\n"
+        "  servers = [ \"127.0.0.1:11211\", \"mc-2.example:11212\", \"[::1]:11213\" ];\n"
+        "  options = \"--TCP-NODELAY\";\n"
+        "  prefix = \"t:\";\n"
+        "  timeout_ms = 60000;\n"
+        "  secret_file = \"cluster.key\";\n"
+        "  old_secret_files = [ \"old.key\" ];\n"
+        "};\n"
+        "admin = { listen = \"0.0.0.0:9091\"; allow = [ \"10.0.0.0/8\", \"::1\" ]; };\n"
+        "timeouts = { handshake = 1; connect = 3600; idle = 86400; shutdown = 0; };\n";
+    char *expanded = test_expand(full, "");
+
+    assert_int_equal(test_load("full.conf", expanded, &cfg, &err), 0);
+    free(expanded);
+    assert_non_null(cfg);
+
+    want = test_path("full.conf");
+    assert_string_equal(cfg->path, want);
+    free(want);
+    assert_string_equal(cfg->dir, test_dir);
+    assert_int_equal(cfg->workers, 3);
+    assert_int_equal(cfg->max_connections, 20000);
+    assert_int_equal(cfg->log.level, LOG_LVL_DEBUG);
+    assert_true(cfg->log.syslog);
+    assert_int_equal(cfg->tls.min_version, TLS1_3_VERSION);
+    assert_string_equal(cfg->tls.ciphers, "ECDHE-ECDSA-AES256-GCM-SHA384");
+    assert_string_equal(cfg->tls.ciphersuites, "TLS_AES_256_GCM_SHA384");
+    assert_string_equal(cfg->tls.groups, "P-256");
+
+    assert_int_equal(cfg->nfrontends, 2);
+    const struct config_frontend *fe = &cfg->frontends[0];
+    assert_string_equal(fe->name, "web-1.a_b");
+    assert_int_equal(fe->line, 11);
+    assert_string_equal(fe->listen_text, "127.0.0.1:8443");
+    assert_string_equal(addr_format(&fe->listen, buf, sizeof(buf)), "127.0.0.1:8443");
+    assert_string_equal(fe->backend_text, "127.0.0.1:8080");
+    assert_string_equal(addr_format(&fe->backend, buf, sizeof(buf)), "127.0.0.1:8080");
+    assert_int_equal(fe->ncerts, 2);
+    want = test_path("site.pem");
+    assert_string_equal(fe->certs[0].cert, want);
+    free(want);
+    want = test_path("site.key");
+    assert_string_equal(fe->certs[0].key, want);
+    free(want);
+    assert_int_equal(fe->certs[0].line, 14);
+    want = test_path("combo.pem");
+    assert_string_equal(fe->certs[1].cert, want);
+    assert_string_equal(fe->certs[1].key, want);
+    assert_int_equal(fe->certs[1].line, 15);
+    assert_int_equal(fe->nalpn, 2);
+    assert_string_equal(fe->alpn[0], "h2");
+    assert_string_equal(fe->alpn[1], "http/1.1");
+
+    fe = &cfg->frontends[1];
+    assert_string_equal(fe->name, "v6");
+    assert_string_equal(addr_format(&fe->listen, buf, sizeof(buf)), "[::1]:9443");
+    assert_string_equal(addr_format(&fe->backend, buf, sizeof(buf)), "[::1]:9080");
+    assert_int_equal(fe->ncerts, 1);
+    assert_string_equal(fe->certs[0].cert, want);
+    assert_string_equal(fe->certs[0].key, want);
+    free(want);
+    assert_int_equal(fe->nalpn, 1);
+    assert_string_equal(fe->alpn[0], "http/1.1");
+
+    assert_int_equal(cfg->sessions.store, CONFIG_STORE_LOCAL);
+    assert_int_equal(cfg->sessions.lifetime, 7200);
+    assert_false(cfg->sessions.tickets);
+    assert_int_equal(cfg->tickets.rotate, 600);
+    assert_int_equal(cfg->tickets.keep, 12);
+    assert_int_equal(cfg->tickets.refresh, 150);
+
+    assert_int_equal(cfg->memcached.nservers, 3);
+    assert_string_equal(cfg->memcached.servers[0], "127.0.0.1:11211");
+    assert_string_equal(cfg->memcached.servers[1], "mc-2.example:11212");
+    assert_string_equal(cfg->memcached.servers[2], "[::1]:11213");
+    assert_string_equal(cfg->memcached.options, "--TCP-NODELAY");
+    assert_string_equal(cfg->memcached.prefix, "t:");
+    assert_int_equal(cfg->memcached.timeout_ms, 60000);
+    want = test_path("cluster.key");
+    assert_string_equal(cfg->memcached.secret_file, want);
+    free(want);
+    assert_int_equal(cfg->memcached.nold_secret_files, 1);
+    want = test_path("old.key");
+    assert_string_equal(cfg->memcached.old_secret_files[0], want);
+    free(want);
+
+    assert_true(cfg->admin.enabled);
+    assert_string_equal(cfg->admin.listen_text, "0.0.0.0:9091");
+    assert_string_equal(addr_format(&cfg->admin.listen, buf, sizeof(buf)), "0.0.0.0:9091");
+    assert_int_equal(cfg->admin.nallow, 2);
+    assert_int_equal(cfg->admin.allow[0].family, AF_INET);
+    assert_int_equal(cfg->admin.allow[0].prefix, 8);
+    assert_int_equal(cfg->admin.allow[1].family, AF_INET6);
+    assert_int_equal(cfg->admin.allow[1].prefix, 128);
+
+    assert_int_equal(cfg->timeouts.handshake, 1);
+    assert_int_equal(cfg->timeouts.connect, 3600);
+    assert_int_equal(cfg->timeouts.idle, 86400);
+    assert_int_equal(cfg->timeouts.shutdown, 0);
+    config_free(cfg);
+}
+
+static void
+test_defaults(void **state)
+{
+    static const char text[] =
+        "frontends = ( { listen = \"*:8443\"; backend = \"127.0.0.1:8080\";\n"
+        "                certs = ( { cert = \"site.pem\"; key = \"site.key\"; } ); } );\n";
+    struct config *cfg = NULL;
+    struct err err = {{0}};
+    char buf[64];
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    char *want;
+
+    (void)state;
+    if (test_load("defaults.conf", text, &cfg, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    assert_int_equal(cfg->workers, cpus < 1 ? 1 : cpus);
+    assert_int_equal(cfg->max_connections, 0);
+    assert_int_equal(cfg->log.level, LOG_LVL_INFO);
+    assert_false(cfg->log.syslog);
+    assert_int_equal(cfg->tls.min_version, TLS1_2_VERSION);
+    assert_string_equal(cfg->tls.ciphers, CONFIG_DEFAULT_CIPHERS);
+    assert_string_equal(cfg->tls.ciphersuites, CONFIG_DEFAULT_CIPHERSUITES);
+    assert_string_equal(cfg->tls.groups, CONFIG_DEFAULT_GROUPS);
+
+    assert_int_equal(cfg->nfrontends, 1);
+    assert_string_equal(cfg->frontends[0].name, "default");
+    assert_string_equal(addr_format(&cfg->frontends[0].listen, buf, sizeof(buf)), "0.0.0.0:8443");
+    assert_int_equal(cfg->frontends[0].nalpn, 0);
+    assert_null(cfg->frontends[0].alpn);
+    want = test_path("site.pem");
+    assert_string_equal(cfg->frontends[0].certs[0].cert, want);
+    free(want);
+
+    assert_int_equal(cfg->sessions.store, CONFIG_STORE_LOCAL);
+    assert_int_equal(cfg->sessions.lifetime, 64800);
+    assert_true(cfg->sessions.tickets);
+    assert_int_equal(cfg->tickets.rotate, 3600);
+    assert_int_equal(cfg->tickets.keep, 18);
+    assert_int_equal(cfg->tickets.refresh, 10);
+
+    assert_int_equal(cfg->memcached.nservers, 0);
+    assert_string_equal(cfg->memcached.options, "");
+    assert_string_equal(cfg->memcached.prefix, "tessera:");
+    assert_int_equal(cfg->memcached.timeout_ms, 50);
+    assert_null(cfg->memcached.secret_file);
+    assert_int_equal(cfg->memcached.nold_secret_files, 0);
+
+    assert_true(cfg->admin.enabled);
+    assert_string_equal(cfg->admin.listen_text, "127.0.0.1:9090");
+    assert_string_equal(addr_format(&cfg->admin.listen, buf, sizeof(buf)), "127.0.0.1:9090");
+    assert_int_equal(cfg->admin.nallow, 0);
+
+    assert_int_equal(cfg->timeouts.handshake, 10);
+    assert_int_equal(cfg->timeouts.connect, 5);
+    assert_int_equal(cfg->timeouts.idle, 300);
+    assert_int_equal(cfg->timeouts.shutdown, 30);
+    config_free(cfg);
+}
+
+/* Odd but valid spellings: a single group for lists, "" disabling admin, @include. */
+static void
+test_variants(void **state)
+{
+    static const char text[] =
+        "@include \"inc-ok.conf\"\n"
+        "frontends = { listen = \"127.0.0.1:1\"; backend = \"127.0.0.1:2\";\n"
+        "              certs = { cert = \"combo.pem\"; }; alpn = []; };\n"
+        "admin = { listen = \"\"; allow = ( \"127.0.0.1\" ); };\n"
+        "tickets = { keep = 1; };\n"
+        "sessions = { lifetime = 3600; };\n"
+        "memcached = { servers = []; old_secret_files = []; prefix = \"\"; };\n";
+    struct config *cfg = NULL;
+    struct err err = {{0}};
+
+    (void)state;
+    test_write("inc-ok.conf", "workers = 2;\n");
+    if (test_load("variants.conf", text, &cfg, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    assert_int_equal(cfg->workers, 2);
+    assert_int_equal(cfg->nfrontends, 1);
+    assert_string_equal(cfg->frontends[0].name, "default");
+    assert_int_equal(cfg->frontends[0].ncerts, 1);
+    assert_int_equal(cfg->frontends[0].nalpn, 0);
+    assert_false(cfg->admin.enabled);
+    assert_string_equal(cfg->admin.listen_text, "");
+    assert_int_equal(cfg->admin.nallow, 1);
+    assert_int_equal(cfg->tickets.keep, 1);
+    assert_int_equal(cfg->sessions.lifetime, 3600); /* keep * rotate == lifetime is enough */
+    assert_string_equal(cfg->memcached.prefix, "");
+    config_free(cfg);
+
+    /* The folder is the real path, whatever spelling the file was given with. */
+    char *dotted = test_path("./variants.conf");
+    assert_int_equal(config_load(dotted, &cfg, &err), 0);
+    assert_string_equal(cfg->path, dotted);
+    assert_string_equal(cfg->dir, test_dir);
+    config_free(cfg);
+    free(dotted);
+}
+
+/*
+ * conf/tessera.conf must load as shipped (next to a site.pem/site.key).
+ * Found through $srcdir (automake) or from the source tree's top or
+ * tests/unit folders; skipped when it cannot be found.
+ */
+static void
+test_example(void **state)
+{
+    static const char *const rel[] = {"conf/tessera.conf", "../conf/tessera.conf",
+                                      "../../conf/tessera.conf"};
+    const char *srcdir = getenv("srcdir");
+    struct config *cfg = NULL;
+    struct err err = {{0}};
+    char *text = NULL;
+    FILE *f = NULL;
+
+    (void)state;
+    for (size_t i = 0; i < 2 * ARRAY_SIZE(rel) && f == NULL; i++) {
+        char *path;
+
+        if (i < ARRAY_SIZE(rel)) {
+            if (srcdir == NULL) {
+                continue;
+            }
+            if (asprintf(&path, "%s/%s", srcdir, rel[i]) < 0) {
+                fail_msg("out of memory");
+            }
+        } else {
+            path = strdup(rel[i - ARRAY_SIZE(rel)]);
+        }
+        f = fopen(path, "r");
+        free(path);
+    }
+    if (f == NULL) {
+        skip();
+    }
+    size_t cap = 0;
+    ssize_t n = getdelim(&text, &cap, '\0', f);
+    fclose(f);
+    assert_true(n > 0);
+    if (test_load("example.conf", text, &cfg, &err) != 0) {
+        fail_msg("conf/tessera.conf: %s", err.msg);
+    }
+    free(text);
+    assert_int_equal(cfg->nfrontends, 1);
+    assert_string_equal(cfg->frontends[0].listen_text, "127.0.0.1:8443");
+    assert_string_equal(cfg->frontends[0].backend_text, "127.0.0.1:8080");
+    config_free(cfg);
+}
+
+static void
+test_missing_file(void **state)
+{
+    struct config unused;
+    struct config *cfg = &unused;
+    struct err err = {{0}};
+    char *path = test_path("absent.conf");
+
+    (void)state;
+    char *want = test_expand("@D@/absent.conf: No such file or directory", "");
+
+    assert_int_equal(config_load(path, &cfg, &err), -1);
+    assert_ptr_equal(cfg, &unused);
+    assert_string_equal(err.msg, want);
+    free(want);
+    free(path);
+
+    want = test_expand(
+        "@D@/nodir/absent.conf: cannot resolve its folder: No such file or directory", "");
+    path = test_path("nodir/absent.conf");
+    assert_int_equal(config_load(path, &cfg, &err), -1);
+    assert_string_equal(err.msg, want);
+    free(want);
+    free(path);
+
+    want = test_expand("@D@: not a regular file", "");
+    assert_int_equal(config_load(test_dir, &cfg, &err), -1);
+    assert_string_equal(err.msg, want);
+    free(want);
+}
+
+/* ---- the table of broken configurations -------------------------------------------------- */
+
+#define CERTS "certs = ( { cert = \"site.pem\"; key = \"site.key\"; } );"
+/* One valid frontend on one line, so that line numbers stay easy to count. */
+#define FE                                                                                         \
+    "frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\"; " CERTS " } );\n"
+#define FE_WITH(extra)                                                                             \
+    "frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\"; " extra " } );\n"
+#define MC_OK "memcached = { servers = [ \"127.0.0.1:11211\" ]; secret_file = \"cluster.key\"; };\n"
+
+struct bad_case {
+    const char *text; /* the file */
+    const char *want; /* the message; @F@ = this file, @D@ = the folder */
+};
+
+static const struct bad_case bad_cases[] = {
+    /* Syntax, as libconfig words it. */
+    {"workers = ;\n" FE, "@F@:1: syntax error"},
+    {FE "workers = 1;\nworkers = 2;\n", "@F@:3: duplicate setting name"},
+    {FE "@include \"inc-bad.conf\"\n", "@D@/inc-bad.conf:2: syntax error"},
+    {FE "@include \"inc-range.conf\"\n",
+     "@D@/inc-range.conf:1: 'workers' must be between 0 and 1024 (got 2000)"},
+
+    /* Unknown keys at every level. */
+    {"bogus = 1;\n" FE, "@F@:1: unknown setting 'bogus'"},
+    {FE "tls = {\n  min_version = \"TLSv1.2\";\n  cipher = \"x\";\n};\n",
+     "@F@:4: unknown setting 'cipher' in 'tls'"},
+    {FE_WITH("lisen = \"x\"; " CERTS), "@F@:1: unknown setting 'lisen' in 'frontends[0]'"},
+    {FE_WITH("certs = ( { cert = \"site.pem\"; kye = \"site.key\"; } );"),
+     "@F@:1: unknown setting 'kye' in 'frontends[0].certs[0]'"},
+    {FE "timeouts = { read = 5; };\n", "@F@:2: unknown setting 'read' in 'timeouts'"},
+
+    /* Types. */
+    {"workers = \"4\";\n" FE, "@F@:1: 'workers' must be an integer"},
+    {"workers = 1.5;\n" FE, "@F@:1: 'workers' must be an integer"},
+    {"workers = true;\n" FE, "@F@:1: 'workers' must be an integer"},
+    {FE "log = { syslog = 1; };\n", "@F@:2: 'log.syslog' must be a boolean (true or false)"},
+    {FE "log = { syslog = \"true\"; };\n", "@F@:2: 'log.syslog' must be a boolean (true or false)"},
+    {FE "log = 5;\n", "@F@:2: 'log' must be a group: log = { ... };"},
+    {FE "tls = { ciphers = 5; };\n", "@F@:2: 'tls.ciphers' must be a string"},
+    {FE "sessions = { tickets = \"yes\"; };\n",
+     "@F@:2: 'sessions.tickets' must be a boolean (true or false)"},
+    {FE "memcached = { servers = \"127.0.0.1:11211\"; };\n",
+     "@F@:2: 'memcached.servers' must be an array of strings: [ \"...\", ... ]"},
+    {FE "memcached = { servers = ( \"127.0.0.1:11211\", 5 ); };\n",
+     "@F@:2: 'memcached.servers' must be an array of strings: [ \"...\", ... ]"},
+    {FE_WITH(CERTS " alpn = \"h2\";"),
+     "@F@:1: 'frontends[0].alpn' must be an array of strings: [ \"...\", ... ]"},
+    {"frontends = [ \"web\" ];\n", "@F@:1: 'frontends' must be a list of groups: ( { ... }, ... )"},
+    {"frontends = ( \"web\" );\n", "@F@:1: 'frontends[0]' must be a group: { listen = ...; ... }"},
+    {FE_WITH("certs = [ \"site.pem\" ];"),
+     "@F@:1: 'frontends[0].certs' must be a list of groups: ( { ... }, ... )"},
+    {FE_WITH("certs = ( \"site.pem\" );"),
+     "@F@:1: 'frontends[0].certs[0]' must be a group: { cert = \"...\"; key = \"...\"; }"},
+
+    /* Range edges. */
+    {"workers = 1025;\n" FE, "@F@:1: 'workers' must be between 0 and 1024 (got 1025)"},
+    {"workers = -1;\n" FE, "@F@:1: 'workers' must be between 0 and 1024 (got -1)"},
+    {"max_connections = 10000001;\n" FE,
+     "@F@:1: 'max_connections' must be between 0 and 10000000 (got 10000001)"},
+    {"max_connections = 10000000000L;\n" FE,
+     "@F@:1: 'max_connections' must be between 0 and 10000000 (got 10000000000)"},
+    {FE "sessions = { lifetime = 0; };\n",
+     "@F@:2: 'sessions.lifetime' must be between 1 and 604800 (got 0)"},
+    {FE "sessions = { lifetime = 604801; };\n",
+     "@F@:2: 'sessions.lifetime' must be between 1 and 604800 (got 604801)"},
+    {FE "tickets = { rotate = 3; };\n",
+     "@F@:2: 'tickets.rotate' must be between 4 and 604800 (got 3)"},
+    {FE "tickets = { rotate = 604801; };\n",
+     "@F@:2: 'tickets.rotate' must be between 4 and 604800 (got 604801)"},
+    {FE "tickets = { keep = 61; };\n", "@F@:2: 'tickets.keep' must be between 0 and 60 (got 61)"},
+    {FE "tickets = { refresh = 0; };\n",
+     "@F@:2: 'tickets.refresh' must be between 1 and 3600 (got 0)"},
+    {FE "tickets = { refresh = 3601; };\n",
+     "@F@:2: 'tickets.refresh' must be between 1 and 3600 (got 3601)"},
+    {FE "memcached = { timeout_ms = 0; };\n",
+     "@F@:2: 'memcached.timeout_ms' must be between 1 and 60000 (got 0)"},
+    {FE "memcached = { timeout_ms = 60001; };\n",
+     "@F@:2: 'memcached.timeout_ms' must be between 1 and 60000 (got 60001)"},
+    {FE "timeouts = { handshake = 0; };\n",
+     "@F@:2: 'timeouts.handshake' must be between 1 and 3600 (got 0)"},
+    {FE "timeouts = { connect = 3601; };\n",
+     "@F@:2: 'timeouts.connect' must be between 1 and 3600 (got 3601)"},
+    {FE "timeouts = { idle = 86401; };\n",
+     "@F@:2: 'timeouts.idle' must be between 1 and 86400 (got 86401)"},
+    {FE "timeouts = { shutdown = -1; };\n",
+     "@F@:2: 'timeouts.shutdown' must be between 0 and 3600 (got -1)"},
+    {FE "timeouts = { shutdown = 3601; };\n",
+     "@F@:2: 'timeouts.shutdown' must be between 0 and 3600 (got 3601)"},
+
+    /* Enumerations and OpenSSL strings. */
+    {FE "log = { level = \"verbose\"; };\n",
+     "@F@:2: 'log.level' must be \"error\", \"warn\", \"info\" or \"debug\" (got \"verbose\")"},
+    {FE "tls = { min_version = \"TLSv1.1\"; };\n",
+     "@F@:2: 'tls.min_version' must be \"TLSv1.2\" or \"TLSv1.3\" (got \"TLSv1.1\")"},
+    {FE "tls = {\n  ciphers = \"NOPE\";\n};\n",
+     "@F@:3: 'tls.ciphers' = \"NOPE\" selects no cipher OpenSSL knows"},
+    {FE "tls = { ciphersuites = \"TLS_AES_128_GCM_SHA256:TLS_FOO\"; };\n",
+     "@F@:2: 'tls.ciphersuites': unknown TLS 1.3 ciphersuite 'TLS_FOO'"},
+    {FE "tls = { min_version = \"TLSv1.3\";\n  ciphersuites = \"\"; };\n",
+     "@F@:3: 'tls.ciphersuites' is empty but 'tls.min_version' is \"TLSv1.3\""},
+    {FE "tls = { groups = \"X25519:P-999\"; };\n",
+     "@F@:2: 'tls.groups' = \"X25519:P-999\" names a group OpenSSL does not know"},
+    {FE "sessions = { store = \"redis\"; };\n",
+     "@F@:2: 'sessions.store' must be \"local\" or \"memcached\" (got \"redis\")"},
+
+    /* Frontends. */
+    {"workers = 1;\n", "@F@:1: 'frontends' is required"},
+    {"workers = 1;\nfrontends = ( );\n", "@F@:2: 'frontends' must have 1 to 64 entries (got 0)"},
+    {"frontends = (\n"
+     " { name = \"web\"; listen = \"127.0.0.1:1\"; backend = \"127.0.0.1:2\"; " CERTS " },\n"
+     " { name = \"web\"; listen = \"127.0.0.1:3\"; backend = \"127.0.0.1:2\"; " CERTS " }\n"
+     ");\n",
+     "@F@:3: frontend name \"web\" is already used on line 2"},
+    {"frontends = (\n"
+     " { name = \"a\"; listen = \"127.0.0.1:1\"; backend = \"127.0.0.1:2\"; " CERTS " },\n"
+     " {\n"
+     "   listen = \"127.0.0.1:3\"; backend = \"127.0.0.1:2\"; " CERTS " }\n"
+     ");\n",
+     "@F@:3: 'frontends[1].name' is required when there are several frontends"},
+    {"frontends = (\n"
+     " { name = \"a\"; listen = \"127.0.0.1:1\"; backend = \"127.0.0.1:2\"; " CERTS " },\n"
+     " { name = \"b\";\n"
+     "   listen = \"127.0.0.1:1\"; backend = \"127.0.0.1:2\"; " CERTS " }\n"
+     ");\n",
+     "@F@:4: 'frontends[1].listen' = \"127.0.0.1:1\" is already used by frontend \"a\" (line 2)"},
+    {FE_WITH("name = \"we b\"; " CERTS),
+     "@F@:1: 'frontends[0].name' = \"we b\" must be 1 to 64 characters from A-Z a-z 0-9 _ . -"},
+    {FE_WITH("name = \"\"; " CERTS),
+     "@F@:1: 'frontends[0].name' = \"\" must be 1 to 64 characters from A-Z a-z 0-9 _ . -"},
+    {"frontends = ( { listen = \"localhost:8443\"; backend = \"127.0.0.1:8080\"; " CERTS " } );\n",
+     "@F@:1: 'frontends[0].listen' = \"localhost:8443\": not a numeric IPv4 address (host names "
+     "are not accepted)"},
+    {"frontends = ( { listen = \"127.0.0.1:0\"; backend = \"127.0.0.1:8080\"; " CERTS " } );\n",
+     "@F@:1: 'frontends[0].listen' = \"127.0.0.1:0\": port 0 is not allowed here"},
+    {"frontends = ( { listen = \"127.0.0.1:65536\"; backend = \"127.0.0.1:8080\"; " CERTS " } );\n",
+     "@F@:1: 'frontends[0].listen' = \"127.0.0.1:65536\": port out of range (0-65535)"},
+    {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"::1:80\"; " CERTS " } );\n",
+     "@F@:1: 'frontends[0].backend' = \"::1:80\": IPv6 addresses need brackets: \"[addr]:port\""},
+    {"frontends = (\n  {\n    listen = \"127.0.0.1:8443\";\n    " CERTS "\n  }\n);\n",
+     "@F@:2: 'frontends[0].backend' is required"},
+    {"frontends = ( { backend = \"127.0.0.1:8080\"; " CERTS " } );\n",
+     "@F@:1: 'frontends[0].listen' is required"},
+    {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\"; } );\n",
+     "@F@:1: 'frontends[0].certs' is required"},
+    {FE_WITH("certs = ( );"), "@F@:1: 'frontends[0].certs' must not be empty"},
+    {FE_WITH("certs = ( { key = \"site.key\"; } );"),
+     "@F@:1: 'frontends[0].certs[0].cert' is required"},
+    {FE_WITH("certs = ( { cert = \"\"; } );"),
+     "@F@:1: 'frontends[0].certs[0].cert' must not be empty"},
+    {FE_WITH(CERTS " alpn = [ \"h2\", \"\" ];"),
+     "@F@:1: 'frontends[0].alpn' entries must be 1 to 255 bytes long"},
+    {FE_WITH(CERTS " alpn = [ \"1\", \"2\", \"3\", \"4\", \"5\", \"6\", \"7\", \"8\", \"9\", "
+                   "\"10\", \"11\", \"12\", \"13\", \"14\", \"15\", \"16\", \"17\" ];"),
+     "@F@:1: 'frontends[0].alpn' has 17 entries (at most 16)"},
+
+    /* Certificates and keys: errors point at the cert or key line. */
+    {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\";\n"
+     "  certs = ( {\n"
+     "    cert = \"missing.pem\";\n"
+     "    key = \"site.key\"; } ); } );\n",
+     "@F@:3: certificate file '@D@/missing.pem': No such file or directory"},
+    {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\";\n"
+     "  certs = ( {\n"
+     "    cert = \"site.pem\";\n"
+     "    key = \"missing.key\"; } ); } );\n",
+     "@F@:4: key file '@D@/missing.key': No such file or directory"},
+    {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\";\n"
+     "  certs = ( {\n"
+     "    cert = \"site.pem\";\n"
+     "    key = \"other.key\"; } ); } );\n",
+     "@F@:4: certificate does not match key (cert '@D@/site.pem', key '@D@/other.key')"},
+    {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\";\n"
+     "  certs = ( {\n"
+     "    cert = \"site.pem\";\n"
+     "    key = \"site.pem\"; } ); } );\n",
+     "@F@:4: '@D@/site.pem' contains no PEM private key (or it is encrypted)"},
+    {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\";\n"
+     "  certs = ( {\n"
+     "    cert = \"site.pem\"; } ); } );\n",
+     "@F@:3: '@D@/site.pem' contains no PEM private key (or it is encrypted)"},
+    {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\";\n"
+     "  certs = ( {\n"
+     "    cert = \"garbage.txt\";\n"
+     "    key = \"site.key\"; } ); } );\n",
+     "@F@:3: '@D@/garbage.txt' contains no PEM certificate"},
+    {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\";\n"
+     "  certs = ( {\n"
+     "    cert = \"site.key\";\n"
+     "    key = \"site.key\"; } ); } );\n",
+     "@F@:3: '@D@/site.key' contains no PEM certificate"},
+    {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\";\n"
+     "  certs = ( { cert = \"site.pem\"; key = \"@D@\"; } ); } );\n",
+     "@F@:2: key file '@D@' is not a regular file"},
+
+    /* Cross checks of the keyring. */
+    {FE "tickets = {\n  rotate = 3600;\n  keep = 2;\n};\n",
+     "@F@:4: 'tickets.keep' * 'tickets.rotate' = 2 * 3600 = 7200 s is shorter than "
+     "'sessions.lifetime' = 64800 s: tickets would outlive their keys"},
+    {FE "sessions = { lifetime = 100000; };\ntickets = { rotate = 3600; };\n",
+     "@F@:3: 'tickets.keep' * 'tickets.rotate' = 18 * 3600 = 64800 s is shorter than "
+     "'sessions.lifetime' = 100000 s: tickets would outlive their keys"},
+    {FE "sessions = {\n  lifetime = 100000;\n};\n",
+     "@F@:3: 'tickets.keep' * 'tickets.rotate' = 18 * 3600 = 64800 s is shorter than "
+     "'sessions.lifetime' = 100000 s: tickets would outlive their keys"},
+    {FE "sessions = { lifetime = 600; };\ntickets = {\n  rotate = 100; keep = 6;\n"
+        "  refresh = 26;\n};\n",
+     "@F@:5: 'tickets.refresh' = 26 must be at most 'tickets.rotate' / 4 = 25"},
+    {FE "sessions = { lifetime = 600; };\ntickets = {\n  rotate = 20; keep = 30; };\n",
+     "@F@:3: 'tickets.refresh' = 10 must be at most 'tickets.rotate' / 4 = 5"},
+
+    /* Admin endpoint. */
+    {FE "admin = {\n  listen = \"0.0.0.0:9090\";\n};\n",
+     "@F@:3: admin.listen is not loopback: admin.allow is required"},
+    {FE "admin = { listen = \"[::]:9090\"; allow = [ ]; };\n",
+     "@F@:2: admin.listen is not loopback: admin.allow is required"},
+    {FE "admin = {\n  allow = [ \"127.0.0.0/8\",\n    \"10.0.0.0/33\" ];\n};\n",
+     "@F@:4: 'admin.allow' entry \"10.0.0.0/33\": prefix length above 32"},
+    {FE "admin = { allow = [ \"localhost\" ]; };\n",
+     "@F@:2: 'admin.allow' entry \"localhost\": not a numeric IPv4 address"},
+    {FE "admin = { listen = \"127.0.0.1\"; };\n",
+     "@F@:2: 'admin.listen' = \"127.0.0.1\": missing port"},
+
+    /* memcached. */
+    {FE "sessions = { store = \"memcached\"; };\n"
+        "memcached = {\n  secret_file = \"cluster.key\";\n};\n",
+     "@F@:3: 'memcached.servers' must list at least one server when 'sessions.store' is "
+     "\"memcached\""},
+    {FE "sessions = { store = \"memcached\"; };\n",
+     "@F@:2: 'memcached.servers' must list at least one server when 'sessions.store' is "
+     "\"memcached\""},
+    {FE "sessions = { store = \"memcached\"; };\n"
+        "memcached = {\n  servers = [ \"127.0.0.1:11211\" ];\n};\n",
+     "@F@:3: 'memcached.secret_file' is required when 'sessions.store' is \"memcached\""},
+    {FE "memcached = { servers = [\n  \"127.0.0.1:11211\",\n  \"127.0.0.1\" ]; };\n",
+     "@F@:4: 'memcached.servers' entry \"127.0.0.1\": missing port (expected \"host:port\")"},
+    {FE "memcached = { servers = [ \"mc:0\" ]; };\n",
+     "@F@:2: 'memcached.servers' entry \"mc:0\": port must be a number from 1 to 65535"},
+    {FE "memcached = { servers = [ \"mc:65536\" ]; };\n",
+     "@F@:2: 'memcached.servers' entry \"mc:65536\": port must be a number from 1 to 65535"},
+    {FE "memcached = { servers = [ \"m c:11211\" ]; };\n",
+     "@F@:2: 'memcached.servers' entry \"m c:11211\": bad host (expected \"host:port\"; IPv6 "
+     "needs \"[address]:port\")"},
+    {FE "memcached = { prefix = \"a b\"; };\n",
+     "@F@:2: 'memcached.prefix' must not contain spaces or control characters"},
+    {FE "memcached = { prefix = \"" /* 129 characters */
+        "0123456789012345678901234567890123456789012345678901234567890123"
+        "01234567890123456789012345678901234567890123456789012345678901234"
+        "\"; };\n",
+     "@F@:2: 'memcached.prefix' is longer than 128 characters"},
+    {FE "memcached = { secret_file = \"nope.key\"; };\n",
+     "@F@:2: secret file '@D@/nope.key': No such file or directory"},
+    {FE "memcached = {\n  old_secret_files = [ \"old.key\",\n    \"gone.key\" ];\n};\n",
+     "@F@:4: old secret file '@D@/gone.key': No such file or directory"},
+    {FE "sessions = {\n  store = \"memcached\";\n};\n" MC_OK,
+     "@F@:3: sessions.store = \"memcached\" is not available in this version yet"},
+};
+
+static void
+test_bad_configs(void **state)
+{
+    struct config unused;
+    struct config *sentinel = &unused;
+    char *file = test_path("bad.conf");
+    unsigned failures = 0;
+
+    (void)state;
+    test_write("inc-bad.conf", "workers = 1;\nlog = ;\n");
+    test_write("inc-range.conf", "workers = 2000;\n");
+    for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
+        struct config *cfg = sentinel;
+        struct err err = {{0}};
+        char *text = test_expand(bad_cases[i].text, file);
+        char *want = test_expand(bad_cases[i].want, file);
+        int rc = test_load("bad.conf", text, &cfg, &err);
+
+        if (rc != -1 || cfg != sentinel || strcmp(err.msg, want) != 0) {
+            print_message("case %zu:\n%s  rc   %d\n  got  %s\n  want %s\n", i, text, rc, err.msg,
+                          want);
+            if (rc == 0) {
+                config_free(cfg);
+            }
+            failures++;
+        }
+        free(text);
+        free(want);
+    }
+    free(file);
+    print_message("%zu broken configurations checked, %u failed\n", ARRAY_SIZE(bad_cases),
+                  failures);
+    assert_int_equal(failures, 0);
+}
+
+/* 65 frontends is one too many; 64 load. */
+static void
+test_frontend_count(void **state)
+{
+    struct config *cfg = NULL;
+    struct err err = {{0}};
+    char *text = strdup("frontends = (\n");
+    char *want;
+
+    (void)state;
+    for (int i = 0; i < 65; i++) {
+        char *next;
+
+        if (asprintf(&next,
+                     "%s%s{ name = \"f%d\"; listen = \"127.0.0.1:%d\"; backend = \"127.0.0.1:1\"; "
+                     "certs = ( { cert = \"combo.pem\"; } ); }\n",
+                     text, i == 0 ? "" : ",", i, 10000 + i) < 0) {
+            fail_msg("out of memory");
+        }
+        free(text);
+        text = next;
+        if (i == 63) {
+            char *ok;
+
+            assert_true(asprintf(&ok, "%s);\n", text) > 0);
+            if (test_load("count.conf", ok, &cfg, &err) != 0) {
+                fail_msg("%s", err.msg);
+            }
+            assert_int_equal(cfg->nfrontends, 64);
+            config_free(cfg);
+            free(ok);
+        }
+    }
+    char *full;
+    assert_true(asprintf(&full, "%s);\n", text) > 0);
+    free(text);
+    assert_int_equal(test_load("count.conf", full, &cfg, &err), -1);
+    free(full);
+    want = test_expand("@D@/count.conf:1: 'frontends' must have 1 to 64 entries (got 65)", "");
+    assert_string_equal(err.msg, want);
+    free(want);
+}
+
+static void
+test_err_set(void **state)
+{
+    struct err err;
+    char big[2000];
+
+    (void)state;
+    err_set(&err, "%s:%d: %s", "f.conf", 7, "bad");
+    assert_string_equal(err.msg, "f.conf:7: bad");
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    err_set(&err, "%s", big);
+    assert_int_equal(strlen(err.msg), sizeof(err.msg) - 1);
+    err_set(NULL, "ignored %d", 1);
+    config_free(NULL);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full),           cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_variants),       cmocka_unit_test(test_example),
+        cmocka_unit_test(test_missing_file),   cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_frontend_count), cmocka_unit_test(test_err_set),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
