@@ -1,0 +1,142 @@
+/*
+ * keyring_sync.c - keyring upkeep (main thread) and publication to workers.
+ *
+ * Owns { lock, generation, ring }.  Writers: the main thread, under the
+ * lock, bumping the generation (release) after each change.  Readers:
+ * workers, which compare the generation (acquire) on their refresh timer and
+ * copy under the lock only when it moved.  The ticket callback never sees
+ * this object; it reads the worker's private copy.
+ */
+#include "keyring_sync.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "check.h"
+#include "log.h"
+
+struct keyring_sync {
+    pthread_mutex_t lock;
+    _Atomic uint64_t generation;
+    struct keyring *ring;
+};
+
+struct keyring *
+keyring_sync_alloc_ring(void)
+{
+    size_t len = sizeof(struct keyring);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    /* Ticket keys must not end up in a core dump. */
+    (void)madvise(p, len, MADV_DONTDUMP);
+    return p;
+}
+
+void
+keyring_sync_free_ring(struct keyring *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    keyring_wipe(r);
+    munmap(r, sizeof(*r));
+}
+
+struct keyring_sync *
+keyring_sync_new(unsigned rotate, unsigned keep)
+{
+    struct keyring_sync *ks = calloc(1, sizeof(*ks));
+
+    if (ks == NULL) {
+        return NULL;
+    }
+    ks->ring = keyring_sync_alloc_ring();
+    if (ks->ring == NULL) {
+        free(ks);
+        return NULL;
+    }
+    keyring_init(ks->ring, rotate, keep);
+    pthread_mutex_init(&ks->lock, NULL);
+    atomic_init(&ks->generation, 1);
+    return ks;
+}
+
+void
+keyring_sync_free(struct keyring_sync *ks)
+{
+    if (ks == NULL) {
+        return;
+    }
+    keyring_sync_free_ring(ks->ring);
+    pthread_mutex_destroy(&ks->lock);
+    free(ks);
+}
+
+int
+keyring_sync_refresh(struct keyring_sync *ks, time_t now)
+{
+    struct keyring_key k;
+    bool changed = false;
+    int rc = 0;
+
+    pthread_mutex_lock(&ks->lock);
+    uint64_t e = keyring_epoch(ks->ring, now);
+    if (keyring_expire(ks->ring, now) > 0) {
+        changed = true;
+    }
+    for (uint64_t epoch = e; epoch <= e + 1; epoch++) {
+        if (keyring_get(ks->ring, epoch, KEYRING_SOURCE_LOCAL) != NULL ||
+            keyring_get(ks->ring, epoch, KEYRING_SOURCE_CLUSTER) != NULL) {
+            continue;
+        }
+        if (keyring_generate(&k, epoch, KEYRING_SOURCE_LOCAL, RAND_priv_bytes) < 0) {
+            rc = -1;
+            continue;
+        }
+        CHECK(keyring_add(ks->ring, &k) == 0);
+        OPENSSL_cleanse(&k, sizeof(k));
+        changed = true;
+    }
+    if (changed) {
+        atomic_fetch_add_explicit(&ks->generation, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&ks->lock);
+    if (rc < 0) {
+        log_error("keyring: the random generator failed; no new ticket key");
+    }
+    return rc;
+}
+
+unsigned
+keyring_sync_next_refresh(const struct keyring_sync *ks, time_t now, unsigned refresh)
+{
+    uint64_t e = keyring_epoch(ks->ring, now);
+    time_t boundary = keyring_epoch_start(ks->ring, e + 1);
+    time_t due = now + (time_t)refresh;
+
+    if (boundary < due) {
+        due = boundary;
+    }
+    return due > now ? (unsigned)(due - now) : 1u;
+}
+
+bool
+keyring_sync_fetch(struct keyring_sync *ks, struct keyring *dst, uint64_t *generation)
+{
+    if (atomic_load_explicit(&ks->generation, memory_order_acquire) == *generation) {
+        return false;
+    }
+    pthread_mutex_lock(&ks->lock);
+    keyring_copy(dst, ks->ring);
+    *generation = atomic_load_explicit(&ks->generation, memory_order_relaxed);
+    pthread_mutex_unlock(&ks->lock);
+    return true;
+}

@@ -1,0 +1,43 @@
+/*
+ * keyring_sync.h - the instance's authoritative ticket keyring and its
+ * upkeep; workers copy it.
+ *
+ * keyring_sync_refresh runs on the main thread (every tickets.refresh
+ * seconds and at each epoch boundary).  keyring_sync_fetch runs on a worker:
+ * an acquire load of the generation, and only when it changed a lock, a copy
+ * into the worker's private ring and an unlock — once per refresh, never per
+ * ticket.  This version keeps local random keys; the memcached-shared ring
+ * (design.md "Coordination") plugs in as another source in refresh.
+ */
+#ifndef TESSERA_KEYRING_SYNC_H
+#define TESSERA_KEYRING_SYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "keyring.h"
+
+struct keyring_sync;
+
+struct keyring_sync *keyring_sync_new(unsigned rotate, unsigned keep);
+void keyring_sync_free(struct keyring_sync *ks);
+
+/* Main thread.  Make sure epochs e and e+1 have keys and drop the ones that
+ * left the window (wiping them).  Returns 0, or -1 if no key could be made
+ * (the RNG failed: tickets are then not issued until it works again). */
+int keyring_sync_refresh(struct keyring_sync *ks, time_t now);
+/* Main thread: seconds from `now` until the next refresh is due, given the
+ * refresh interval (the earlier of now + refresh and the next epoch start). */
+unsigned keyring_sync_next_refresh(const struct keyring_sync *ks, time_t now, unsigned refresh);
+
+/* Worker.  If the shared ring changed since *generation, copy it into dst
+ * (wiping dst first) and update *generation; returns true if it copied. */
+bool keyring_sync_fetch(struct keyring_sync *ks, struct keyring *dst, uint64_t *generation);
+
+/* A keyring in memory that is kept out of core dumps (MADV_DONTDUMP) and
+ * wiped when freed. */
+struct keyring *keyring_sync_alloc_ring(void);
+void keyring_sync_free_ring(struct keyring *r);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * listener.h - SO_REUSEPORT listening sockets and accept4.
+ *
+ * listener_open runs on the main thread at start-up (so a bind error stops
+ * start-up with a clear message); each worker then owns the descriptors it
+ * was given and is the only caller of listener_accept on them.
+ */
+#ifndef TESSERA_LISTENER_H
+#define TESSERA_LISTENER_H
+
+#include "addr.h"
+#include "config.h"
+
+/* A non-blocking, close-on-exec listening socket with SO_REUSEPORT.
+ * Returns the descriptor, or -1 with err filled ("listen 1.2.3.4:443: why"). */
+int listener_open(const struct addr *a, struct err *err);
+
+/* accept4 a non-blocking client socket with TCP_NODELAY set.  Returns the
+ * descriptor or -errno (-EAGAIN when the queue is empty). */
+int listener_accept(int lfd);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * main.c - command line (-c -t -V -h --gen-secret), start-up order, exit
+ * codes.
+ *
+ * Main thread.  Exit codes: 0 success (or a clean stop), 1 a configuration
+ * or start-up error, 2 a usage error.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmemcached/memcached.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "supervisor.h"
+#include "tickets.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "usage: tessera -c FILE          run with FILE in the foreground\n"
+                 "       tessera -t -c FILE       check FILE and exit\n"
+                 "       tessera --gen-secret     print a new random cluster secret\n"
+                 "       tessera -V               print versions\n"
+                 "       tessera -h               print this help\n"
+                 "\n"
+                 "  -c, --config FILE   configuration file (libconfig syntax)\n"
+                 "  -t, --test          check the configuration, certificates and keys\n"
+                 "      --gen-secret    64 hex digits for memcached.secret_file\n"
+                 "  -V, --version       tessera, OpenSSL and libmemcached versions\n"
+                 "  -h, --help          this help\n"
+                 "\n"
+                 "Signals: SIGTERM/SIGINT stop accepting and drain for up to\n"
+                 "timeouts.shutdown seconds.\n");
+}
+
+static int
+print_version(void)
+{
+    printf("tessera %s\n", PACKAGE_VERSION);
+    printf("built with %s, running %s\n", OPENSSL_VERSION_TEXT,
+           OpenSSL_version(OPENSSL_VERSION));
+    printf("libmemcached %s\n", memcached_lib_version());
+    return 0;
+}
+
+static int
+gen_secret(void)
+{
+    unsigned char secret[32];
+
+    if (RAND_priv_bytes(secret, sizeof(secret)) != 1) {
+        fprintf(stderr, "tessera: the random generator failed\n");
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof(secret); i++) {
+        printf("%02x", secret[i]);
+    }
+    printf("\n");
+    OPENSSL_cleanse(secret, sizeof(secret));
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* -t: everything start-up checks, short of binding sockets. */
+static int
+test_config(const char *path)
+{
+    struct config *cfg = NULL;
+    struct err err = {{0}};
+
+    if (config_load(path, &cfg, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    if (conn_global_init() < 0 || tickets_init() < 0) {
+        fprintf(stderr, "tessera: OpenSSL initialisation failed\n");
+        config_free(cfg);
+        return 1;
+    }
+    struct tlsctx **tls = supervisor_build_tls(cfg, &err);
+    if (tls == NULL) {
+        fprintf(stderr, "%s\n", err.msg);
+        config_free(cfg);
+        tickets_cleanup();
+        return 1;
+    }
+    supervisor_free_tls(cfg, tls);
+    tickets_cleanup();
+    config_free(cfg);
+    printf("configuration OK\n");
+    return 0;
+}
+
+static int
+run(const char *path)
+{
+    struct config *cfg = NULL;
+    struct err err = {{0}};
+    int rc;
+
+    if (config_load(path, &cfg, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    log_init((enum log_level)cfg->log.level, cfg->log.syslog);
+    rc = supervisor_run(cfg);
+    config_free(cfg);
+    return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    enum { OPT_GEN_SECRET = 256 };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'V'},       {"help", no_argument, NULL, 'h'},
+        {"gen-secret", no_argument, NULL, OPT_GEN_SECRET}, {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    int test = 0;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            test = 1;
+            break;
+        case 'V':
+            return print_version();
+        case 'h':
+            usage(stdout);
+            return 0;
+        case OPT_GEN_SECRET:
+            return gen_secret();
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc || path == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    return test ? test_config(path) : run(path);
+}

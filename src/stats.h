@@ -1,0 +1,107 @@
+/*
+ * stats.h - per-worker counters and the handshake-duration histogram.
+ *
+ * A struct stats belongs to one worker; only that worker's thread writes it
+ * (stats_add: a relaxed load and store, no read-modify-write, no lock).  Any
+ * thread may read it at any time (stats_sum) and gets a value that is at
+ * most a few increments old.  The counter list is one X-macro, so the admin
+ * endpoint and the logs are fed from the same table.
+ */
+#ifndef TESSERA_STATS_H
+#define TESSERA_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* X(id, metric family, label text, help) */
+#define STATS_COUNTERS(X)                                                                          \
+    X(CONNECTIONS_TOTAL, "tessera_connections_total", "", "Client connections accepted.")          \
+    X(HANDSHAKES_FULL, "tessera_handshakes_total", "type=\"full\"",                               \
+      "Completed TLS handshakes by type.")                                                         \
+    X(HANDSHAKES_RESUMED_SESSION, "tessera_handshakes_total", "type=\"resumed_session\"",          \
+      "Completed TLS handshakes by type.")                                                         \
+    X(HANDSHAKES_RESUMED_TICKET, "tessera_handshakes_total", "type=\"resumed_ticket\"",            \
+      "Completed TLS handshakes by type.")                                                         \
+    X(HS_ERR_TIMEOUT, "tessera_handshake_errors_total", "reason=\"timeout\"",                      \
+      "Failed TLS handshakes by reason.")                                                          \
+    X(HS_ERR_PROTOCOL, "tessera_handshake_errors_total", "reason=\"protocol\"",                    \
+      "Failed TLS handshakes by reason.")                                                          \
+    X(HS_ERR_NO_SHARED_CIPHER, "tessera_handshake_errors_total", "reason=\"no_shared_cipher\"",    \
+      "Failed TLS handshakes by reason.")                                                          \
+    X(HS_ERR_OTHER, "tessera_handshake_errors_total", "reason=\"other\"",                          \
+      "Failed TLS handshakes by reason.")                                                          \
+    X(BYTES_IN, "tessera_bytes_total", "direction=\"in\"", "Plaintext bytes relayed.")             \
+    X(BYTES_OUT, "tessera_bytes_total", "direction=\"out\"", "Plaintext bytes relayed.")           \
+    X(BACKEND_CONNECT_ERRORS, "tessera_backend_connect_errors_total", "",                          \
+      "Backend connections that failed or timed out.")                                             \
+    X(SESS_GET_HIT, "tessera_session_cache_ops_total", "op=\"get\",result=\"hit\"",                \
+      "Session cache operations.")                                                                 \
+    X(SESS_GET_MISS, "tessera_session_cache_ops_total", "op=\"get\",result=\"miss\"",              \
+      "Session cache operations.")                                                                 \
+    X(SESS_SET_STORED, "tessera_session_cache_ops_total", "op=\"set\",result=\"stored\"",          \
+      "Session cache operations.")                                                                 \
+    X(SESS_DELETE_HIT, "tessera_session_cache_ops_total", "op=\"delete\",result=\"hit\"",          \
+      "Session cache operations.")                                                                 \
+    X(TICKETS_ISSUED, "tessera_tickets_total", "op=\"issued\"", "Session tickets by operation.")   \
+    X(TICKETS_DECRYPTED, "tessera_tickets_total", "op=\"decrypted\"",                              \
+      "Session tickets by operation.")                                                             \
+    X(TICKETS_RENEWED, "tessera_tickets_total", "op=\"renewed\"", "Session tickets by operation.") \
+    X(TICKETS_UNKNOWN_KEY, "tessera_tickets_total", "op=\"unknown_key\"",                          \
+      "Session tickets by operation.")                                                             \
+    X(ACCEPT_PAUSES, "tessera_accept_pauses_total", "",                                            \
+      "Times accepting paused for lack of file descriptors or connection slots.")
+
+enum stats_id {
+#define STATS_ENUM(id, family, labels, help) STAT_##id,
+    STATS_COUNTERS(STATS_ENUM)
+#undef STATS_ENUM
+        STAT__COUNT
+};
+
+/* Handshake duration histogram: upper bounds in microseconds, 100 us .. 10 s. */
+#define STATS_HS_BUCKETS 16
+extern const uint64_t stats_hs_bounds_us[STATS_HS_BUCKETS];
+
+struct stats {
+    _Atomic uint64_t counter[STAT__COUNT];
+    _Atomic uint64_t hs_bucket[STATS_HS_BUCKETS + 1]; /* last one is +Inf */
+    _Atomic uint64_t hs_sum_us;
+    _Atomic int64_t connections_active;
+};
+
+struct stats_meta {
+    const char *family;
+    const char *labels;
+    const char *help;
+};
+extern const struct stats_meta stats_meta[STAT__COUNT];
+
+/* Owner thread only. */
+static inline void
+stats_add(struct stats *s, enum stats_id id, uint64_t n)
+{
+    uint64_t v = atomic_load_explicit(&s->counter[id], memory_order_relaxed);
+    atomic_store_explicit(&s->counter[id], v + n, memory_order_relaxed);
+}
+
+static inline void
+stats_active_add(struct stats *s, int64_t n)
+{
+    int64_t v = atomic_load_explicit(&s->connections_active, memory_order_relaxed);
+    atomic_store_explicit(&s->connections_active, v + n, memory_order_relaxed);
+}
+
+/* Owner thread only: record one completed handshake that took `us` microseconds. */
+void stats_observe_handshake(struct stats *s, uint64_t us);
+
+/* Any thread: add the figures of `src` into the plain totals `dst` (summing workers). */
+struct stats_totals {
+    uint64_t counter[STAT__COUNT];
+    uint64_t hs_bucket[STATS_HS_BUCKETS + 1];
+    uint64_t hs_sum_us;
+    int64_t connections_active;
+};
+void stats_sum(struct stats_totals *dst, const struct stats *src);
+
+#endif

@@ -1,0 +1,287 @@
+/*
+ * worker.c - one worker thread: its loop, its listeners, accepting, the
+ * mailbox from the supervisor and the keyring refresh timer.
+ *
+ * Everything here runs on the worker's own thread, except worker_new,
+ * worker_start and worker_free (main thread, before start / after join) and
+ * worker_notify (any thread).  A loop iteration reads as phases:
+ * wait+dispatch (evloop_run_once), reap closed connections, check whether
+ * the worker is done.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+#include "conn.h"
+#include "keyring.h"
+#include "keyring_sync.h"
+#include "listener.h"
+#include "log.h"
+#include "relay.h"
+
+#define ACCEPT_BATCH    64
+#define ACCEPT_PAUSE_MS 100
+
+static void
+worker_listen_set(struct worker *w, bool on)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        struct worker_listener *l = &w->listeners[i];
+        if (l->fd < 0 || l->registered == on) {
+            continue;
+        }
+        if (on) {
+            if (evloop_add(w->loop, l->fd, EPOLLIN, &l->h) == 0) {
+                l->registered = true;
+            }
+        } else {
+            evloop_del(w->loop, l->fd);
+            l->registered = false;
+        }
+    }
+}
+
+/* Stop accepting for a moment: out of descriptors, or at the connection limit. */
+static void
+worker_accept_pause(struct worker *w, const char *why, bool timed)
+{
+    if (!w->accept_paused) {
+        stats_add(&w->stats, STAT_ACCEPT_PAUSES, 1);
+        log_warn("accept paused: %s (%zu connections open)", why, w->nconns);
+    }
+    w->accept_paused = true;
+    worker_listen_set(w, false);
+    if (timed) {
+        evtimer_arm(w->loop, &w->accept_timer, evloop_now(w->loop) + ACCEPT_PAUSE_MS);
+    }
+}
+
+static void
+worker_accept_resume(struct worker *w)
+{
+    if (!w->accept_paused || w->draining) {
+        return;
+    }
+    w->accept_paused = false;
+    evtimer_disarm(w->loop, &w->accept_timer);
+    worker_listen_set(w, true);
+}
+
+void
+worker_conn_closed(struct worker *w)
+{
+    if (w->accept_paused && !evtimer_armed(&w->accept_timer) && w->nconns < w->max_conns) {
+        worker_accept_resume(w);
+    }
+}
+
+static void
+on_accept_timer(struct evtimer *t)
+{
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, accept_timer));
+
+    CHECK_OBJ(w, WORKER_MAGIC);
+    if (w->nconns < w->max_conns) {
+        worker_accept_resume(w);
+    }
+}
+
+static void
+on_listener_event(struct evhandler *h, uint32_t events)
+{
+    struct worker_listener *l =
+        (struct worker_listener *)((char *)h - offsetof(struct worker_listener, h));
+    struct worker *w;
+
+    (void)events;
+    CHECK_OBJ(l, WORKER_LISTENER_MAGIC);
+    w = l->w;
+    CHECK_OBJ(w, WORKER_MAGIC);
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        if (w->nconns >= w->max_conns) {
+            worker_accept_pause(w, "connection limit reached", false);
+            return;
+        }
+        int fd = listener_accept(l->fd);
+        if (fd == -EAGAIN) {
+            return;
+        }
+        if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+            /* Level-triggered: retrying now would spin; wait for a close. */
+            worker_accept_pause(w, strerror(-fd), true);
+            return;
+        }
+        if (fd < 0) {
+            continue; /* ECONNABORTED, EINTR, EPROTO...: that one client only */
+        }
+        (void)conn_start(w, fd, l->fe);
+    }
+}
+
+static void
+on_ring_timer(struct evtimer *t)
+{
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, ring_timer));
+
+    CHECK_OBJ(w, WORKER_MAGIC);
+    keyring_sync_fetch(w->keyring_sync, w->ring, &w->ring_generation);
+    evtimer_arm(w->loop, &w->ring_timer,
+                evloop_now(w->loop) + (uint64_t)w->cfg->tickets.refresh * 1000u);
+}
+
+static void
+worker_close_listeners(struct worker *w)
+{
+    worker_listen_set(w, false);
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i].fd >= 0) {
+            close(w->listeners[i].fd);
+            w->listeners[i].fd = -1;
+        }
+    }
+}
+
+static void
+on_mailbox(struct evhandler *h, uint32_t events)
+{
+    struct worker *w = (struct worker *)((char *)h - offsetof(struct worker, mbox_h));
+    uint64_t v;
+
+    (void)events;
+    CHECK_OBJ(w, WORKER_MAGIC);
+    if (read(w->mbox_fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+        log_warn("worker %u: mailbox: %s", w->id, strerror(errno));
+    }
+    unsigned msg = atomic_exchange_explicit(&w->mbox_flags, 0, memory_order_acquire);
+    if ((msg & WORKER_MSG_DRAIN) && !w->draining) {
+        w->draining = true;
+        evtimer_disarm(w->loop, &w->accept_timer);
+        worker_close_listeners(w);
+        log_debug("worker %u: draining %zu connections", w->id, w->nconns);
+    }
+    if (msg & WORKER_MSG_STOP) {
+        w->stopping = true;
+    }
+}
+
+void
+worker_notify(struct worker *w, unsigned msg)
+{
+    uint64_t one = 1;
+
+    atomic_fetch_or_explicit(&w->mbox_flags, msg, memory_order_release);
+    if (write(w->mbox_fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+        log_error("worker %u: cannot post to mailbox: %s", w->id, strerror(errno));
+    }
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+    char name[16];
+
+    CHECK_OBJ(w, WORKER_MAGIC);
+    snprintf(name, sizeof(name), "worker-%u", w->id);
+    pthread_setname_np(pthread_self(), name);
+
+    keyring_sync_fetch(w->keyring_sync, w->ring, &w->ring_generation);
+    evtimer_arm(w->loop, &w->ring_timer,
+                evloop_now(w->loop) + (uint64_t)w->cfg->tickets.refresh * 1000u);
+    worker_listen_set(w, true);
+
+    while (!w->stopping && !(w->draining && w->nconns == 0)) {
+        int n = evloop_run_once(w->loop, 1000);
+        if (n < 0) {
+            log_error("worker %u: epoll: %s", w->id, strerror(-n));
+            break;
+        }
+        conn_reap(w);
+    }
+    while (w->conns != NULL) {
+        conn_abort(w->conns);
+    }
+    conn_reap(w);
+    worker_close_listeners(w);
+    return NULL;
+}
+
+struct worker *
+worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls,
+           struct sessions_local *sessions, struct keyring_sync *ks, const int *listen_fds,
+           size_t max_conns)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+
+    if (w == NULL) {
+        return NULL;
+    }
+    w->magic = WORKER_MAGIC;
+    w->id = id;
+    w->cfg = cfg;
+    w->tls = tls;
+    w->sessions = sessions;
+    w->keyring_sync = ks;
+    w->max_conns = max_conns;
+    w->mbox_fd = -1;
+    w->loop = evloop_new();
+    w->ring = keyring_sync_alloc_ring();
+    w->listeners = calloc(cfg->nfrontends, sizeof(*w->listeners));
+    if (w->loop == NULL || w->ring == NULL || w->listeners == NULL) {
+        goto fail;
+    }
+    keyring_init(w->ring, cfg->tickets.rotate, cfg->tickets.keep);
+    w->nlisteners = cfg->nfrontends;
+    for (size_t i = 0; i < cfg->nfrontends; i++) {
+        struct worker_listener *l = &w->listeners[i];
+        l->magic = WORKER_LISTENER_MAGIC;
+        l->h.on_event = on_listener_event;
+        l->w = w;
+        l->fd = listen_fds[i];
+        l->fe = (unsigned)i;
+    }
+    w->accept_timer.on_timer = on_accept_timer;
+    w->ring_timer.on_timer = on_ring_timer;
+    w->mbox_h.on_event = on_mailbox;
+    w->mbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->mbox_fd < 0 || evloop_add(w->loop, w->mbox_fd, EPOLLIN, &w->mbox_h) < 0) {
+        goto fail;
+    }
+    return w;
+fail:
+    worker_free(w);
+    return NULL;
+}
+
+int
+worker_start(struct worker *w)
+{
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+
+    return rc == 0 ? 0 : -rc;
+}
+
+void
+worker_free(struct worker *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    worker_close_listeners(w);
+    relay_free_bufs(w);
+    if (w->mbox_fd >= 0) {
+        close(w->mbox_fd);
+    }
+    keyring_sync_free_ring(w->ring);
+    evloop_free(w->loop);
+    free(w->listeners);
+    w->magic = 0;
+    free(w);
+}

@@ -1,0 +1,99 @@
+/*
+ * worker.h - one worker thread's world: its loop, listeners, connections,
+ * timers, counters, keyring copy and mailbox.
+ *
+ * The supervisor (main thread) creates workers, hands them their listening
+ * sockets and then talks to them only through worker_notify() (an atomic
+ * flag word and an eventfd).  Everything else in struct worker is touched
+ * only by the worker's own thread, except `stats`, which any thread may read.
+ */
+#ifndef TESSERA_WORKER_H
+#define TESSERA_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evloop.h"
+#include "stats.h"
+
+struct config;
+struct conn;
+struct keyring;
+struct keyring_sync;
+struct sessions_local;
+struct tlsctx;
+
+/* Messages from the supervisor (bits of worker.mbox_flags). */
+#define WORKER_MSG_DRAIN 1u /* stop accepting, finish open connections */
+#define WORKER_MSG_STOP  2u /* close everything and return */
+
+struct worker_listener {
+    unsigned magic;
+#define WORKER_LISTENER_MAGIC 0x4c53544eu
+    struct evhandler h;
+    struct worker *w;
+    int fd;
+    unsigned fe; /* frontend index */
+    bool registered;
+};
+
+struct relay_buf;
+
+struct worker {
+    unsigned magic;
+#define WORKER_MAGIC 0x574f524bu
+    unsigned id;
+    pthread_t thread;
+    const struct config *cfg;
+    struct tlsctx **tls; /* per frontend, shared read-only */
+    struct sessions_local *sessions; /* process-wide, internally sharded */
+    struct keyring_sync *keyring_sync;
+
+    struct evloop *loop;
+    struct stats stats;
+
+    /* Private ticket keyring copy and the generation it was copied at. */
+    struct keyring *ring;
+    uint64_t ring_generation;
+    struct evtimer ring_timer;
+
+    struct worker_listener *listeners;
+    size_t nlisteners;
+    bool accept_paused;
+    struct evtimer accept_timer;
+
+    /* Mailbox. */
+    struct evhandler mbox_h;
+    int mbox_fd;
+    _Atomic unsigned mbox_flags;
+    bool draining;
+    bool stopping;
+
+    /* Connections (private to conn.c). */
+    struct conn *conns;     /* open ones, doubly linked */
+    struct conn *graveyard; /* closed, freed by conn_reap */
+    size_t nconns;
+    size_t max_conns;
+    struct relay_buf *free_bufs; /* private to relay.c */
+    size_t nfree_bufs;
+};
+
+/* Main thread: build a worker with its listening sockets (ownership of the
+ * descriptors passes to the worker).  Returns NULL on failure. */
+struct worker *worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls,
+                          struct sessions_local *sessions, struct keyring_sync *ks,
+                          const int *listen_fds, size_t max_conns);
+int worker_start(struct worker *w);
+/* Any thread: post a message (WORKER_MSG_*). */
+void worker_notify(struct worker *w, unsigned msg);
+/* Main thread, after the thread has been joined. */
+void worker_free(struct worker *w);
+
+/* Worker thread: a connection closed; resume accepting if it was paused for
+ * the connection limit. */
+void worker_conn_closed(struct worker *w);
+
+#endif
