@@ -1,0 +1,513 @@
+#!/usr/bin/env bash
+# compare.sh - tessera against hitch and HAProxy on one machine, one worker each.
+#
+# Each server runs alone with ONE worker/thread pinned to core 0 (BENCH_SERVER_CPU),
+# the load generator (tessera-bench) and the plaintext backend share core 1
+# (BENCH_CLIENT_CPU).  All three get the same certificate, the same backend, the
+# same protocol versions, TLS 1.2 ciphers, TLS 1.3 cipher suites and groups.
+# For every cell the server is started afresh, measured over a fixed number of
+# exchanges, and stopped; cells are repeated R times with the servers interleaved
+# (A B C A B C ...) so that drift shows up as spread, not as a bias.
+#
+# Server CPU is utime+stime of the server's processes from /proc/PID/stat,
+# sampled by tessera-bench at the start and the end of its measured window.
+#
+# Usage: tests/bench/compare.sh [--quick] [--reps R] [--servers "hitch haproxy tessera"]
+#                               [--cells "1 2 3 4 5 6 7 8"] [--out FILE] [--keep]
+# Environment: TESSERA_BIN (build/release/tessera), TESSERA_TOOLS
+# (build/release/tests/tools), TESSERA_BENCH (build/release/tests/bench/tessera-bench;
+# compiled from tests/bench/tessera-bench.c into the work folder when missing),
+# BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1).
+#
+# Only loopback addresses are used; ports are picked free.  Every process the
+# script starts is killed on exit.
+
+set -u
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+TESSERA_BIN=${TESSERA_BIN:-$ROOT/build/release/tessera}
+TOOLS=${TESSERA_TOOLS:-$ROOT/build/release/tests/tools}
+BENCH=${TESSERA_BENCH:-$ROOT/build/release/tests/bench/tessera-bench}
+SERVER_CPU=${BENCH_SERVER_CPU:-0}
+CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
+
+REPS=3
+QUICK=0
+SERVERS="hitch haproxy tessera"
+CELLS="1 2 3 4 5 6 7 8"
+OUT=""
+KEEP=0
+
+# The one TLS profile every server gets (cells pick a version on the client side).
+CIPHERS12="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+SUITES13="TLS_AES_128_GCM_SHA256"
+TLS_GROUPS="X25519:P-256"
+
+usage() {
+    sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) QUICK=1; REPS=1 ;;
+    --reps) REPS=$2; shift ;;
+    --servers) SERVERS=$2; shift ;;
+    --cells) CELLS=$2; shift ;;
+    --out) OUT=$2; shift ;;
+    --keep) KEEP=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 64 ;;
+    esac
+    shift
+done
+
+if [ "$QUICK" = 1 ]; then
+    N_FULL=1000; N_RESUME=2000; BULK_CONNS=16; IDLE_N=500; WARMUP=0.3
+else
+    N_FULL=8000; N_RESUME=15000; BULK_CONNS=64; IDLE_N=2000; WARMUP=1
+fi
+BULK_BYTES=$((4 * 1024 * 1024))
+
+WORK=$(mktemp -d /tmp/tessera-compare.XXXXXX)
+[ -n "$OUT" ] || OUT=$WORK/report.md
+PIDS=()
+KIDS=""
+SERVER_PIDS=""
+SERVER_PID=""
+
+log() { echo "[compare $(date +%H:%M:%S)] $*" >&2; }
+
+# Stop one process: SIGTERM, up to 5 s of grace, then SIGKILL.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        stop_pid "${PIDS[$i]}"
+    done
+    if [ "$KEEP" = 1 ]; then
+        log "work folder kept: $WORK"
+    else
+        case "$OUT" in "$WORK"/*) cp "$OUT" "/tmp/tessera-compare-last.md" 2>/dev/null
+                                   log "report copied to /tmp/tessera-compare-last.md" ;; esac
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A free loopback TCP port (bind to port 0 and give it back).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null && return
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 20000))
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+}
+
+# Wait (at most $3 seconds) until 127.0.0.1:$1 accepts, while process $2 lives.
+wait_port() {
+    local port=$1 pid=$2 limit=${3:-10} t0=$SECONDS
+    while [ $((SECONDS - t0)) -lt "$limit" ]; do
+        kill -0 "$pid" 2>/dev/null || return 1
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# Wait (at most 10 s) for "PORT n" on the first line of file $1; prints n.
+wait_port_line() {
+    local file=$1 t0=$SECONDS line
+    while [ $((SECONDS - t0)) -lt 10 ]; do
+        line=$(head -n 1 "$file" 2>/dev/null)
+        case "$line" in PORT\ *) echo "${line#PORT }"; return 0 ;; esac
+        sleep 0.05
+    done
+    return 1
+}
+
+# A process and its children (hitch forks its workers), comma-separated.
+pid_tree() {
+    local pid=$1 kids
+    kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null | tr -s ' \n' ' ')
+    echo "$pid${kids:+,$(echo $kids | tr ' ' ',')}"
+}
+
+# ---- the load generator --------------------------------------------------------------------
+
+if [ ! -x "$BENCH" ]; then
+    log "no $BENCH; compiling tests/bench/tessera-bench.c"
+    BENCH=$WORK/tessera-bench
+    gcc -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED \
+        -pthread -o "$BENCH" "$ROOT/tests/bench/tessera-bench.c" -lssl -lcrypto || exit 1
+fi
+
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+# ---- certificates --------------------------------------------------------------------------
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
+    -keyout "$WORK/ec.key" -out "$WORK/ec.crt" 2>/dev/null || exit 1
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=localhost \
+    -keyout "$WORK/rsa.key" -out "$WORK/rsa.crt" 2>/dev/null || exit 1
+cat "$WORK/ec.crt" "$WORK/ec.key" >"$WORK/ec.pem"
+cat "$WORK/rsa.crt" "$WORK/rsa.key" >"$WORK/rsa.pem"
+mkdir -p "$WORK/ocsp"
+
+# ---- backends (on the client's core) -------------------------------------------------------
+
+# start_backend KIND: sets BACKEND_PORT.
+start_backend() {
+    local kind=$1 out=$WORK/backend-$1.out
+    if [ -x "$TOOLS/testbackend" ]; then
+        taskset -c "$CLIENT_CPU" "$TOOLS/testbackend" "$kind" 127.0.0.1:0 >"$out" 2>&1 &
+        BACKEND_DESC="tests/tools/testbackend $kind"
+    else
+        taskset -c "$CLIENT_CPU" "$BENCH" backend "$kind" --listen 127.0.0.1:0 >"$out" 2>&1 &
+        BACKEND_DESC="tessera-bench backend $kind"
+    fi
+    PIDS+=($!)
+    BACKEND_PORT=$(wait_port_line "$out") || { log "backend $kind did not start"; cat "$out" >&2; exit 1; }
+}
+start_backend http
+HTTP_PORT=$BACKEND_PORT
+HTTP_DESC=$BACKEND_DESC
+start_backend echo
+ECHO_PORT=$BACKEND_PORT
+ECHO_DESC=$BACKEND_DESC
+
+# ---- servers -------------------------------------------------------------------------------
+
+# Each start_* writes its configuration, starts the server on core 0 and sets
+# SERVER_PID (the process to signal) and SERVER_PORT.  $1 = certificate stem, $2 = backend port.
+
+start_hitch() {
+    local cert=$1 bport=$2 conf=$WORK/hitch.conf user
+    SERVER_PORT=$(free_port)
+    # hitch refuses to run its workers as root.
+    for user in _hitch hitch nobody; do getent passwd "$user" >/dev/null && break; done
+    cat >"$conf" <<EOF
+# hitch 1.7 (Debian): one worker; no shared session cache (Debian builds hitch
+# without --enable-sessioncache, so "session-cache" is refused) - OpenSSL's own
+# in-process cache and tickets with OpenSSL's default (random, per-process) key.
+frontend = "[127.0.0.1]:$SERVER_PORT"
+backend = "[127.0.0.1]:$bport"
+pem-file = "$WORK/$cert.pem"
+workers = 1
+user = "$user"
+daemon = off
+log-level = 1
+backlog = 1024
+tls-protos = TLSv1.2 TLSv1.3
+ciphers = "$CIPHERS12"
+ciphersuites = "$SUITES13"
+ecdh-curve = "$TLS_GROUPS"
+prefer-server-ciphers = on
+ocsp-dir = "$WORK/ocsp"
+EOF
+    taskset -c "$SERVER_CPU" hitch --config="$conf" >>"$WORK/hitch.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+start_haproxy() {
+    local cert=$1 bport=$2 conf=$WORK/haproxy.cfg
+    SERVER_PORT=$(free_port)
+    cat >"$conf" <<EOF
+# HAProxy 2.6, TCP mode, one thread; tune.ssl.cachesize left at its default.
+global
+    nbthread 1
+    maxconn 8000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+frontend fe
+    bind 127.0.0.1:$SERVER_PORT ssl crt $WORK/$cert.pem ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3 ciphers $CIPHERS12 ciphersuites $SUITES13 curves $TLS_GROUPS
+    default_backend be
+backend be
+    server s1 127.0.0.1:$bport
+EOF
+    taskset -c "$SERVER_CPU" haproxy -db -f "$conf" >>"$WORK/haproxy.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+start_tessera() {
+    local cert=$1 bport=$2 conf=$WORK/tessera.conf
+    SERVER_PORT=$(free_port)
+    cat >"$conf" <<EOF
+# tessera: one worker, local session store, tickets on, admin endpoint off.
+workers = 1;
+log = { level = "warn"; syslog = false; };
+tls = {
+  min_version  = "TLSv1.2";
+  ciphers      = "$CIPHERS12";
+  ciphersuites = "$SUITES13";
+  groups       = "$TLS_GROUPS";
+};
+frontends = (
+  { name    = "bench";
+    listen  = "127.0.0.1:$SERVER_PORT";
+    backend = "127.0.0.1:$bport";
+    certs   = ( { cert = "$WORK/$cert.pem"; } );
+  }
+);
+sessions = { store = "local"; tickets = true; };
+admin = { listen = ""; };
+timeouts = { idle = 300; shutdown = 2; };
+EOF
+    taskset -c "$SERVER_CPU" "$TESSERA_BIN" -c "$conf" >>"$WORK/tessera.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+# start_server NAME CERT BACKEND_PORT: start and wait until it accepts; sets SERVER_PIDS
+# (every process whose CPU and memory count).  Returns 1 if it did not come up.
+start_server() {
+    local name=$1 t0
+    "start_$name" "$2" "$3"
+    PIDS+=("$SERVER_PID")
+    if ! wait_port "$SERVER_PORT" "$SERVER_PID" 10; then
+        log "$name did not start; its log:"
+        tail -n 20 "$WORK/$name.log" >&2
+        return 1
+    fi
+    # hitch accepts in a forked worker: wait (bounded) until the worker exists.
+    t0=$SECONDS
+    SERVER_PIDS=$(pid_tree "$SERVER_PID")
+    if [ "$name" = hitch ]; then
+        while [ "$SERVER_PIDS" = "$SERVER_PID" ] && [ $((SECONDS - t0)) -lt 5 ]; do
+            sleep 0.05
+            SERVER_PIDS=$(pid_tree "$SERVER_PID")
+        done
+    fi
+    return 0
+}
+
+stop_server() {
+    local pid
+    for pid in $(echo "$SERVER_PIDS" | tr ',' ' '); do
+        [ "$pid" = "$SERVER_PID" ] || KIDS="$KIDS $pid"
+    done
+    stop_pid "$SERVER_PID"
+    for pid in ${KIDS:-}; do stop_pid "$pid"; done
+    KIDS=""
+}
+
+# ---- cells ---------------------------------------------------------------------------------
+
+TLS13="--tls 1.3 --groups X25519 --ciphersuites $SUITES13"
+# TLS 1.2 clients must list P-256 too: an ECDSA P-256 certificate is only usable with a client
+# that offers its curve (RFC 8422 5.1); X25519 comes first and is the one negotiated.
+TLS12="--tls 1.2 --groups X25519:P-256 --cipher ECDHE-ECDSA-AES128-GCM-SHA256"
+
+cell_name() {
+    case $1 in
+    1) echo "full TLS 1.3, ECDSA P-256, X25519" ;;
+    2) echo "full TLS 1.2, ECDSA P-256, ECDHE-ECDSA-AES128-GCM-SHA256" ;;
+    3) echo "resumed TLS 1.2, session ID" ;;
+    4) echo "resumed TLS 1.2, ticket" ;;
+    5) echo "resumed TLS 1.3, ticket (psk_dhe_ke, X25519)" ;;
+    6) echo "bulk: $BULK_CONNS connections x 4 MiB echoed, TLS 1.3" ;;
+    7) echo "idle memory: $IDLE_N idle TLS 1.3 connections" ;;
+    8) echo "full TLS 1.3, RSA-2048 (rsa_pss_rsae_sha256), X25519" ;;
+    esac
+}
+
+cell_cert() { [ "$1" = 8 ] && echo rsa || echo ec; }
+cell_backend() { [ "$1" = 6 ] && echo "$ECHO_PORT" || echo "$HTTP_PORT"; }
+
+# The bench arguments of cell $1 (without --port and --server-pid).
+cell_args() {
+    case $1 in
+    1) echo "full $TLS13 --sigalgs ECDSA+SHA256 --count $N_FULL --warmup $WARMUP" ;;
+    2) echo "full $TLS12 --count $N_FULL --warmup $WARMUP" ;;
+    3) echo "resume --resume id $TLS12 --count $N_RESUME --warmup $WARMUP" ;;
+    4) echo "resume --resume ticket $TLS12 --count $N_RESUME --warmup $WARMUP" ;;
+    5) echo "resume --resume ticket $TLS13 --count $N_RESUME --warmup $WARMUP" ;;
+    6) echo "bulk $TLS13 --conc $BULK_CONNS --count $BULK_CONNS --bytes $BULK_BYTES" ;;
+    7) echo "idle $TLS13 --count $IDLE_N --conc 64 --hold 0 --settle 1" ;;
+    8) echo "full $TLS13 --sigalgs rsa_pss_rsae_sha256 --count $N_FULL --warmup $WARMUP" ;;
+    esac
+}
+
+RESULTS=$WORK/results.txt
+: >"$RESULTS"
+
+# run_one CELL SERVER REP: one measurement, appended to $RESULTS as key=value pairs.
+run_one() {
+    local cell=$1 name=$2 rep=$3 args line status=ok
+    if ! start_server "$name" "$(cell_cert "$cell")" "$(cell_backend "$cell")"; then
+        echo "cell=$cell server=$name rep=$rep status=nostart" >>"$RESULTS"
+        stop_server
+        return
+    fi
+    args="$(cell_args "$cell") --port $SERVER_PORT --server-pid $SERVER_PIDS --conn-timeout 10"
+    if [ "$cell" = 7 ]; then
+        # Warm the server first so that one-time allocations do not count as per-connection.
+        taskset -c "$CLIENT_CPU" "$BENCH" full $TLS13 --count 300 --warmup 0 --port "$SERVER_PORT" \
+            >/dev/null 2>&1
+    fi
+    line=$(taskset -c "$CLIENT_CPU" "$BENCH" $args 2>>"$WORK/bench.err" | grep '^mode=')
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        status=crashed
+        log "$name DIED during cell $cell; command: $BENCH $args"
+        tail -n 30 "$WORK/$name.log" >&2
+    fi
+    [ -n "$line" ] || status=nooutput
+    echo "cell=$cell server=$name rep=$rep status=$status $line" >>"$RESULTS"
+    log "cell $cell $name rep $rep: $status $line"
+    stop_server
+}
+
+AVAILABLE=""
+for s in $SERVERS; do
+    case $s in
+    hitch) command -v hitch >/dev/null && AVAILABLE="$AVAILABLE hitch" ;;
+    haproxy) command -v haproxy >/dev/null && AVAILABLE="$AVAILABLE haproxy" ;;
+    tessera) [ -x "$TESSERA_BIN" ] && AVAILABLE="$AVAILABLE tessera" ;;
+    esac
+done
+for s in $SERVERS; do
+    case " $AVAILABLE " in *" $s "*) ;; *) log "skipping $s: not found" ;; esac
+done
+[ -n "$AVAILABLE" ] || { log "no server to measure"; exit 1; }
+
+for cell in $CELLS; do
+    log "cell $cell: $(cell_name "$cell")"
+    for rep in $(seq "$REPS"); do
+        for s in $AVAILABLE; do
+            run_one "$cell" "$s" "$rep"
+        done
+    done
+done
+
+# ---- report --------------------------------------------------------------------------------
+
+# vals CELL SERVER KEY: the values of KEY over the reps with status=ok.
+vals() {
+    grep "^cell=$1 server=$2 rep=[0-9]* status=ok " "$RESULTS" |
+        tr ' ' '\n' | sed -n "s/^$3=//p"
+}
+
+# med CELL SERVER KEY: median of the values, or "-".
+med() {
+    vals "$@" | sort -g | awk '{v[NR]=$1} END {
+        if (NR == 0) { print "-"; exit }
+        if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'
+}
+
+# mmr CELL SERVER KEY DIGITS: "median (min-max)" formatted, or the failure.
+mmr() {
+    local fails
+    fails=$(grep "^cell=$1 server=$2 " "$RESULTS" | grep -v 'status=ok' | sed 's/.*status=\([a-z]*\).*/\1/' | sort -u | tr '\n' ' ')
+    vals "$1" "$2" "$3" | sort -g | awk -v d="$4" -v f="$fails" '{v[NR]=$1} END {
+        if (NR == 0) { printf "n/a %s", f; exit }
+        m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2
+        if (NR == 1) printf "%.*f", d, m; else printf "%.*f (%.*f-%.*f)", d, m, d, v[1], d, v[NR]
+        if (f != "") printf " [%s]", f }'
+}
+
+# ratio A B: A/B to two decimals, or "-".
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
+}
+
+# A resume cell whose median ratio is below 0.95 did not really resume.
+resume_note() {
+    local r
+    r=$(med "$1" "$2" resumed_ratio)
+    awk -v r="$r" 'BEGIN { if (r != "-" && r < 0.95) printf " NOT RESUMING (ratio %.2f)", r }'
+}
+
+has() { case " $AVAILABLE " in *" $1 "*) return 0 ;; esac; return 1; }
+
+report() {
+    echo "# tessera vs hitch vs HAProxy"
+    echo
+    echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); host: $(nproc) cores, $(uname -r); $(openssl version)"
+    echo "- servers: hitch $(hitch --version 2>&1 | awk '{print $2}'), $(haproxy -v | head -n 1 | awk '{print "HAProxy", $3}'), tessera $("$TESSERA_BIN" -V 2>/dev/null | head -n 1 || echo '(absent)')"
+    echo "- each server: one worker/thread, pinned to core $SERVER_CPU; client and backend on core $CLIENT_CPU"
+    echo "- repetitions: $REPS, servers interleaved; values are median (min-max)"
+    echo "- backends: $HTTP_DESC (cells 1-5, 7, 8), $ECHO_DESC (cell 6)"
+    echo "- TLS profile for all servers: TLSv1.2+TLSv1.3, ciphers $CIPHERS12, ciphersuites $SUITES13, groups $TLS_GROUPS"
+    echo "- counts: full $N_FULL, resumed $N_RESUME exchanges per run (connect, handshake, 1 request, reply, close), conc 16"
+    echo "- server CPU = utime+stime of the server's processes (/proc/PID/stat, 10 ms ticks) over the measured window"
+    echo "- hs/s is the closed-loop rate with 16 connections in flight; when client CPU is near 100 % the client"
+    echo "  limited it, and server us/handshake is the figure to compare"
+    echo
+    local cell s
+    for cell in $CELLS; do
+        echo "## $cell. $(cell_name "$cell")"
+        echo
+        case $cell in
+        6)
+            echo "| server | MB/s | server CPU % | server CPU us per MB | errors |"
+            echo "|---|---|---|---|---|"
+            for s in $AVAILABLE; do
+                # us per MB = server_cpu_us / (bytes / 1e6), computed per rep.
+                local permb
+                permb=$(grep "^cell=6 server=$s rep=[0-9]* status=ok " "$RESULTS" | awk '{
+                    for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                    if (v["bytes"] > 0) printf "%.1f\n", v["server_cpu_us"] / (v["bytes"] / 1e6) }' | sort -g |
+                    awk '{x[NR]=$1} END { if (NR==0) print "n/a"; else if (NR==1) print x[1]; else printf "%s (%s-%s)\n", x[int((NR+1)/2)], x[1], x[NR] }')
+                echo "| $s | $(mmr 6 "$s" mb_per_s 1) | $(mmr 6 "$s" server_cpu_pct 1) | $permb | $(mmr 6 "$s" errors 0) |"
+            done
+            echo
+            for s in hitch haproxy; do
+                has tessera && has "$s" && echo "- tessera/$s: MB/s $(ratio "$(med 6 tessera mb_per_s)" "$(med 6 "$s" mb_per_s)")x"
+            done
+            ;;
+        7)
+            echo "| server | bytes per idle connection (RSS delta / N) | held | errors | dropped |"
+            echo "|---|---|---|---|---|"
+            for s in $AVAILABLE; do
+                echo "| $s | $(mmr 7 "$s" rss_per_conn_b 0) | $(mmr 7 "$s" held 0) | $(mmr 7 "$s" errors 0) | $(mmr 7 "$s" dropped 0) |"
+            done
+            echo
+            for s in hitch haproxy; do
+                has tessera && has "$s" && echo "- tessera/$s: memory per connection $(ratio "$(med 7 tessera rss_per_conn_b)" "$(med 7 "$s" rss_per_conn_b)")x"
+            done
+            ;;
+        *)
+            echo "| server | server CPU us/handshake | handshakes/s | p50 ms | p99 ms | resumed ratio | client CPU % | errors |"
+            echo "|---|---|---|---|---|---|---|---|"
+            for s in $AVAILABLE; do
+                local note=""
+                case $cell in 3|4|5) note=$(resume_note "$cell" "$s") ;; esac
+                echo "| $s | $(mmr "$cell" "$s" server_us_per_hs 1) | $(mmr "$cell" "$s" hs_per_s 0) | $(mmr "$cell" "$s" p50_ms 2) | $(mmr "$cell" "$s" p99_ms 2) | $(mmr "$cell" "$s" resumed_ratio 3)$note | $(mmr "$cell" "$s" client_cpu_pct 0) | $(mmr "$cell" "$s" errors 0) |"
+            done
+            echo
+            for s in hitch haproxy; do
+                has tessera && has "$s" && echo "- tessera/$s: CPU per handshake $(ratio "$(med "$cell" tessera server_us_per_hs)" "$(med "$cell" "$s" server_us_per_hs)")x, handshakes/s $(ratio "$(med "$cell" tessera hs_per_s)" "$(med "$cell" "$s" hs_per_s)")x, p99 $(ratio "$(med "$cell" tessera p99_ms)" "$(med "$cell" "$s" p99_ms)")x"
+            done
+            ;;
+        esac
+        local params
+        params=$(grep "^cell=$cell " "$RESULTS" | grep -o 'proto=[^ ]* cipher=[^ ]* group=[^ ]* peer_sig=[^ ]*' | sort | uniq -c | sed 's/^ *//' | tr '\n' ';')
+        echo
+        echo "- negotiated (first handshake of each run, count): ${params:-none}"
+        echo "- client: tessera-bench $(cell_args "$cell")"
+        echo
+    done
+    echo "## Raw results"
+    echo
+    echo '```'
+    cat "$RESULTS"
+    echo '```'
+}
+
+report >"$OUT"
+cat "$OUT"
+log "report: $OUT"

@@ -1,0 +1,439 @@
+# lib.sh - helpers shared by tessera's integration tests (sourced, bash).
+#
+# Each test sources this file first.  It gets a private temporary folder
+# ($TEST_DIR, the working directory), and a trap that on exit kills every
+# process the test started and (when the folder is ours) removes it.  The
+# runner (tests/run-integration.sh) makes the folder itself and passes it in
+# TESSERA_TEST_DIR so that it can show the logs of a failed test.
+#
+# Environment: TESSERA_BIN, TESSERA_TOOLS, TESSERA_TEST_WORKERS (see the runner).
+# Logs: tessera-N.log, backend-N.log, sclient-N.out in $TEST_DIR.
+
+set -u
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$LIB_DIR/../.." && pwd)
+TESSERA_BIN=${TESSERA_BIN:-$REPO_ROOT/build/release/tessera}
+TESSERA_TOOLS=${TESSERA_TOOLS:-$REPO_ROOT/build/release/tests/tools}
+TESTBACKEND=$TESSERA_TOOLS/testbackend
+TCLIENT=$TESSERA_TOOLS/tclient
+TEST_NAME=$(basename "$0" .sh)
+
+# How long the helpers wait for something to happen (seconds).  Sanitizer
+# builds are slow, so be generous: a passing test never waits this long.
+WAIT_LIMIT=${TESSERA_TEST_WAIT:-30}
+
+if [ -n "${TESSERA_TEST_DIR:-}" ]; then
+    TEST_DIR=$TESSERA_TEST_DIR
+    OWN_TEST_DIR=0
+else
+    TEST_DIR=$(mktemp -d "/tmp/tessera-test.${TEST_NAME}.XXXXXX")
+    OWN_TEST_DIR=1
+fi
+cd "$TEST_DIR" || exit 1
+
+CERTS=$TEST_DIR/certs
+STARTED_PIDS=()
+TESSERA_PID=
+TESSERA_LOG=
+TESSERA_PORTS=()
+BACKEND_PORT=
+BACKEND_PID=
+USED_PORTS=" "
+SEQ=0
+
+# ---- reporting ----
+
+log() {
+    printf '%s: %s\n' "$TEST_NAME" "$*"
+}
+
+# Stop the test: print MSG, and when run standalone the logs too.
+fail() {
+    printf '%s: FAIL: %s\n' "$TEST_NAME" "$*" >&2
+    if [ "$OWN_TEST_DIR" = 1 ]; then
+        dump_logs >&2
+    fi
+    exit 1
+}
+
+dump_logs() {
+    local f
+    for f in "$TEST_DIR"/*.log "$TEST_DIR"/*.out; do
+        [ -f "$f" ] || continue
+        echo "---- $(basename "$f") (last 50 lines) ----"
+        tail -n 50 "$f"
+    done
+}
+
+# assert_contains FILE_OR_TEXT PATTERN: PATTERN (extended regexp) occurs.
+# The first argument is read as a file when it names one.
+assert_contains() {
+    local src=$1 pat=$2
+    if [ -f "$src" ]; then
+        grep -Eq -- "$pat" "$src" || fail "expected /$pat/ in $(basename "$src"):
+$(tail -n 30 "$src")"
+    else
+        printf '%s\n' "$src" | grep -Eq -- "$pat" || fail "expected /$pat/ in:
+$src"
+    fi
+}
+
+assert_not_contains() {
+    local src=$1 pat=$2
+    if [ -f "$src" ]; then
+        ! grep -Eq -- "$pat" "$src" || fail "did not expect /$pat/ in $(basename "$src"):
+$(grep -E -- "$pat" "$src" | head -n 5)"
+    else
+        ! printf '%s\n' "$src" | grep -Eq -- "$pat" || fail "did not expect /$pat/ in:
+$src"
+    fi
+}
+
+assert_eq() {
+    [ "$1" = "$2" ] || fail "${3:-values differ}: got '$1', expected '$2'"
+}
+
+# ---- processes and cleanup ----
+
+cleanup() {
+    local rc=$? pid
+    trap - EXIT
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for pid in "${STARTED_PIDS[@]}"; do
+        # Give each up to 5 s, then force it.
+        local i=0
+        while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        kill -KILL "$pid" 2>/dev/null
+    done
+    wait 2>/dev/null
+    if [ "$OWN_TEST_DIR" = 1 ]; then
+        cd /
+        rm -rf "$TEST_DIR"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+track_pid() {
+    STARTED_PIDS+=("$1")
+}
+
+# wait_for CMD...: run CMD every 0.1 s until it succeeds, for at most
+# $WAIT_LIMIT seconds (or WAIT_FOR_LIMIT when set).  Returns 1 on timeout.
+wait_for() {
+    local limit=${WAIT_FOR_LIMIT:-$WAIT_LIMIT}
+    local deadline=$((SECONDS + limit))
+    while ! "$@"; do
+        if [ $SECONDS -ge $deadline ]; then
+            return 1
+        fi
+        sleep 0.1
+    done
+    return 0
+}
+
+# Milliseconds since the epoch (for measuring how long something took).
+now_ms() {
+    date +%s%3N
+}
+
+# True while a TCP connection to 127.0.0.1:PORT succeeds.
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+port_closed() {
+    ! port_open "$1"
+}
+
+# free_port: print a loopback TCP port that nothing listens on.  The kernel
+# picks it (bind to port 0); it is also checked not to accept connections
+# and not to have been handed out before in this test.
+free_port() {
+    local p i
+    for i in $(seq 1 50); do
+        p=$(python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()' 2>/dev/null) || p=$((20000 + RANDOM % 40000))
+        case "$USED_PORTS" in
+        *" $p "*) continue ;;
+        esac
+        if port_open "$p"; then
+            continue
+        fi
+        USED_PORTS="$USED_PORTS$p "
+        echo "$p"
+        return 0
+    done
+    fail "free_port: no free port found"
+}
+
+# ---- certificates ----
+
+# make_certs: in $CERTS, an ECDSA P-256 CA (ca.pem) and leaves signed by it:
+#   ec.pem/ec.key         ECDSA, CN example.test, SAN example.test, www.example.test
+#   rsa.pem/rsa.key       RSA-2048, same names
+#   wild.pem/wild.key     ECDSA, CN *.wild.test
+#   other.pem/other.key   ECDSA, CN other.test
+#   ec-chain.pem          ec.pem followed by ca.pem
+#   ec-combined.pem       ec.pem followed by its key
+make_certs() {
+    [ -f "$CERTS/ca.pem" ] && return 0
+    mkdir -p "$CERTS"
+    (
+        cd "$CERTS" || exit 1
+        set -e
+        openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+        openssl req -x509 -new -key ca.key -sha256 -days 30 -subj "/CN=Tessera Test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign" -out ca.pem 2>/dev/null
+        leaf() { # name keytype cn san
+            local name=$1 kt=$2 cn=$3 san=$4
+            if [ "$kt" = rsa ]; then
+                openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$name.key" \
+                    2>/dev/null
+            else
+                openssl ecparam -name prime256v1 -genkey -noout -out "$name.key.tmp" 2>/dev/null
+                openssl pkey -in "$name.key.tmp" -out "$name.key"
+                rm -f "$name.key.tmp"
+            fi
+            openssl req -new -key "$name.key" -subj "/CN=$cn" -out "$name.csr" 2>/dev/null
+            printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+                "$san" >"$name.ext"
+            openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial \
+                -days 30 -sha256 -extfile "$name.ext" -out "$name.pem" 2>/dev/null
+            rm -f "$name.csr" "$name.ext"
+        }
+        leaf ec ec example.test "DNS:example.test,DNS:www.example.test"
+        leaf rsa rsa example.test "DNS:example.test,DNS:www.example.test"
+        leaf wild ec "*.wild.test" "DNS:*.wild.test"
+        leaf other ec other.test "DNS:other.test"
+        cat ec.pem ca.pem >ec-chain.pem
+        cat ec.pem ec.key >ec-combined.pem
+    ) || fail "make_certs: openssl failed"
+}
+
+# cert_entry NAME [CERTFILE]: a libconfig certs entry for $CERTS/NAME.{pem,key}.
+cert_entry() {
+    local name=$1 certfile=${2:-$1.pem}
+    printf '{ cert = "%s"; key = "%s"; }' "$CERTS/$certfile" "$CERTS/$name.key"
+}
+
+# ---- backend ----
+
+# start_backend MODE: start testbackend on a free loopback port; sets
+# BACKEND_PORT and BACKEND_PID (also returned through the echo of the port).
+start_backend() {
+    local mode=$1 n
+    SEQ=$((SEQ + 1))
+    n=$SEQ
+    [ -x "$TESTBACKEND" ] || fail "testbackend not found at $TESTBACKEND (set TESSERA_TOOLS)"
+    "$TESTBACKEND" "$mode" 127.0.0.1:0 >"backend-$n.port" 2>"backend-$n.log" &
+    BACKEND_PID=$!
+    track_pid "$BACKEND_PID"
+    wait_for grep -q '^PORT ' "backend-$n.port" || fail "backend $mode did not start"
+    BACKEND_PORT=$(sed -n 's/^PORT //p' "backend-$n.port")
+    log "backend $mode on port $BACKEND_PORT"
+}
+
+# ---- configuration ----
+
+# Frontends are collected with cfg_frontend, then written by write_config.
+# Optional settings come from variables, each the body of a libconfig group:
+#   CFG_TLS       e.g. 'min_version = "TLSv1.2";'
+#   CFG_SESSIONS  e.g. 'tickets = false;'
+#   CFG_TIMEOUTS  e.g. 'handshake = 1;'
+#   CFG_TICKETS   e.g. 'rotate = 3600;'
+#   CFG_EXTRA     raw top-level settings
+#   CFG_WORKERS   workers (TESSERA_TEST_WORKERS overrides it; default 2)
+CFG_FRONTENDS=()
+TESSERA_PORTS=()
+
+cfg_reset() {
+    CFG_FRONTENDS=()
+    TESSERA_PORTS=()
+    CFG_TLS=
+    CFG_SESSIONS=
+    CFG_TIMEOUTS=
+    CFG_TICKETS=
+    CFG_EXTRA=
+}
+cfg_reset
+
+# cfg_frontend NAME LISTEN_PORT BACKEND_PORT CERTS [ALPN]
+#   CERTS: libconfig list body, e.g. "$(cert_entry ec), $(cert_entry rsa)"
+#   ALPN:  libconfig array body, e.g. '"h2", "http/1.1"'
+cfg_frontend() {
+    local name=$1 port=$2 bport=$3 certs=$4 alpn=${5:-}
+    local fe
+    fe="  { name = \"$name\";
+    listen = \"127.0.0.1:$port\";
+    backend = \"127.0.0.1:$bport\";
+    certs = ( $certs );"
+    if [ -n "$alpn" ]; then
+        fe="$fe
+    alpn = [ $alpn ];"
+    fi
+    fe="$fe
+  }"
+    CFG_FRONTENDS+=("$fe")
+    TESSERA_PORTS+=("$port")
+}
+
+# write_config FILE: write the configuration built so far.
+write_config() {
+    local file=$1 i sep=""
+    {
+        echo "# written by $TEST_NAME"
+        echo "workers = ${TESSERA_TEST_WORKERS:-${CFG_WORKERS:-2}};"
+        echo 'log = { level = "debug"; syslog = false; };'
+        [ -n "$CFG_TLS" ] && echo "tls = { $CFG_TLS };"
+        echo "frontends = ("
+        for i in "${!CFG_FRONTENDS[@]}"; do
+            printf '%s%s\n' "$sep" "${CFG_FRONTENDS[$i]}"
+            sep=","
+        done
+        echo ");"
+        [ -n "$CFG_SESSIONS" ] && echo "sessions = { $CFG_SESSIONS };"
+        [ -n "$CFG_TICKETS" ] && echo "tickets = { $CFG_TICKETS };"
+        echo 'admin = { listen = ""; };'
+        [ -n "$CFG_TIMEOUTS" ] && echo "timeouts = { $CFG_TIMEOUTS };"
+        [ -n "$CFG_EXTRA" ] && echo "$CFG_EXTRA"
+        true
+    } >"$file"
+}
+
+# ---- tessera ----
+
+# start_tessera CONF [ARGS...]: start tessera -c CONF in the background with
+# stderr/stdout in tessera-N.log; wait until every frontend port in
+# TESSERA_PORTS accepts TCP.  Fails (with the log) if tessera exits first.
+start_tessera() {
+    local conf=$1 p
+    shift
+    [ -x "$TESSERA_BIN" ] || fail "tessera binary not found at $TESSERA_BIN (set TESSERA_BIN)"
+    SEQ=$((SEQ + 1))
+    TESSERA_LOG=$TEST_DIR/tessera-$SEQ.log
+    "$TESSERA_BIN" -c "$conf" "$@" >"$TESSERA_LOG" 2>&1 &
+    TESSERA_PID=$!
+    track_pid "$TESSERA_PID"
+    for p in "${TESSERA_PORTS[@]}"; do
+        wait_for tessera_ready "$p" || fail "tessera is not listening on port $p after \
+${WAIT_LIMIT}s:
+$(tail -n 30 "$TESSERA_LOG")"
+    done
+    log "tessera (pid $TESSERA_PID) listening on ${TESSERA_PORTS[*]}"
+}
+
+# The port accepts TCP; fail at once if tessera died.
+tessera_ready() {
+    if ! kill -0 "$TESSERA_PID" 2>/dev/null; then
+        wait "$TESSERA_PID"
+        fail "tessera exited (status $?) during start-up:
+$(tail -n 30 "$TESSERA_LOG")"
+    fi
+    port_open "$1"
+}
+
+tessera_running() {
+    kill -0 "$TESSERA_PID" 2>/dev/null
+}
+
+# wait_exit PID LIMIT: wait up to LIMIT seconds for PID (a child of this
+# shell) to exit; sets EXIT_STATUS to its status; returns 1 if it is still
+# running at the limit.
+wait_exit() {
+    local pid=$1 limit=$2
+    local deadline=$((SECONDS + limit))
+    EXIT_STATUS=
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ $SECONDS -ge $deadline ]; then
+            return 1
+        fi
+        sleep 0.05
+    done
+    wait "$pid"
+    EXIT_STATUS=$?
+    return 0
+}
+
+# stop_tessera [SIGNAL]: signal tessera (TERM by default), wait up to
+# $WAIT_LIMIT seconds, and return its exit status (fails if it hangs).
+stop_tessera() {
+    local sig=${1:-TERM}
+    kill -"$sig" "$TESSERA_PID" 2>/dev/null
+    wait_exit "$TESSERA_PID" "$WAIT_LIMIT" ||
+        fail "tessera did not exit within ${WAIT_LIMIT}s after SIG$sig"
+    return "$EXIT_STATUS"
+}
+
+# ---- clients ----
+
+# sclient PORT ARGS...: openssl s_client to 127.0.0.1:PORT with stdin closed;
+# output (stdout+stderr) in $SCLIENT_OUT; returns s_client's status.
+sclient() {
+    local port=$1
+    shift
+    SEQ=$((SEQ + 1))
+    SCLIENT_OUT=$TEST_DIR/sclient-$SEQ.out
+    echo "openssl s_client -connect 127.0.0.1:$port $*" >"$SCLIENT_OUT"
+    timeout 20 openssl s_client -connect "127.0.0.1:$port" "$@" </dev/null >>"$SCLIENT_OUT" 2>&1
+}
+
+# sclient_exchange INPUT PATTERN PORT ARGS...: run s_client with INPUT on its
+# stdin, keep stdin open until PATTERN (extended regexp) shows in its output
+# (or the wait limit), then close stdin.  Output in $SCLIENT_OUT.  Returns 0
+# iff PATTERN was seen.  INPUT must not start with Q, R, k or K (s_client
+# commands); an empty INPUT sends nothing.
+sclient_exchange() {
+    local input=$1 pat=$2 port=$3 fd pid rc=0
+    shift 3
+    SEQ=$((SEQ + 1))
+    SCLIENT_OUT=$TEST_DIR/sclient-$SEQ.out
+    local fifo=$TEST_DIR/sclient-$SEQ.in
+    mkfifo "$fifo"
+    echo "openssl s_client -connect 127.0.0.1:$port $*" >"$SCLIENT_OUT"
+    timeout 30 openssl s_client -connect "127.0.0.1:$port" "$@" <"$fifo" >>"$SCLIENT_OUT" 2>&1 &
+    pid=$!
+    exec {fd}>"$fifo"
+    if [ -n "$input" ]; then
+        printf '%s\n' "$input" >&"$fd"
+    fi
+    wait_for grep -Eq -- "$pat" "$SCLIENT_OUT" || rc=1
+    exec {fd}>&-
+    wait "$pid"
+    rm -f "$fifo"
+    return $rc
+}
+
+# tclient SUBCOMMAND ARGS...: run the test client with a time limit; its
+# output goes to stdout and to tclient-N.out.
+tclient() {
+    [ -x "$TCLIENT" ] || fail "tclient not found at $TCLIENT (set TESSERA_TOOLS)"
+    SEQ=$((SEQ + 1))
+    timeout 100 "$TCLIENT" "$@" 2>&1 | tee "$TEST_DIR/tclient-$SEQ.out"
+    return "${PIPESTATUS[0]}"
+}
+
+# served_cn: the CN of the certificate in the last s_client output.
+served_cn() {
+    sed -n 's/^subject=.*CN *= *\([^,/]*\).*/\1/p' "$SCLIENT_OUT" | head -n 1
+}
+
+# A small round trip through the echo backend that must work.
+check_echo() {
+    local port=$1
+    shift
+    sclient_exchange "ping $$ $SEQ" "ping $$ " "$port" "$@" ||
+        fail "echo through port $port failed: $(tail -n 20 "$SCLIENT_OUT")"
+}
