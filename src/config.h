@@ -49,7 +49,7 @@ struct config {
     char *path; /* the file as given */
     char *dir;  /* its folder: relative paths resolve against it */
 
-    unsigned workers; /* 0 in the file means "online CPUs"; resolved by config_load */
+    unsigned workers;         /* 0 in the file means "online CPUs"; resolved by config_load */
     unsigned max_connections; /* 0: as many as RLIMIT_NOFILE allows */
 
     struct {

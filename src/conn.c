@@ -53,7 +53,7 @@ struct conn {
     enum conn_state state;
     struct worker *w;
     unsigned fe;
-    struct relay r; /* sockets, SSL, buffers, readiness */
+    struct relay r;      /* sockets, SSL, buffers, readiness */
     struct evhandler ch; /* client socket events */
     struct evhandler bh; /* backend socket events */
     struct evtimer timer;

@@ -48,8 +48,7 @@ static int
 print_version(void)
 {
     printf("tessera %s\n", PACKAGE_VERSION);
-    printf("built with %s, running %s\n", OPENSSL_VERSION_TEXT,
-           OpenSSL_version(OPENSSL_VERSION));
+    printf("built with %s, running %s\n", OPENSSL_VERSION_TEXT, OpenSSL_version(OPENSSL_VERSION));
     printf("libmemcached %s\n", memcached_lib_version());
     return 0;
 }
@@ -123,9 +122,12 @@ main(int argc, char **argv)
 {
     enum { OPT_GEN_SECRET = 256 };
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
-        {"version", no_argument, NULL, 'V'},       {"help", no_argument, NULL, 'h'},
-        {"gen-secret", no_argument, NULL, OPT_GEN_SECRET}, {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {"gen-secret", no_argument, NULL, OPT_GEN_SECRET},
+        {NULL, 0, NULL, 0},
     };
     const char *path = NULL;
     int test = 0;

@@ -20,7 +20,7 @@
 #define BUCKETS_PER_MIN 64
 
 struct entry {
-    struct entry *hnext;             /* hash chain */
+    struct entry *hnext;               /* hash chain */
     struct entry *lru_prev, *lru_next; /* most recent at head */
     SSL_SESSION *sess;
     time_t expires;

@@ -7,7 +7,7 @@
 #include "stats.h"
 
 const uint64_t stats_hs_bounds_us[STATS_HS_BUCKETS] = {
-    100,    250,    500,    1000,    2500,    5000,    10000,   25000,
+    100,   250,    500,    1000,   2500,    5000,    10000,   25000,
     50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
@@ -41,6 +41,5 @@ stats_sum(struct stats_totals *dst, const struct stats *src)
         dst->hs_bucket[i] += atomic_load_explicit(&src->hs_bucket[i], memory_order_relaxed);
     }
     dst->hs_sum_us += atomic_load_explicit(&src->hs_sum_us, memory_order_relaxed);
-    dst->connections_active +=
-        atomic_load_explicit(&src->connections_active, memory_order_relaxed);
+    dst->connections_active += atomic_load_explicit(&src->connections_active, memory_order_relaxed);
 }

@@ -17,7 +17,7 @@
 /* X(id, metric family, label text, help) */
 #define STATS_COUNTERS(X)                                                                          \
     X(CONNECTIONS_TOTAL, "tessera_connections_total", "", "Client connections accepted.")          \
-    X(HANDSHAKES_FULL, "tessera_handshakes_total", "type=\"full\"",                               \
+    X(HANDSHAKES_FULL, "tessera_handshakes_total", "type=\"full\"",                                \
       "Completed TLS handshakes by type.")                                                         \
     X(HANDSHAKES_RESUMED_SESSION, "tessera_handshakes_total", "type=\"resumed_session\"",          \
       "Completed TLS handshakes by type.")                                                         \

@@ -164,8 +164,8 @@ ctx_new(const struct config *cfg, struct tlsctx *t, struct err *err)
         return NULL;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                 SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_SSLv3 |
-                                 SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1);
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
+                                 SSL_OP_NO_TLSv1_1);
     if (!cfg->sessions.tickets) {
         /* TLS 1.2: session IDs only; TLS 1.3: stateful tickets (session IDs). */
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);

@@ -48,7 +48,7 @@ struct worker {
     unsigned id;
     pthread_t thread;
     const struct config *cfg;
-    struct tlsctx **tls; /* per frontend, shared read-only */
+    struct tlsctx **tls;             /* per frontend, shared read-only */
     struct sessions_local *sessions; /* process-wide, internally sharded */
     struct keyring_sync *keyring_sync;
 
