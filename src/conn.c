@@ -87,6 +87,12 @@ conn_worker(const struct conn *c)
     return c->w;
 }
 
+struct stats *
+conn_stats(const struct conn *c)
+{
+    return c->r.stats;
+}
+
 void
 conn_note_cache_lookup(struct conn *c)
 {
@@ -142,17 +148,21 @@ static void conn_set_state(struct conn *c, enum conn_state next);
 static enum conn_next
 step_handshake(struct conn *c)
 {
-    struct stats *st = &c->w->stats;
+    struct stats *st = c->r.stats;
     int r, e;
 
     ERR_clear_error();
     r = SSL_do_handshake(c->r.ssl);
     if (r == 1) {
-        enum stats_id type = STAT_HANDSHAKES_FULL;
-        if (SSL_session_reused(c->r.ssl)) {
-            type = c->from_cache ? STAT_HANDSHAKES_RESUMED_SESSION : STAT_HANDSHAKES_RESUMED_TICKET;
+        if (!SSL_session_reused(c->r.ssl)) {
+            stats_add(st, STAT_HANDSHAKES_FULL, 1);
+        } else if (c->from_cache) {
+            stats_add(st, STAT_HANDSHAKES_RESUMED_SESSION, 1);
+            stats_add(st, STAT_RESUMED_SESSION_LOCAL, 1);
+        } else {
+            stats_add(st, STAT_HANDSHAKES_RESUMED_TICKET, 1);
+            stats_add(st, STAT_RESUMED_TICKET_LOCAL, 1);
         }
-        stats_add(st, type, 1);
         stats_observe_handshake(st, elapsed_us(&c->accepted));
         conn_set_state(c, CONN_CONNECT);
         return NEXT_AGAIN;
@@ -182,12 +192,12 @@ step_connect(struct conn *c)
         if (c->r.bfd < 0) {
             log_debug("conn fd=%d: backend %s: %s", c->r.cfd, conn_frontend(c)->backend_text,
                       strerror(-c->r.bfd));
-            stats_add(&c->w->stats, STAT_BACKEND_CONNECT_ERRORS, 1);
+            stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
             return NEXT_CLOSE;
         }
         if (evloop_add(c->w->loop, c->r.bfd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->bh) <
             0) {
-            stats_add(&c->w->stats, STAT_BACKEND_CONNECT_ERRORS, 1);
+            stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
             return NEXT_CLOSE;
         }
         conn_set_deadline(c, c->w->cfg->timeouts.connect);
@@ -204,7 +214,7 @@ step_connect(struct conn *c)
     if (r < 0) {
         log_debug("conn fd=%d: backend %s: %s", c->r.cfd, conn_frontend(c)->backend_text,
                   strerror(-r));
-        stats_add(&c->w->stats, STAT_BACKEND_CONNECT_ERRORS, 1);
+        stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
         return NEXT_CLOSE;
     }
     conn_set_state(c, CONN_RELAY);
@@ -294,7 +304,7 @@ conn_close(struct conn *c)
     c->next = w->graveyard;
     w->graveyard = c;
     w->nconns--;
-    stats_active_add(&w->stats, -1);
+    stats_active_add(c->r.stats, -1);
     worker_conn_closed(w);
 }
 
@@ -387,11 +397,11 @@ on_conn_timer(struct evtimer *t)
     }
     switch (c->state) {
     case CONN_HANDSHAKE:
-        stats_add(&c->w->stats, STAT_HS_ERR_TIMEOUT, 1);
+        stats_add(c->r.stats, STAT_HS_ERR_TIMEOUT, 1);
         log_debug("conn fd=%d: handshake timeout", c->r.cfd);
         break;
     case CONN_CONNECT:
-        stats_add(&c->w->stats, STAT_BACKEND_CONNECT_ERRORS, 1);
+        stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
         log_debug("conn fd=%d: backend connect timeout", c->r.cfd);
         break;
     case CONN_RELAY:
@@ -418,6 +428,7 @@ conn_start(struct worker *w, int fd, unsigned fe)
     c->r.cfd = fd;
     c->r.bfd = -1;
     c->r.w = w;
+    c->r.stats = &w->stats[fe];
     c->ch.on_event = on_client_event;
     c->bh.on_event = on_backend_event;
     c->timer.on_timer = on_conn_timer;
@@ -438,8 +449,8 @@ conn_start(struct worker *w, int fd, unsigned fe)
     }
     w->conns = c;
     w->nconns++;
-    stats_add(&w->stats, STAT_CONNECTIONS_TOTAL, 1);
-    stats_active_add(&w->stats, 1);
+    stats_add(c->r.stats, STAT_CONNECTIONS_TOTAL, 1);
+    stats_active_add(c->r.stats, 1);
     conn_set_state(c, CONN_HANDSHAKE);
     return 0;
 fail:

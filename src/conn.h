@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 struct conn;
+struct stats;
 struct worker;
 
 /* Start serving the accepted socket `fd` on frontend `fe` of worker `w`.
@@ -28,6 +29,8 @@ void conn_reap(struct worker *w);
 /* For OpenSSL callbacks: the conn behind `ssl` (magic-checked), its worker. */
 struct conn *conn_from_ssl(const SSL *ssl);
 struct worker *conn_worker(const struct conn *c);
+/* The counters this connection's figures go to (its worker's, for its frontend). */
+struct stats *conn_stats(const struct conn *c);
 /* The session cache answered the lookup of this handshake (so a resumption
  * is "resumed_session", not "resumed_ticket"). */
 void conn_note_cache_lookup(struct conn *c);

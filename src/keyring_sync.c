@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include <openssl/crypto.h>
@@ -139,4 +140,31 @@ keyring_sync_fetch(struct keyring_sync *ks, struct keyring *dst, uint64_t *gener
     *generation = atomic_load_explicit(&ks->generation, memory_order_relaxed);
     pthread_mutex_unlock(&ks->lock);
     return true;
+}
+
+void
+keyring_sync_describe(struct keyring_sync *ks, time_t now, struct keyring_view *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&ks->lock);
+    out->epoch = keyring_epoch(ks->ring, now);
+    for (size_t i = 0; i < ks->ring->n; i++) {
+        const struct keyring_key *k = &ks->ring->keys[i];
+        struct keyring_view_key *v = &out->keys[out->n++];
+        v->epoch = k->epoch;
+        v->role = keyring_role(ks->ring, k, now);
+        v->source = k->source;
+        v->fingerprint = keyring_fingerprint(k);
+    }
+    pthread_mutex_unlock(&ks->lock);
+    /* Newest first; the ring is small (at most KEYRING_MAX entries). */
+    for (size_t i = 1; i < out->n; i++) {
+        struct keyring_view_key v = out->keys[i];
+        size_t j = i;
+        while (j > 0 && out->keys[j - 1].epoch < v.epoch) {
+            out->keys[j] = out->keys[j - 1];
+            j--;
+        }
+        out->keys[j] = v;
+    }
 }

@@ -35,6 +35,25 @@ unsigned keyring_sync_next_refresh(const struct keyring_sync *ks, time_t now, un
  * (wiping dst first) and update *generation; returns true if it copied. */
 bool keyring_sync_fetch(struct keyring_sync *ks, struct keyring *dst, uint64_t *generation);
 
+/* What /keyring and /metrics may show of the ring: never key material. */
+struct keyring_view_key {
+    uint64_t epoch;
+    enum keyring_role role;
+    enum keyring_source source;
+    uint32_t fingerprint;
+};
+
+struct keyring_view {
+    bool degraded;     /* encrypting with local keys because the cluster is unreachable */
+    uint64_t epoch;    /* the current epoch at `now` */
+    uint64_t rejected; /* cluster entries that failed to open */
+    size_t n;
+    struct keyring_view_key keys[KEYRING_MAX]; /* newest epoch first */
+};
+
+/* Any thread: describe the shared ring at `now` (takes the lock briefly). */
+void keyring_sync_describe(struct keyring_sync *ks, time_t now, struct keyring_view *out);
+
 /* A keyring in memory that is kept out of core dumps (MADV_DONTDUMP) and
  * wiped when freed. */
 struct keyring *keyring_sync_alloc_ring(void);

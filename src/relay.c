@@ -127,7 +127,7 @@ pump_client_read(struct relay *r)
     n = SSL_read(r->ssl, r->c2b->data + r->c2b->tail, (int)(BUF_SIZE - r->c2b->tail));
     if (n > 0) {
         r->c2b->tail += (size_t)n;
-        stats_add(&r->w->stats, STAT_BYTES_IN, (uint64_t)n);
+        stats_add(r->stats, STAT_BYTES_IN, (uint64_t)n);
         return 1;
     }
     e = SSL_get_error(r->ssl, n);
@@ -250,7 +250,7 @@ pump_client_write(struct relay *r)
         int n = SSL_write(r->ssl, b->data + b->head, (int)(b->tail - b->head));
         if (n > 0) {
             b->head += (size_t)n;
-            stats_add(&r->w->stats, STAT_BYTES_OUT, (uint64_t)n);
+            stats_add(r->stats, STAT_BYTES_OUT, (uint64_t)n);
             progress = 1;
         } else {
             int e = SSL_get_error(r->ssl, n);

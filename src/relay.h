@@ -24,6 +24,7 @@ struct relay {
     SSL *ssl;
     int cfd, bfd;
     struct worker *w;
+    struct stats *stats;
     struct relay_buf *c2b, *b2c;
     /* Readiness, set by conn.c on events: may read / write without EAGAIN. */
     unsigned client_rd : 1, client_wr : 1, backend_rd : 1, backend_wr : 1;

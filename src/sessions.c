@@ -26,7 +26,7 @@ on_new_session(SSL *ssl, SSL_SESSION *sess)
         return 0;
     }
     if (sessions_local_put(w->sessions, sess) == 0) {
-        stats_add(&w->stats, STAT_SESS_SET_STORED, 1);
+        stats_add(conn_stats(c), STAT_SESS_SET_STORED, 1);
     }
     return 0; /* we took our own reference */
 }
@@ -43,12 +43,12 @@ on_get_session(SSL *ssl, const unsigned char *id, int len, int *copy)
 
     *copy = 0; /* the reference we got from the store is handed to OpenSSL */
     if (sess == NULL) {
-        stats_add(&w->stats, STAT_SESS_GET_MISS, 1);
+        stats_add(conn_stats(c), STAT_SESS_GET_MISS, 1);
         return NULL;
     }
-    stats_add(&w->stats, STAT_SESS_GET_HIT, 1);
+    stats_add(conn_stats(c), STAT_SESS_GET_HIT, 1);
     if (take) {
-        stats_add(&w->stats, STAT_SESS_DELETE_HIT, 1);
+        stats_add(conn_stats(c), STAT_SESS_DELETE_HIT, 1);
     }
     conn_note_cache_lookup(c);
     return sess;

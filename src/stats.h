@@ -14,43 +14,59 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* X(id, metric family, label text, help) */
+/*
+ * X(id, metric family, labels, help).  Entries of one family must be
+ * adjacent: the exposition prints a family's # HELP and # TYPE once, then
+ * all its samples.  Every counter is kept per (worker, frontend).
+ */
 #define STATS_COUNTERS(X)                                                                          \
     X(CONNECTIONS_TOTAL, "tessera_connections_total", "", "Client connections accepted.")          \
     X(HANDSHAKES_FULL, "tessera_handshakes_total", "type=\"full\"",                                \
-      "Completed TLS handshakes by type.")                                                         \
-    X(HANDSHAKES_RESUMED_SESSION, "tessera_handshakes_total", "type=\"resumed_session\"",          \
-      "Completed TLS handshakes by type.")                                                         \
-    X(HANDSHAKES_RESUMED_TICKET, "tessera_handshakes_total", "type=\"resumed_ticket\"",            \
-      "Completed TLS handshakes by type.")                                                         \
+      "Completed TLS handshakes, each counted once under its type.")                               \
+    X(HANDSHAKES_RESUMED_SESSION, "tessera_handshakes_total", "type=\"resumed_session\"", "")      \
+    X(HANDSHAKES_RESUMED_TICKET, "tessera_handshakes_total", "type=\"resumed_ticket\"", "")        \
     X(HS_ERR_TIMEOUT, "tessera_handshake_errors_total", "reason=\"timeout\"",                      \
       "Failed TLS handshakes by reason.")                                                          \
-    X(HS_ERR_PROTOCOL, "tessera_handshake_errors_total", "reason=\"protocol\"",                    \
-      "Failed TLS handshakes by reason.")                                                          \
+    X(HS_ERR_PROTOCOL, "tessera_handshake_errors_total", "reason=\"protocol\"", "")                \
     X(HS_ERR_NO_SHARED_CIPHER, "tessera_handshake_errors_total", "reason=\"no_shared_cipher\"",    \
-      "Failed TLS handshakes by reason.")                                                          \
-    X(HS_ERR_OTHER, "tessera_handshake_errors_total", "reason=\"other\"",                          \
-      "Failed TLS handshakes by reason.")                                                          \
-    X(BYTES_IN, "tessera_bytes_total", "direction=\"in\"", "Plaintext bytes relayed.")             \
-    X(BYTES_OUT, "tessera_bytes_total", "direction=\"out\"", "Plaintext bytes relayed.")           \
+      "")                                                                                          \
+    X(HS_ERR_OTHER, "tessera_handshake_errors_total", "reason=\"other\"", "")                      \
+    X(BYTES_IN, "tessera_bytes_total", "direction=\"in\"",                                         \
+      "Plaintext bytes relayed: in from clients, out to clients.")                                 \
+    X(BYTES_OUT, "tessera_bytes_total", "direction=\"out\"", "")                                   \
     X(BACKEND_CONNECT_ERRORS, "tessera_backend_connect_errors_total", "",                          \
-      "Backend connections that failed or timed out.")                                             \
+      "Backend connections that were refused, failed or timed out.")                               \
     X(SESS_GET_HIT, "tessera_session_cache_ops_total", "op=\"get\",result=\"hit\"",                \
-      "Session cache operations.")                                                                 \
-    X(SESS_GET_MISS, "tessera_session_cache_ops_total", "op=\"get\",result=\"miss\"",              \
-      "Session cache operations.")                                                                 \
-    X(SESS_SET_STORED, "tessera_session_cache_ops_total", "op=\"set\",result=\"stored\"",          \
-      "Session cache operations.")                                                                 \
-    X(SESS_DELETE_HIT, "tessera_session_cache_ops_total", "op=\"delete\",result=\"hit\"",          \
-      "Session cache operations.")                                                                 \
+      "Session cache operations by result.")                                                       \
+    X(SESS_GET_MISS, "tessera_session_cache_ops_total", "op=\"get\",result=\"miss\"", "")          \
+    X(SESS_GET_ERROR, "tessera_session_cache_ops_total", "op=\"get\",result=\"error\"", "")        \
+    X(SESS_GET_TIMEOUT, "tessera_session_cache_ops_total", "op=\"get\",result=\"timeout\"", "")    \
+    X(SESS_GET_DROPPED, "tessera_session_cache_ops_total", "op=\"get\",result=\"dropped\"", "")    \
+    X(SESS_SET_STORED, "tessera_session_cache_ops_total", "op=\"set\",result=\"stored\"", "")      \
+    X(SESS_SET_ERROR, "tessera_session_cache_ops_total", "op=\"set\",result=\"error\"", "")        \
+    X(SESS_SET_TIMEOUT, "tessera_session_cache_ops_total", "op=\"set\",result=\"timeout\"", "")    \
+    X(SESS_SET_DROPPED, "tessera_session_cache_ops_total", "op=\"set\",result=\"dropped\"", "")    \
+    X(SESS_DELETE_HIT, "tessera_session_cache_ops_total", "op=\"delete\",result=\"hit\"", "")      \
+    X(SESS_DELETE_MISS, "tessera_session_cache_ops_total", "op=\"delete\",result=\"miss\"", "")    \
+    X(SESS_DELETE_ERROR, "tessera_session_cache_ops_total", "op=\"delete\",result=\"error\"", "")  \
+    X(SESS_DELETE_TIMEOUT, "tessera_session_cache_ops_total", "op=\"delete\",result=\"timeout\"",  \
+      "")                                                                                          \
+    X(SESS_DELETE_DROPPED, "tessera_session_cache_ops_total", "op=\"delete\",result=\"dropped\"",  \
+      "")                                                                                          \
+    X(SESSION_ENTRIES_REJECTED, "tessera_session_entries_rejected_total", "",                      \
+      "Shared session-cache entries that failed to open (forged, corrupt, wrong secret).")         \
     X(TICKETS_ISSUED, "tessera_tickets_total", "op=\"issued\"", "Session tickets by operation.")   \
-    X(TICKETS_DECRYPTED, "tessera_tickets_total", "op=\"decrypted\"",                              \
-      "Session tickets by operation.")                                                             \
-    X(TICKETS_RENEWED, "tessera_tickets_total", "op=\"renewed\"", "Session tickets by operation.") \
-    X(TICKETS_UNKNOWN_KEY, "tessera_tickets_total", "op=\"unknown_key\"",                          \
-      "Session tickets by operation.")                                                             \
+    X(TICKETS_DECRYPTED, "tessera_tickets_total", "op=\"decrypted\"", "")                          \
+    X(TICKETS_RENEWED, "tessera_tickets_total", "op=\"renewed\"", "")                              \
+    X(TICKETS_UNKNOWN_KEY, "tessera_tickets_total", "op=\"unknown_key\"", "")                      \
+    X(RESUMED_SESSION_LOCAL, "tessera_resumptions_total", "type=\"session\",origin=\"local\"",     \
+      "Resumed handshakes by type and by the instance that made the session (local or remote).")   \
+    X(RESUMED_SESSION_REMOTE, "tessera_resumptions_total", "type=\"session\",origin=\"remote\"",   \
+      "")                                                                                          \
+    X(RESUMED_TICKET_LOCAL, "tessera_resumptions_total", "type=\"ticket\",origin=\"local\"", "")   \
+    X(RESUMED_TICKET_REMOTE, "tessera_resumptions_total", "type=\"ticket\",origin=\"remote\"", "") \
     X(ACCEPT_PAUSES, "tessera_accept_pauses_total", "",                                            \
-      "Times accepting paused for lack of file descriptors or connection slots.")
+      "Times accepting paused for lack of descriptors or at the connection limit.")
 
 enum stats_id {
 #define STATS_ENUM(id, family, labels, help) STAT_##id,

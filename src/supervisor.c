@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "conn.h"
 #include "keyring_sync.h"
 #include "listener.h"
@@ -173,6 +174,7 @@ supervisor_run(const struct config *cfg)
     struct tlsctx **tls = NULL;
     struct sessions_local *store = NULL;
     struct keyring_sync *ks = NULL;
+    struct admin *admin = NULL;
     struct worker **workers = calloc(cfg->workers, sizeof(*workers));
     int *fds = calloc(cfg->nfrontends, sizeof(*fds));
     size_t started = 0;
@@ -228,6 +230,13 @@ supervisor_run(const struct config *cfg)
             goto out;
         }
     }
+    if (cfg->admin.enabled) {
+        admin = admin_start(cfg, workers, cfg->workers, ks, store, &err);
+        if (admin == NULL) {
+            log_error("%s", err.msg);
+            goto out;
+        }
+    }
     for (unsigned i = 0; i < cfg->workers; i++) {
         if (worker_start(workers[i]) < 0) {
             log_error("start-up failed: cannot start worker %u", i);
@@ -243,11 +252,13 @@ supervisor_run(const struct config *cfg)
              cfg->timeouts.shutdown);
     rc = 0;
 stop:
+    admin_set_draining(admin);
     supervisor_drain(cfg, workers, started);
     if (rc == 0) {
         log_info("stopped");
     }
 out:
+    admin_stop(admin); /* before the workers it reads from are freed */
     for (unsigned i = 0; workers != NULL && i < cfg->workers; i++) {
         worker_free(workers[i]);
     }

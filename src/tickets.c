@@ -74,22 +74,22 @@ on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENG
             tickets_set_mac(hctx, k) <= 0) {
             return -1;
         }
-        stats_add(&w->stats, STAT_TICKETS_ISSUED, 1);
+        stats_add(conn_stats(c), STAT_TICKETS_ISSUED, 1);
         return 1;
     }
 
     k = keyring_find(w->ring, name);
     if (k == NULL) {
-        stats_add(&w->stats, STAT_TICKETS_UNKNOWN_KEY, 1);
+        stats_add(conn_stats(c), STAT_TICKETS_UNKNOWN_KEY, 1);
         return 0; /* unknown or retired key: full handshake */
     }
     if (tickets_set_mac(hctx, k) <= 0 ||
         EVP_DecryptInit_ex(ectx, ticket_cipher, NULL, k->aes, iv) <= 0) {
         return -1;
     }
-    stats_add(&w->stats, STAT_TICKETS_DECRYPTED, 1);
+    stats_add(conn_stats(c), STAT_TICKETS_DECRYPTED, 1);
     if (SSL_version(ssl) == TLS1_3_VERSION || keyring_needs_renewal(w->ring, k, now)) {
-        stats_add(&w->stats, STAT_TICKETS_RENEWED, 1);
+        stats_add(conn_stats(c), STAT_TICKETS_RENEWED, 1);
         return 2;
     }
     return 1;

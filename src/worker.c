@@ -50,10 +50,10 @@ worker_listen_set(struct worker *w, bool on)
 
 /* Stop accepting for a moment: out of descriptors, or at the connection limit. */
 static void
-worker_accept_pause(struct worker *w, const char *why, bool timed)
+worker_accept_pause(struct worker *w, unsigned fe, const char *why, bool timed)
 {
     if (!w->accept_paused) {
-        stats_add(&w->stats, STAT_ACCEPT_PAUSES, 1);
+        stats_add(&w->stats[fe], STAT_ACCEPT_PAUSES, 1);
         log_warn("accept paused: %s (%zu connections open)", why, w->nconns);
     }
     w->accept_paused = true;
@@ -106,7 +106,7 @@ on_listener_event(struct evhandler *h, uint32_t events)
     CHECK_OBJ(w, WORKER_MAGIC);
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         if (w->nconns >= w->max_conns) {
-            worker_accept_pause(w, "connection limit reached", false);
+            worker_accept_pause(w, l->fe, "connection limit reached", false);
             return;
         }
         int fd = listener_accept(l->fd);
@@ -115,7 +115,7 @@ on_listener_event(struct evhandler *h, uint32_t events)
         }
         if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
             /* Level-triggered: retrying now would spin; wait for a close. */
-            worker_accept_pause(w, strerror(-fd), true);
+            worker_accept_pause(w, l->fe, strerror(-fd), true);
             return;
         }
         if (fd < 0) {
@@ -234,7 +234,8 @@ worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls,
     w->loop = evloop_new();
     w->ring = keyring_sync_alloc_ring();
     w->listeners = calloc(cfg->nfrontends, sizeof(*w->listeners));
-    if (w->loop == NULL || w->ring == NULL || w->listeners == NULL) {
+    w->stats = calloc(cfg->nfrontends, sizeof(*w->stats));
+    if (w->loop == NULL || w->ring == NULL || w->listeners == NULL || w->stats == NULL) {
         goto fail;
     }
     keyring_init(w->ring, cfg->tickets.rotate, cfg->tickets.keep);
@@ -282,6 +283,7 @@ worker_free(struct worker *w)
     keyring_sync_free_ring(w->ring);
     evloop_free(w->loop);
     free(w->listeners);
+    free(w->stats);
     w->magic = 0;
     free(w);
 }

@@ -53,7 +53,7 @@ struct worker {
     struct keyring_sync *keyring_sync;
 
     struct evloop *loop;
-    struct stats stats;
+    struct stats *stats; /* one per frontend */
 
     /* Private ticket keyring copy and the generation it was copied at. */
     struct keyring *ring;

@@ -1,0 +1,261 @@
+/*
+ * metrics.c - Prometheus text exposition and JSON of a metrics snapshot.
+ *
+ * Pure formatting on the admin thread.  The counter table comes from the
+ * STATS_COUNTERS X-macro, so /metrics and /stats can never disagree about
+ * which counters exist.  Frontend names are restricted by config.c to
+ * [A-Za-z0-9_.-], so they need no escaping in either format; other strings
+ * go through json_string().
+ */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static void
+family_header(FILE *out, const char *family, const char *type, const char *help)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", family, help, family, type);
+}
+
+static void
+write_counters(FILE *out, const struct metrics_snapshot *s)
+{
+    const char *family = NULL;
+
+    for (size_t id = 0; id < STAT__COUNT; id++) {
+        const struct stats_meta *m = &stats_meta[id];
+        if (family == NULL || strcmp(family, m->family) != 0) {
+            family = m->family;
+            family_header(out, family, "counter", m->help);
+        }
+        for (size_t f = 0; f < s->nfrontends; f++) {
+            fprintf(out, "%s{frontend=\"%s\"%s%s} %" PRIu64 "\n", family, s->frontend_names[f],
+                    m->labels[0] ? "," : "", m->labels, s->frontend[f].counter[id]);
+        }
+    }
+}
+
+static void
+write_histogram(FILE *out, const struct metrics_snapshot *s)
+{
+    const char *name = "tessera_handshake_duration_seconds";
+
+    family_header(out, name, "histogram",
+                  "Time from accept to a completed handshake (completed handshakes only).");
+    for (size_t f = 0; f < s->nfrontends; f++) {
+        const struct stats_totals *t = &s->frontend[f];
+        uint64_t cum = 0;
+        for (size_t b = 0; b < STATS_HS_BUCKETS; b++) {
+            cum += t->hs_bucket[b];
+            fprintf(out, "%s_bucket{frontend=\"%s\",le=\"%g\"} %" PRIu64 "\n", name,
+                    s->frontend_names[f], (double)stats_hs_bounds_us[b] / 1e6, cum);
+        }
+        cum += t->hs_bucket[STATS_HS_BUCKETS];
+        fprintf(out, "%s_bucket{frontend=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name,
+                s->frontend_names[f], cum);
+        fprintf(out, "%s_sum{frontend=\"%s\"} %.6f\n", name, s->frontend_names[f],
+                (double)t->hs_sum_us / 1e6);
+        fprintf(out, "%s_count{frontend=\"%s\"} %" PRIu64 "\n", name, s->frontend_names[f], cum);
+    }
+}
+
+static void
+write_gauges(FILE *out, const struct metrics_snapshot *s)
+{
+    const struct keyring_view *k = s->keyring;
+    uint64_t rejected = k != NULL ? k->rejected : 0;
+
+    family_header(out, "tessera_connections_active", "gauge", "Client connections open now.");
+    for (size_t f = 0; f < s->nfrontends; f++) {
+        fprintf(out, "tessera_connections_active{frontend=\"%s\"} %" PRId64 "\n",
+                s->frontend_names[f], s->frontend[f].connections_active);
+    }
+    family_header(out, "tessera_session_cache_entries", "gauge",
+                  "Sessions held in the in-process store.");
+    fprintf(out, "tessera_session_cache_entries %zu\n", s->session_entries);
+    family_header(out, "tessera_memcached_up", "gauge",
+                  "1 if the memcached server answers, else 0 (0 without memcached).");
+    if (!s->memcached_configured || s->nservers == 0) {
+        fprintf(out, "tessera_memcached_up 0\n");
+    }
+    for (size_t i = 0; s->memcached_configured && i < s->nservers; i++) {
+        fprintf(out, "tessera_memcached_up{server=\"%s\"} %d\n", s->servers[i].name,
+                s->servers[i].up ? 1 : 0);
+    }
+    family_header(out, "tessera_keyring_keys", "gauge", "Ticket keys held (all roles).");
+    fprintf(out, "tessera_keyring_keys %zu\n", k != NULL ? k->n : 0);
+    family_header(out, "tessera_keyring_epoch", "gauge",
+                  "Current ticket-key epoch (unix time / tickets.rotate).");
+    fprintf(out, "tessera_keyring_epoch %" PRIu64 "\n", k != NULL ? k->epoch : 0);
+    family_header(out, "tessera_keyring_degraded", "gauge",
+                  "1 while tickets are encrypted with a local key because the cluster is "
+                  "unreachable.");
+    fprintf(out, "tessera_keyring_degraded %d\n", k != NULL && k->degraded ? 1 : 0);
+    family_header(out, "tessera_keyring_rejected_total", "counter",
+                  "Shared keyring entries that failed to open (forged or corrupt).");
+    fprintf(out, "tessera_keyring_rejected_total %" PRIu64 "\n", rejected);
+    family_header(out, "tessera_draining", "gauge", "1 after SIGTERM/SIGINT, while draining.");
+    fprintf(out, "tessera_draining %d\n", s->draining ? 1 : 0);
+    family_header(out, "tessera_workers", "gauge", "Worker threads.");
+    fprintf(out, "tessera_workers %zu\n", s->nworkers);
+    family_header(out, "tessera_start_time_seconds", "gauge", "Start time, unix seconds.");
+    fprintf(out, "tessera_start_time_seconds %lld\n", (long long)s->start_time);
+    family_header(out, "tessera_build_info", "gauge", "Version of tessera and of OpenSSL.");
+    fprintf(out, "tessera_build_info{version=\"%s\",openssl=\"%s\"} 1\n", s->version,
+            s->openssl_version);
+}
+
+int
+metrics_write_prometheus(FILE *out, const struct metrics_snapshot *s)
+{
+    write_counters(out, s);
+    write_histogram(out, s);
+    write_gauges(out, s);
+    return ferror(out) ? -1 : 0;
+}
+
+/* A JSON string literal (quotes included). */
+static void
+json_string(FILE *out, const char *text)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\') {
+            fprintf(out, "\\%c", *p);
+        } else if (*p < 0x20) {
+            fprintf(out, "\\u%04x", *p);
+        } else {
+            fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+/* The label values of "k=\"v\",k2=\"v2\"" joined with '.', e.g. "get.hit". */
+static void
+label_values(const char *labels, char *out, size_t len)
+{
+    size_t n = 0;
+    const char *p = labels;
+
+    out[0] = '\0';
+    while ((p = strchr(p, '"')) != NULL) {
+        const char *end = strchr(p + 1, '"');
+        if (end == NULL) {
+            break;
+        }
+        n += (size_t)snprintf(out + n, n < len ? len - n : 0, "%s%.*s", n ? "." : "",
+                              (int)(end - p - 1), p + 1);
+        p = end + 1;
+    }
+}
+
+/*
+ * The counters of one totals object as JSON members, one per family with
+ * the "tessera_" prefix dropped: a number for a family without labels, else
+ * an object keyed by the label values ("handshakes_total": {"full": 3, ...}).
+ */
+static void
+json_counters(FILE *out, const struct stats_totals *t)
+{
+    const char *family = NULL;
+
+    for (size_t id = 0; id < STAT__COUNT; id++) {
+        const struct stats_meta *m = &stats_meta[id];
+        const char *key = strncmp(m->family, "tessera_", 8) == 0 ? m->family + 8 : m->family;
+        bool first = family == NULL || strcmp(family, m->family) != 0;
+        char values[96];
+
+        if (first && family != NULL && stats_meta[id - 1].labels[0]) {
+            fputc('}', out);
+        }
+        if (first) {
+            fprintf(out, "%s\"%s\": ", family != NULL ? ", " : "", key);
+        }
+        family = m->family;
+        if (!m->labels[0]) {
+            fprintf(out, "%" PRIu64, t->counter[id]);
+            continue;
+        }
+        label_values(m->labels, values, sizeof(values));
+        fprintf(out, "%s\"%s\": %" PRIu64, first ? "{" : ", ", values, t->counter[id]);
+    }
+    if (STAT__COUNT > 0 && stats_meta[STAT__COUNT - 1].labels[0]) {
+        fputc('}', out);
+    }
+    fprintf(out, ", \"connections_active\": %" PRId64, t->connections_active);
+}
+
+int
+metrics_write_keyring_json(FILE *out, const struct keyring_view *k)
+{
+    fprintf(out, "{\"degraded\": %s, \"epoch\": %" PRIu64 ", \"keys\": [",
+            k->degraded ? "true" : "false", k->epoch);
+    for (size_t i = 0; i < k->n; i++) {
+        const struct keyring_view_key *v = &k->keys[i];
+        fprintf(out,
+                "%s{\"epoch\": %" PRIu64 ", \"role\": \"%s\", \"source\": \"%s\", "
+                "\"fingerprint\": \"%08" PRIx32 "\"}",
+                i ? ", " : "", v->epoch, keyring_role_name(v->role), keyring_source_name(v->source),
+                v->fingerprint);
+    }
+    fprintf(out, "]}\n");
+    return ferror(out) ? -1 : 0;
+}
+
+int
+metrics_write_stats_json(FILE *out, const struct metrics_snapshot *s)
+{
+    struct stats_totals all;
+
+    memset(&all, 0, sizeof(all));
+    for (size_t f = 0; f < s->nfrontends; f++) {
+        for (size_t id = 0; id < STAT__COUNT; id++) {
+            all.counter[id] += s->frontend[f].counter[id];
+        }
+        all.connections_active += s->frontend[f].connections_active;
+    }
+    fprintf(out, "{\"version\": ");
+    json_string(out, s->version);
+    fprintf(out, ", \"openssl\": ");
+    json_string(out, s->openssl_version);
+    fprintf(out, ", \"start_time\": %lld, \"draining\": %s, \"healthy\": %s, \"degraded\": ",
+            (long long)s->start_time, s->draining ? "true" : "false",
+            s->degraded == NULL ? "true" : "false");
+    if (s->degraded != NULL) {
+        json_string(out, s->degraded);
+    } else {
+        fprintf(out, "null");
+    }
+    fprintf(out, ", \"session_cache_entries\": %zu, \"totals\": {", s->session_entries);
+    json_counters(out, &all);
+    fprintf(out, "}, \"frontends\": {");
+    for (size_t f = 0; f < s->nfrontends; f++) {
+        const struct stats_totals *t = &s->frontend[f];
+        uint64_t count = 0;
+        for (size_t b = 0; b <= STATS_HS_BUCKETS; b++) {
+            count += t->hs_bucket[b];
+        }
+        fprintf(out, "%s", f ? ", " : "");
+        json_string(out, s->frontend_names[f]);
+        fprintf(out, ": {");
+        json_counters(out, t);
+        fprintf(out, ", \"handshake_duration_seconds\": {\"count\": %" PRIu64 ", \"sum\": %.6f}}",
+                count, (double)t->hs_sum_us / 1e6);
+    }
+    fprintf(out, "}, \"workers\": [");
+    for (size_t w = 0; w < s->nworkers; w++) {
+        fprintf(out, "%s{\"id\": %zu, ", w ? ", " : "", w);
+        json_counters(out, &s->worker[w]);
+        fprintf(out, "}");
+    }
+    fprintf(out, "], \"keyring\": ");
+    if (s->keyring != NULL && s->tickets) {
+        metrics_write_keyring_json(out, s->keyring);
+    } else {
+        fprintf(out, "null\n");
+    }
+    fprintf(out, "}\n");
+    return ferror(out) ? -1 : 0;
+}

@@ -1,0 +1,53 @@
+/*
+ * metrics.h - render a snapshot of tessera's figures as Prometheus text
+ * (format 0.0.4) and as JSON (/stats, /keyring).
+ *
+ * Pure: the admin thread fills a struct metrics_snapshot (summing the
+ * workers' counters) and these functions only format it.  Nothing here can
+ * see key material: the keyring arrives as a struct keyring_view.
+ */
+#ifndef TESSERA_METRICS_H
+#define TESSERA_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "keyring_sync.h"
+#include "stats.h"
+
+struct metrics_server {
+    const char *name; /* "host:port" */
+    bool up;
+};
+
+struct metrics_snapshot {
+    const char *version;
+    const char *openssl_version;
+    time_t start_time;
+    bool draining;
+    const char *degraded; /* NULL when healthy, else the reason */
+
+    size_t nfrontends;
+    const char *const *frontend_names;
+    const struct stats_totals *frontend; /* per frontend, summed over workers */
+
+    size_t nworkers;
+    const struct stats_totals *worker; /* per worker, summed over frontends */
+
+    size_t session_entries; /* in the in-process store */
+    bool memcached_configured;
+    size_t nservers;
+    const struct metrics_server *servers;
+
+    bool tickets;
+    const struct keyring_view *keyring;
+};
+
+/* Each returns 0, or -1 if writing to `out` failed. */
+int metrics_write_prometheus(FILE *out, const struct metrics_snapshot *s);
+int metrics_write_stats_json(FILE *out, const struct metrics_snapshot *s);
+int metrics_write_keyring_json(FILE *out, const struct keyring_view *k);
+
+#endif
