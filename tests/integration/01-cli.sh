@@ -2,6 +2,7 @@
 # 01-cli: the command line (design.md "Command line"): -V, -h, --gen-secret,
 # -t on good and bad configurations with FILE:LINE errors, and a bad
 # configuration refusing to start.
+# shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
 [ -x "$TESSERA_BIN" ] || fail "tessera binary not found at $TESSERA_BIN"

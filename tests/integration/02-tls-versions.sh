@@ -4,6 +4,7 @@
 # those offering only RSA), TLS 1.0/1.1 refused, data relayed every time;
 # tls.min_version = "TLSv1.3" refuses TLS 1.2.
 # subset: tsan
+# shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
 make_certs

@@ -2,6 +2,7 @@
 # 03-sni: certificate selection by SNI: exact name, wildcard, unknown name
 # and no SNI fall back to the default (first) certificate; a configured
 # chain is sent.
+# shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
 make_certs
@@ -50,6 +51,15 @@ assert_eq "$(grep -c 'BEGIN CERTIFICATE' "$SCLIENT_OUT")" 1 "certificates sent f
 sclient "$P" -servername example.test -CAfile "$CERTS/ca.pem" -verify_return_error \
     -verify_hostname example.test || fail "verification failed: $(tail -n 20 "$SCLIENT_OUT")"
 assert_contains "$SCLIENT_OUT" "Verify return code: 0 \(ok\)"
+
+# The test client's own verification agrees (chain and host name).
+tclient echo --port "$P" --bytes 1000 --verify "$CERTS/ca.pem" --servername www.example.test ||
+    fail "tclient --verify for www.example.test"
+tclient echo --port "$P" --bytes 1000 --verify "$CERTS/ca.pem" --servername x.wild.test ||
+    fail "tclient --verify for x.wild.test"
+if tclient echo --port "$P" --bytes 1000 --verify "$CERTS/ca.pem" --servername nothere.test; then
+    fail "the default certificate verified for nothere.test"
+fi
 
 check_echo "$P" -servername foo.wild.test
 tessera_running || fail "tessera died"

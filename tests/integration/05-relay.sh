@@ -2,6 +2,7 @@
 # 05-relay: 1 MiB byte-exact both ways: echoed back through an echo backend,
 # and client -> backend into a sink that reports the count it received.
 # subset: tsan
+# shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
 make_certs

@@ -2,6 +2,7 @@
 # 06-halfclose: the client's close_notify becomes a FIN to the backend while
 # the other direction stays open, and the backend's FIN comes back as a
 # close_notify after all of its data.
+# shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
 make_certs

@@ -2,6 +2,7 @@
 # 07-backend-refused: a frontend whose backend refuses connections closes
 # its clients cleanly and promptly, other frontends keep working; a backend
 # that dies mid-connection closes that connection.
+# shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
 make_certs

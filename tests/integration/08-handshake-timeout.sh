@@ -3,6 +3,7 @@
 # nothing, or half a ClientHello, is closed within a few seconds; other
 # connections (including an established one idle for longer than the
 # handshake timeout) are not affected.
+# shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
 make_certs

@@ -5,6 +5,7 @@
 # stateful (sessions.tickets = false); s_client -sess_out/-sess_in;
 # a session never resumes on another frontend.
 # subset: tsan
+# shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
 CFG_WORKERS=2

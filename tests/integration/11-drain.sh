@@ -4,6 +4,7 @@
 # timeouts.shutdown = 1 a connection that stays open does not hold the exit
 # back; SIGINT does the same as SIGTERM.
 # subset: tsan
+# shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
 make_certs

@@ -2,6 +2,7 @@
 # 12-bad-input: plaintext HTTP, garbage, an oversized or truncated record,
 # clients that vanish mid-handshake: each such connection is closed, and
 # tessera keeps serving.
+# shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
 make_certs

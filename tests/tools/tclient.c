@@ -18,7 +18,8 @@
  *                                            reports when the server closes
  *
  * Common options: --host H (127.0.0.1), --servername S, --tls 1.2|1.3,
- * --verify CAFILE (otherwise any certificate is accepted), --timeout S.
+ * --verify CAFILE (otherwise any certificate is accepted; with --servername
+ * the name is verified too), --timeout S.
  * Exit status 0 means the check passed, 1 that it failed, 2 a usage error.
  *
  * Single-threaded.  Every subcommand but `concurrent` uses one socket with
@@ -228,6 +229,11 @@ client_ssl_new(SSL_CTX *ctx, int fd)
     }
     if (opt.servername != NULL) {
         SSL_set_tlsext_host_name(ssl, opt.servername);
+        /* With --verify, the certificate must also match the name asked for. */
+        if (opt.verify != NULL && SSL_set1_host(ssl, opt.servername) != 1) {
+            print_ssl_errors("SSL_set1_host");
+            exit(1);
+        }
     }
     return ssl;
 }
@@ -364,8 +370,7 @@ transfer(SSL *ssl, int fd, const unsigned char *out, size_t outlen, bool notify_
                 } else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0) {
                     *closed = CLOSED_EOF;
                 } else if (e == SSL_ERROR_SSL &&
-                           ERR_GET_REASON(ERR_peek_error()) ==
-                               SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+                           ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
                     ERR_clear_error();
                     *closed = CLOSED_EOF;
                 } else if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {

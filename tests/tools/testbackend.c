@@ -44,6 +44,15 @@ enum backend_mode {
 
 #define CONN_BUF_SIZE 16384
 
+/*
+ * HTTP mode reads at most HTTP_READ bytes at a time, and only while the
+ * output buffer has HTTP_ROOM free: the smallest request ("\r\n\r\n", 4
+ * bytes) yields a reply of about 110, so one read can never produce more
+ * replies than fit.
+ */
+#define HTTP_READ 256
+#define HTTP_ROOM (HTTP_READ / 4 * 120)
+
 static const char http_body[] = "hello from backend\n";
 static const char banner_text[] = "220 backend ready\r\n";
 
@@ -164,7 +173,7 @@ conn_room(const struct bconn *c)
 static void
 conn_update_interest(struct bconn *c)
 {
-    size_t need = mode == MODE_HTTP ? 512 : 1;
+    size_t need = mode == MODE_HTTP ? HTTP_ROOM : 1;
     bool in = !c->read_eof && conn_room(c) >= need;
     bool out = c->out_end > c->out_start;
     struct epoll_event ev = {.events = 0, .data.ptr = c};
@@ -253,8 +262,11 @@ conn_read(struct bconn *c)
             if (want == 0) {
                 return 0;
             }
-        } else if (mode == MODE_HTTP && conn_room(c) < 512) {
-            return 0;
+        } else if (mode == MODE_HTTP) {
+            if (conn_room(c) < HTTP_ROOM) {
+                return 0;
+            }
+            want = HTTP_READ;
         }
         ssize_t n = recv(c->fd, tmp, want, 0);
         if (n < 0) {
@@ -389,7 +401,7 @@ main(int argc, char **argv)
         die("getsockname");
     }
     unsigned port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                                   : ((struct sockaddr_in6 *)&ss)->sin6_port);
+                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
 
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0) {
