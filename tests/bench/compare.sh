@@ -14,6 +14,7 @@
 #
 # Usage: tests/bench/compare.sh [--quick] [--reps R] [--servers "hitch haproxy tessera"]
 #                               [--cells "1 2 3 4 5 6 7 8"] [--out FILE] [--keep]
+#                               [--report-from RESULTS]   (tables from an earlier run's raw lines)
 # Environment: TESSERA_BIN (build/release/tessera), TESSERA_TOOLS
 # (build/release/tests/tools), TESSERA_BENCH (build/release/tests/bench/tessera-bench;
 # compiled from tests/bench/tessera-bench.c into the work folder when missing),
@@ -37,6 +38,7 @@ SERVERS="hitch haproxy tessera"
 CELLS="1 2 3 4 5 6 7 8"
 OUT=""
 KEEP=0
+REPORT_FROM=""
 
 # The one TLS profile every server gets (cells pick a version on the client side).
 CIPHERS12="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
@@ -55,6 +57,7 @@ while [ $# -gt 0 ]; do
     --cells) CELLS=$2; shift ;;
     --out) OUT=$2; shift ;;
     --keep) KEEP=1 ;;
+    --report-from) REPORT_FROM=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 64 ;;
     esac
@@ -147,6 +150,9 @@ pid_tree() {
 
 # ---- the load generator --------------------------------------------------------------------
 
+# With --report-from, nothing is started: the tables are made from an earlier raw results file.
+if [ -z "$REPORT_FROM" ]; then
+
 if [ ! -x "$BENCH" ]; then
     log "no $BENCH; compiling tests/bench/tessera-bench.c"
     BENCH=$WORK/tessera-bench
@@ -187,6 +193,11 @@ HTTP_DESC=$BACKEND_DESC
 start_backend echo
 ECHO_PORT=$BACKEND_PORT
 ECHO_DESC=$BACKEND_DESC
+
+else
+    HTTP_DESC="(see the raw results)"
+    ECHO_DESC="(see the raw results)"
+fi
 
 # ---- servers -------------------------------------------------------------------------------
 
@@ -303,6 +314,12 @@ stop_server() {
     stop_pid "$SERVER_PID"
     for pid in ${KIDS:-}; do stop_pid "$pid"; done
     KIDS=""
+    # Forget the stopped server, so that the exit trap never signals a reused PID.
+    local i
+    for i in "${!PIDS[@]}"; do
+        [ "${PIDS[$i]}" = "$SERVER_PID" ] && unset 'PIDS[i]'
+    done
+    PIDS=("${PIDS[@]}")
 }
 
 # ---- cells ---------------------------------------------------------------------------------
@@ -343,7 +360,11 @@ cell_args() {
 }
 
 RESULTS=$WORK/results.txt
-: >"$RESULTS"
+if [ -n "$REPORT_FROM" ]; then
+    cp "$REPORT_FROM" "$RESULTS" || exit 1
+else
+    : >"$RESULTS"
+fi
 
 # run_one CELL SERVER REP: one measurement, appended to $RESULTS as key=value pairs.
 run_one() {
@@ -366,6 +387,7 @@ run_one() {
         tail -n 30 "$WORK/$name.log" >&2
     fi
     [ -n "$line" ] || status=nooutput
+    case " $line " in *" timeout=1 "*) status=timeout ;; *" aborted=1 "*) status=aborted ;; esac
     echo "cell=$cell server=$name rep=$rep status=$status $line" >>"$RESULTS"
     log "cell $cell $name rep $rep: $status $line"
     stop_server
@@ -384,14 +406,16 @@ for s in $SERVERS; do
 done
 [ -n "$AVAILABLE" ] || { log "no server to measure"; exit 1; }
 
-for cell in $CELLS; do
-    log "cell $cell: $(cell_name "$cell")"
-    for rep in $(seq "$REPS"); do
-        for s in $AVAILABLE; do
-            run_one "$cell" "$s" "$rep"
+if [ -z "$REPORT_FROM" ]; then
+    for cell in $CELLS; do
+        log "cell $cell: $(cell_name "$cell")"
+        for rep in $(seq "$REPS"); do
+            for s in $AVAILABLE; do
+                run_one "$cell" "$s" "$rep"
+            done
         done
     done
-done
+fi
 
 # ---- report --------------------------------------------------------------------------------
 
@@ -417,6 +441,13 @@ mmr() {
         m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2
         if (NR == 1) printf "%.*f", d, m; else printf "%.*f (%.*f-%.*f)", d, m, d, v[1], d, v[NR]
         if (f != "") printf " [%s]", f }'
+}
+
+# total CELL SERVER KEY: the sum over the reps that ran, and the failures if any.
+total() {
+    local fails
+    fails=$(grep "^cell=$1 server=$2 " "$RESULTS" | grep -v 'status=ok' | sed 's/.*status=\([a-z]*\).*/\1/' | sort -u | tr '\n' ' ')
+    vals "$1" "$2" "$3" | awk -v f="$fails" '{t += $1} END { printf "%d", t; if (f != "") printf " [%s]", f }'
 }
 
 # ratio A B: A/B to two decimals, or "-".
@@ -453,7 +484,7 @@ report() {
         echo
         case $cell in
         6)
-            echo "| server | MB/s | server CPU % | server CPU us per MB | errors |"
+            echo "| server | MB/s | server CPU % | server CPU us per MB | errors (all reps) |"
             echo "|---|---|---|---|---|"
             for s in $AVAILABLE; do
                 # us per MB = server_cpu_us / (bytes / 1e6), computed per rep.
@@ -462,7 +493,7 @@ report() {
                     for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
                     if (v["bytes"] > 0) printf "%.1f\n", v["server_cpu_us"] / (v["bytes"] / 1e6) }' | sort -g |
                     awk '{x[NR]=$1} END { if (NR==0) print "n/a"; else if (NR==1) print x[1]; else printf "%s (%s-%s)\n", x[int((NR+1)/2)], x[1], x[NR] }')
-                echo "| $s | $(mmr 6 "$s" mb_per_s 1) | $(mmr 6 "$s" server_cpu_pct 1) | $permb | $(mmr 6 "$s" errors 0) |"
+                echo "| $s | $(mmr 6 "$s" mb_per_s 1) | $(mmr 6 "$s" server_cpu_pct 1) | $permb | $(total 6 "$s" errors) |"
             done
             echo
             for s in hitch haproxy; do
@@ -470,10 +501,10 @@ report() {
             done
             ;;
         7)
-            echo "| server | bytes per idle connection (RSS delta / N) | held | errors | dropped |"
+            echo "| server | bytes per idle connection (RSS delta / N) | held | errors (all reps) | dropped (all reps) |"
             echo "|---|---|---|---|---|"
             for s in $AVAILABLE; do
-                echo "| $s | $(mmr 7 "$s" rss_per_conn_b 0) | $(mmr 7 "$s" held 0) | $(mmr 7 "$s" errors 0) | $(mmr 7 "$s" dropped 0) |"
+                echo "| $s | $(mmr 7 "$s" rss_per_conn_b 0) | $(mmr 7 "$s" held 0) | $(total 7 "$s" errors) | $(total 7 "$s" dropped) |"
             done
             echo
             for s in hitch haproxy; do
@@ -481,12 +512,14 @@ report() {
             done
             ;;
         *)
-            echo "| server | server CPU us/handshake | handshakes/s | p50 ms | p99 ms | resumed ratio | client CPU % | errors |"
+            echo "| server | server CPU us/handshake | handshakes/s | p50 ms | p99 ms | resumed ratio | client CPU % | errors (all reps) |"
             echo "|---|---|---|---|---|---|---|---|"
             for s in $AVAILABLE; do
                 local note=""
                 case $cell in 3|4|5) note=$(resume_note "$cell" "$s") ;; esac
-                echo "| $s | $(mmr "$cell" "$s" server_us_per_hs 1) | $(mmr "$cell" "$s" hs_per_s 0) | $(mmr "$cell" "$s" p50_ms 2) | $(mmr "$cell" "$s" p99_ms 2) | $(mmr "$cell" "$s" resumed_ratio 3)$note | $(mmr "$cell" "$s" client_cpu_pct 0) | $(mmr "$cell" "$s" errors 0) |"
+                local resumed="-"
+                case $cell in 3|4|5) resumed="$(mmr "$cell" "$s" resumed_ratio 3)$note" ;; esac
+                echo "| $s | $(mmr "$cell" "$s" server_us_per_hs 1) | $(mmr "$cell" "$s" hs_per_s 0) | $(mmr "$cell" "$s" p50_ms 2) | $(mmr "$cell" "$s" p99_ms 2) | $resumed | $(mmr "$cell" "$s" client_cpu_pct 0) | $(total "$cell" "$s" errors) |"
             done
             echo
             for s in hitch haproxy; do

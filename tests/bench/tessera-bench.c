@@ -97,6 +97,7 @@ struct bench_opts {
     double conn_timeout;
     double hold;
     double settle;
+    long max_errors;
     pid_t pids[MAX_PIDS];
     int npids;
 };
@@ -168,6 +169,8 @@ static pthread_mutex_t phase_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int phase = PHASE_WARMUP;
 static _Atomic long measured_done;
 static _Atomic int timed_out;
+static _Atomic long total_errors;
+static _Atomic int aborted;
 static uint64_t run_start_ns;
 static struct cpu_sample sample_start;
 static struct cpu_sample sample_end;
@@ -321,6 +324,14 @@ phase_tick(uint64_t now)
         phase_advance(PHASE_WARMUP, false);
         phase_advance(PHASE_MEASURE, true);
     }
+    /* A server that fails every connection would otherwise keep the loop spinning until --timeout.
+     */
+    if (opt.max_errors > 0 &&
+        atomic_load_explicit(&total_errors, memory_order_relaxed) >= opt.max_errors) {
+        atomic_store(&aborted, 1);
+        phase_advance(PHASE_WARMUP, false);
+        phase_advance(PHASE_MEASURE, false);
+    }
 }
 
 static void
@@ -391,6 +402,7 @@ static void
 slot_fail(struct slot *s)
 {
     s->thread->errors++;
+    atomic_fetch_add_explicit(&total_errors, 1, memory_order_relaxed);
     ERR_clear_error();
     slot_release(s, false);
 }
@@ -1006,15 +1018,16 @@ bench_run_load(void)
         printf(" server_cpu_us=%.0f server_us_per_hs=%.1f server_cpu_pct=%.1f", server_us,
                hs > 0 ? server_us / (double)hs : 0.0, secs > 0 ? server_us / 1e4 / secs : 0.0);
     }
-    printf(" client_cpu_pct=%.1f timeout=%d %s\n", secs > 0 ? self_us / 1e4 / secs : 0.0,
-           atomic_load(&timed_out), t->params[0] != '\0' ? t->params : "proto=none");
+    printf(" client_cpu_pct=%.1f timeout=%d aborted=%d %s\n", secs > 0 ? self_us / 1e4 / secs : 0.0,
+           atomic_load(&timed_out), atomic_load(&aborted),
+           t->params[0] != '\0' ? t->params : "proto=none");
     fflush(stdout);
     free(t->lat_us);
     free(threads);
     if (atomic_load(&timed_out) && !stop_signal) {
         return 2;
     }
-    return hs > 0 ? 0 : 1;
+    return hs > 0 && !atomic_load(&aborted) ? 0 : 1;
 }
 
 /*
@@ -1043,6 +1056,10 @@ bench_run_idle(void)
             atomic_store(&timed_out, 1);
             break;
         }
+        if (opt.max_errors > 0 && t.errors >= opt.max_errors) {
+            atomic_store(&aborted, 1);
+            break;
+        }
     }
     double secs = (double)(now_ns() - start) / 1e9;
     /* Let the server finish whatever it does after the last reply before sampling. */
@@ -1051,7 +1068,9 @@ bench_run_idle(void)
         thread_poll(&t, 20);
     }
     long rss_after = server_rss_kb();
-    qsort(t.lat_us, t.nlat, sizeof(t.lat_us[0]), cmp_u32);
+    if (t.nlat > 0) {
+        qsort(t.lat_us, t.nlat, sizeof(t.lat_us[0]), cmp_u32);
+    }
     printf("mode=idle tls=%s conns=%ld held=%ld errors=%ld dropped=%ld seconds=%.3f p50_ms=%.3f "
            "p99_ms=%.3f",
            opt.tls_version == TLS1_3_VERSION ? "1.3" : "1.2", n, t.held, t.errors, t.dropped, secs,
@@ -1060,7 +1079,7 @@ bench_run_idle(void)
         printf(" rss_before_kb=%ld rss_after_kb=%ld rss_per_conn_b=%.0f", rss_before, rss_after,
                t.held > 0 ? (double)(rss_after - rss_before) * 1024.0 / (double)t.held : 0.0);
     }
-    printf(" timeout=%d %s\nREADY\n", atomic_load(&timed_out),
+    printf(" timeout=%d aborted=%d %s\nREADY\n", atomic_load(&timed_out), atomic_load(&aborted),
            t.params[0] != '\0' ? t.params : "proto=none");
     fflush(stdout);
 
@@ -1296,7 +1315,8 @@ usage(FILE *f)
                "  --warmup S           seconds before measuring (1; bulk and idle: 0)\n"
                "  --bytes N            bulk: bytes per connection, echoed back (4 MiB)\n"
                "  --server-pid P[,P]   processes whose CPU time and RSS to sample\n"
-               "  --timeout S          bound on the whole run (warmup+duration+60 or 300)\n"
+               "  --timeout S          bound on the whole run (warmup+duration+60 or +120)\n"
+               "  --max-errors N       end the run after N failed connections (1000; 0: never)\n"
                "  --conn-timeout S     bound on one connection (10)\n"
                "  --hold S             idle: hold S seconds (default: until SIGTERM/stdin EOF)\n"
                "  --settle S           idle: wait before sampling RSS (0.5)\n"
@@ -1354,6 +1374,7 @@ parse_opts(int argc, char **argv)
         OPT_CONN_TIMEOUT,
         OPT_HOLD,
         OPT_SETTLE,
+        OPT_MAX_ERRORS,
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
@@ -1376,6 +1397,7 @@ parse_opts(int argc, char **argv)
         {"conn-timeout", required_argument, NULL, OPT_CONN_TIMEOUT},
         {"hold", required_argument, NULL, OPT_HOLD},
         {"settle", required_argument, NULL, OPT_SETTLE},
+        {"max-errors", required_argument, NULL, OPT_MAX_ERRORS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1413,6 +1435,7 @@ parse_opts(int argc, char **argv)
     opt.conn_timeout = 10;
     opt.hold = -1;
     opt.settle = 0.5;
+    opt.max_errors = 1000;
 
     int c;
     optind = 2;
@@ -1501,6 +1524,9 @@ parse_opts(int argc, char **argv)
         case OPT_SETTLE:
             opt.settle = atof(optarg);
             break;
+        case OPT_MAX_ERRORS:
+            opt.max_errors = atol(optarg);
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -1538,7 +1564,7 @@ parse_opts(int argc, char **argv)
         return -1;
     }
     if (opt.timeout <= 0) {
-        opt.timeout = opt.count > 0 ? opt.warmup + 300 : opt.warmup + opt.duration + 60;
+        opt.timeout = opt.count > 0 ? opt.warmup + 120 : opt.warmup + opt.duration + 60;
     }
     return 0;
 }
