@@ -39,14 +39,5 @@ backend_connect_result(int fd)
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) {
         return -errno;
     }
-    if (soerr != 0) {
-        return -soerr;
-    }
-    /* SO_ERROR is 0 both when connected and while still pending. */
-    struct sockaddr_storage peer;
-    socklen_t plen = sizeof(peer);
-    if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
-        return errno == ENOTCONN ? -EINPROGRESS : -errno;
-    }
-    return 0;
+    return -soerr;
 }

@@ -60,7 +60,8 @@ struct conn {
     uint64_t deadline; /* loop ms */
     struct timespec accepted;
     struct conn *prev, *next;
-    unsigned from_cache : 1; /* the session cache answered a lookup */
+    unsigned from_cache : 1;     /* the session cache answered a lookup */
+    unsigned backend_failed : 1; /* EPOLLERR/EPOLLHUP on the backend socket */
 };
 
 static int conn_ex_index = -1;
@@ -203,19 +204,19 @@ step_connect(struct conn *c)
         conn_set_deadline(c, c->w->cfg->timeouts.connect);
         return NEXT_WAIT;
     }
-    if (!c->r.backend_wr && !c->r.backend_rd) {
-        return NEXT_WAIT;
+    /* A connecting socket reports EPOLLOUT once connected and EPOLLERR or
+     * EPOLLHUP once failed (connect(2)); only a failure needs SO_ERROR. */
+    if (c->backend_failed) {
+        r = backend_connect_result(c->r.bfd);
+        if (r < 0 || !c->r.backend_wr) {
+            log_debug("conn fd=%d: backend %s: %s", c->r.cfd, conn_frontend(c)->backend_text,
+                      strerror(r < 0 ? -r : ECONNREFUSED));
+            stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
+            return NEXT_CLOSE;
+        }
     }
-    r = backend_connect_result(c->r.bfd);
-    if (r == -EINPROGRESS) {
-        c->r.backend_wr = c->r.backend_rd = 0;
+    if (!c->r.backend_wr) {
         return NEXT_WAIT;
-    }
-    if (r < 0) {
-        log_debug("conn fd=%d: backend %s: %s", c->r.cfd, conn_frontend(c)->backend_text,
-                  strerror(-r));
-        stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
-        return NEXT_CLOSE;
     }
     conn_set_state(c, CONN_RELAY);
     return NEXT_AGAIN;
@@ -276,9 +277,12 @@ conn_close(struct conn *c)
     if (c->state != CONN_HANDSHAKE) {
         relay_close_client(&c->r); /* a clean TLS close, best effort */
     }
-    /* Unread input would turn our close into a reset; read it away first. */
-    char sink[4096];
-    for (int i = 0; i < 16 && recv(c->r.cfd, sink, sizeof(sink), 0) > 0; i++) {
+    /* Unread input would turn our close into a reset; read it away first
+     * (not needed once the client has finished sending). */
+    if (!c->r.client_eof) {
+        char sink[4096];
+        for (int i = 0; i < 16 && recv(c->r.cfd, sink, sizeof(sink), 0) > 0; i++) {
+        }
     }
     evtimer_disarm(w->loop, &c->timer);
     SSL_free(c->r.ssl);
@@ -375,6 +379,9 @@ on_backend_event(struct evhandler *h, uint32_t events)
     CHECK_OBJ(c, CONN_MAGIC);
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
         c->r.backend_rd = 1;
+    }
+    if (events & (EPOLLHUP | EPOLLERR)) {
+        c->backend_failed = 1;
     }
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
         c->r.backend_wr = 1;
