@@ -24,6 +24,7 @@ struct evloop {
     int64_t wall_s;
     struct evtimer **heap;
     size_t nheap;
+    uint64_t timer_pass; /* counts evloop_run_timers calls */
     size_t capheap;
     struct epoll_event events[EVLOOP_BATCH];
 };
@@ -172,6 +173,7 @@ void
 evtimer_arm(struct evloop *l, struct evtimer *t, uint64_t when)
 {
     CHECK(t->on_timer != NULL);
+    t->armed = l->timer_pass;
     if (t->slot != 0) {
         size_t i = t->slot - 1;
         CHECK(l->heap[i] == t);
@@ -240,11 +242,13 @@ evloop_wait_ms(const struct evloop *l, int max_wait_ms)
 static void
 evloop_run_timers(struct evloop *l)
 {
-    /* Timers armed by callbacks for "now" run in the next iteration, which
-     * bounds the work done here. */
+    /* A timer armed by a callback of this pass (even for "now") waits for
+     * the next iteration, which bounds the work done here; the loop then
+     * does not sleep, because that timer is already due. */
     uint64_t now = l->now_ms;
+    uint64_t pass = ++l->timer_pass;
 
-    while (l->nheap > 0 && l->heap[0]->when <= now) {
+    while (l->nheap > 0 && l->heap[0]->when <= now && l->heap[0]->armed != pass) {
         struct evtimer *t = l->heap[0];
         evtimer_disarm(l, t);
         t->on_timer(t);

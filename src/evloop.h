@@ -28,7 +28,8 @@ struct evhandler {
 struct evtimer {
     void (*on_timer)(struct evtimer *t);
     uint64_t when;
-    size_t slot; /* position in the heap + 1; 0 when not armed */
+    size_t slot;    /* position in the heap + 1; 0 when not armed */
+    uint64_t armed; /* the timer pass during which it was last armed */
 };
 
 struct evloop *evloop_new(void);

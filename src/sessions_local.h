@@ -23,7 +23,8 @@ struct sessions_local *sessions_local_new(size_t capacity);
 void sessions_local_free(struct sessions_local *s);
 
 /* Keep `sess` under its session ID (takes a new reference; the caller keeps
- * its own).  Replaces an entry with the same ID.  Returns 0 or -ENOMEM. */
+ * its own).  Replaces an entry with the same ID.  Returns 0, -EINVAL for a
+ * session without an ID, or -ENOMEM. */
 int sessions_local_put(struct sessions_local *s, SSL_SESSION *sess);
 
 /* The session stored under `id`, with a reference the caller owns, or NULL

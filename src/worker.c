@@ -26,8 +26,9 @@
 #include "log.h"
 #include "relay.h"
 
-#define ACCEPT_BATCH    64
-#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_BATCH        64
+#define ACCEPT_PAUSE_MS     100
+#define ACCEPT_LOG_EVERY_MS 10000
 
 static void
 worker_listen_set(struct worker *w, bool on)
@@ -52,9 +53,21 @@ worker_listen_set(struct worker *w, bool on)
 static void
 worker_accept_pause(struct worker *w, unsigned fe, const char *why, bool timed)
 {
+    uint64_t now = evloop_now(w->loop);
+
     if (!w->accept_paused) {
         stats_add(&w->stats[fe], STAT_ACCEPT_PAUSES, 1);
-        log_warn("accept paused: %s (%zu connections open)", why, w->nconns);
+        /* While descriptors stay exhausted this repeats every 100 ms: log at
+         * most every 10 s, with the count of the pauses in between. */
+        if (w->pause_logged_ms == 0 || now - w->pause_logged_ms >= ACCEPT_LOG_EVERY_MS) {
+            log_warn("accept paused: %s (%zu connections open; %llu more pauses since the "
+                     "last message)",
+                     why, w->nconns, (unsigned long long)w->pauses_unlogged);
+            w->pause_logged_ms = now;
+            w->pauses_unlogged = 0;
+        } else {
+            w->pauses_unlogged++;
+        }
     }
     w->accept_paused = true;
     worker_listen_set(w, false);

@@ -64,6 +64,8 @@ struct worker {
     size_t nlisteners;
     bool accept_paused;
     struct evtimer accept_timer;
+    uint64_t pause_logged_ms; /* when "accept paused" was last logged */
+    uint64_t pauses_unlogged; /* pauses since then */
 
     /* Mailbox. */
     struct evhandler mbox_h;
