@@ -256,10 +256,11 @@ EOF
 }
 
 start_tessera() {
-    local cert=$1 bport=$2 conf=$WORK/tessera.conf
+    local cert=$1 bport=$2 conf=$WORK/tessera.conf admin=${ADMIN_LISTEN:-}
     SERVER_PORT=$(free_port)
     cat >"$conf" <<EOF
-# tessera: one worker, local session store, tickets on, admin endpoint off.
+# tessera: one worker, local session store, tickets on, admin endpoint off
+# (on, and scraped every second, for the "tessera-admin" variant).
 workers = 1;
 log = { level = "warn"; syslog = false; };
 tls = {
@@ -276,11 +277,27 @@ frontends = (
   }
 );
 sessions = { store = "local"; tickets = true; };
-admin = { listen = ""; };
+admin = { listen = "$admin"; };
 timeouts = { idle = 300; shutdown = 2; };
 EOF
     taskset -c "$SERVER_CPU" "$TESSERA_BIN" -c "$conf" >>"$WORK/tessera.log" 2>&1 &
     SERVER_PID=$!
+}
+
+# tessera with the admin endpoint on and a Prometheus-like scraper fetching
+# /metrics every second (on the client core) for as long as the server lives.
+start_tessera-admin() {
+    local aport
+    aport=$(free_port)
+    ADMIN_LISTEN="127.0.0.1:$aport" start_tessera "$@"
+    (
+        while kill -0 "$SERVER_PID" 2>/dev/null; do
+            curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$aport/metrics"
+            sleep 1
+        done
+    ) &
+    PIDS+=("$!")
+    taskset -pc "$CLIENT_CPU" "$!" >/dev/null 2>&1
 }
 
 # start_server NAME CERT BACKEND_PORT: start and wait until it accepts; sets SERVER_PIDS
@@ -399,6 +416,7 @@ for s in $SERVERS; do
     hitch) command -v hitch >/dev/null && AVAILABLE="$AVAILABLE hitch" ;;
     haproxy) command -v haproxy >/dev/null && AVAILABLE="$AVAILABLE haproxy" ;;
     tessera) [ -x "$TESSERA_BIN" ] && AVAILABLE="$AVAILABLE tessera" ;;
+    tessera-admin) [ -x "$TESSERA_BIN" ] && AVAILABLE="$AVAILABLE tessera-admin" ;;
     esac
 done
 for s in $SERVERS; do

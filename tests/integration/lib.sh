@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - helpers shared by tessera's integration tests (sourced, bash).
 #
 # Each test sources this file first.  It gets a private temporary folder
@@ -39,7 +40,6 @@ TESSERA_LOG=
 TESSERA_PORTS=()
 BACKEND_PORT=
 BACKEND_PID=
-USED_PORTS=" "
 SEQ=0
 
 # ---- reporting ----
@@ -51,9 +51,6 @@ log() {
 # Stop the test: print MSG, and when run standalone the logs too.
 fail() {
     printf '%s: FAIL: %s\n' "$TEST_NAME" "$*" >&2
-    if [ "$OWN_TEST_DIR" = 1 ]; then
-        dump_logs >&2
-    fi
     exit 1
 }
 
@@ -97,22 +94,37 @@ assert_eq() {
 # ---- processes and cleanup ----
 
 cleanup() {
-    local rc=$? pid
+    local rc=$? pid f
     trap - EXIT
+    # TERM everything; tessera gets time to exit on its own, so that a
+    # sanitizer build writes its leak report into the log.  Untracked
+    # background jobs go too.
+    # shellcheck disable=SC2207
+    STARTED_PIDS+=($(jobs -p))
     for pid in "${STARTED_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
     for pid in "${STARTED_PIDS[@]}"; do
-        # Give each up to 5 s, then force it.
         local i=0
-        while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
+        while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
             sleep 0.1
             i=$((i + 1))
         done
         kill -KILL "$pid" 2>/dev/null
     done
     wait 2>/dev/null
+    # A sanitizer report in any log fails an otherwise passing test.
+    for f in "$TEST_DIR"/tessera-*.log "$TEST_DIR"/backend-*.log "$TEST_DIR"/run-*.log; do
+        [ -f "$f" ] || continue
+        if grep -Eq 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$f"; then
+            printf '%s: FAIL: sanitizer report in %s:\n' "$TEST_NAME" "$(basename "$f")" >&2
+            grep -E -A 30 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$f" |
+                head -n 60 >&2
+            [ $rc -eq 0 ] && rc=1
+        fi
+    done
     if [ "$OWN_TEST_DIR" = 1 ]; then
+        [ $rc -ne 0 ] && dump_logs >&2
         cd /
         rm -rf "$TEST_DIR"
     fi
@@ -154,24 +166,40 @@ port_closed() {
     ! port_open "$1"
 }
 
-# free_port: print a loopback TCP port that nothing listens on.  The kernel
-# picks it (bind to port 0); it is also checked not to accept connections
-# and not to have been handed out before in this test.
+# free_port: print a loopback TCP port that nothing uses.  It is chosen at
+# random below the kernel's ephemeral range (ip_local_port_range), so that
+# no outgoing connection of this or another program can take it as its
+# source port (or connect to itself through it), and checked by binding it
+# and by connecting to it; a port is never handed out twice in one test.
 free_port() {
     local p i
-    for i in $(seq 1 50); do
-        p=$(python3 -c 'import socket
+    for i in $(seq 1 100); do
+        p=$(python3 - <<'PYEOF' 2>/dev/null
+import random, socket
+try:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        lo = int(f.read().split()[0])
+except (OSError, ValueError, IndexError):
+    lo = 32768
+if lo > 11000:
+    port = random.randint(10000, lo - 1)
+else:
+    port = 0
 s = socket.socket()
-s.bind(("127.0.0.1", 0))
+s.bind(("127.0.0.1", port))
 print(s.getsockname()[1])
-s.close()' 2>/dev/null) || p=$((20000 + RANDOM % 40000))
-        case "$USED_PORTS" in
-        *" $p "*) continue ;;
-        esac
+s.close()
+PYEOF
+) || continue
+        [ -n "$p" ] || continue
+        # Callers run this in $(...): remember the ports in a file.
+        if grep -qx "$p" "$TEST_DIR/.ports" 2>/dev/null; then
+            continue
+        fi
         if port_open "$p"; then
             continue
         fi
-        USED_PORTS="$USED_PORTS$p "
+        echo "$p" >>"$TEST_DIR/.ports"
         echo "$p"
         return 0
     done
@@ -256,6 +284,8 @@ start_backend() {
 #   CFG_TICKETS   e.g. 'rotate = 3600;'
 #   CFG_EXTRA     raw top-level settings
 #   CFG_WORKERS   workers (TESSERA_TEST_WORKERS overrides it; default 2)
+#   CFG_ADMIN     body of the admin group, e.g. 'listen = "127.0.0.1:9090";'
+#                 (default: the endpoint is off); cfg_admin fills it in
 CFG_FRONTENDS=()
 TESSERA_PORTS=()
 
@@ -267,8 +297,18 @@ cfg_reset() {
     CFG_TIMEOUTS=
     CFG_TICKETS=
     CFG_EXTRA=
+    CFG_ADMIN=
+    ADMIN_PORT=
 }
 cfg_reset
+
+# cfg_admin [PORT]: turn the admin endpoint on, on 127.0.0.1:PORT (a free
+# port by default); sets ADMIN_PORT, which start_tessera then waits for.
+cfg_admin() {
+    ADMIN_PORT=${1:-$(free_port)}
+    [ -n "$ADMIN_PORT" ] || fail "cfg_admin: no port"
+    CFG_ADMIN="listen = \"127.0.0.1:$ADMIN_PORT\";"
+}
 
 # cfg_frontend NAME LISTEN_PORT BACKEND_PORT CERTS [ALPN]
 #   CERTS: libconfig list body, e.g. "$(cert_entry ec), $(cert_entry rsa)"
@@ -276,6 +316,7 @@ cfg_reset
 cfg_frontend() {
     local name=$1 port=$2 bport=$3 certs=$4 alpn=${5:-}
     local fe
+    [ -n "$port" ] && [ -n "$bport" ] || fail "cfg_frontend $name: no port (free_port failed?)"
     fe="  { name = \"$name\";
     listen = \"127.0.0.1:$port\";
     backend = \"127.0.0.1:$bport\";
@@ -306,7 +347,11 @@ write_config() {
         echo ");"
         [ -n "$CFG_SESSIONS" ] && echo "sessions = { $CFG_SESSIONS };"
         [ -n "$CFG_TICKETS" ] && echo "tickets = { $CFG_TICKETS };"
-        echo 'admin = { listen = ""; };'
+        if [ -n "$CFG_ADMIN" ]; then
+            echo "admin = { $CFG_ADMIN };"
+        else
+            echo 'admin = { listen = ""; };'
+        fi
         [ -n "$CFG_TIMEOUTS" ] && echo "timeouts = { $CFG_TIMEOUTS };"
         [ -n "$CFG_EXTRA" ] && echo "$CFG_EXTRA"
         true
@@ -327,7 +372,7 @@ start_tessera() {
     "$TESSERA_BIN" -c "$conf" "$@" >"$TESSERA_LOG" 2>&1 &
     TESSERA_PID=$!
     track_pid "$TESSERA_PID"
-    for p in "${TESSERA_PORTS[@]}"; do
+    for p in "${TESSERA_PORTS[@]}" ${ADMIN_PORT:+"$ADMIN_PORT"}; do
         wait_for tessera_ready "$p" || fail "tessera is not listening on port $p after \
 ${WAIT_LIMIT}s:
 $(tail -n 30 "$TESSERA_LOG")"
