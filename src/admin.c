@@ -25,7 +25,9 @@
 #include "check.h"
 #include "keyring_sync.h"
 #include "log.h"
+#include "mc.h"
 #include "metrics.h"
+#include "sessions.h"
 #include "sessions_local.h"
 #include "worker.h"
 
@@ -45,7 +47,7 @@ struct admin {
     struct worker **workers;
     size_t nworkers;
     struct keyring_sync *ks;
-    struct sessions_local *store;
+    struct sessions *store;
     struct MHD_Daemon *daemon;
     time_t start_time;
     _Atomic bool draining;
@@ -77,14 +79,22 @@ on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
     return MHD_NO;
 }
 
-/* Why the instance is degraded, or NULL.  Local mode has no shared parts. */
+/* Why the instance is degraded (written into buf), or NULL.  Local mode
+ * has no shared parts. */
 static const char *
-admin_degraded(const struct admin *a, const struct keyring_view *k)
+admin_degraded(const struct admin *a, const struct keyring_view *k, char *buf, size_t len)
 {
+    struct mc *mc = a->store->mc;
+
+    for (size_t i = 0; mc != NULL && i < mc_nservers(mc); i++) {
+        if (!mc_server_up(mc, i)) {
+            snprintf(buf, len, "memcached %s unreachable", mc_server_name(mc, i));
+            return buf;
+        }
+    }
     if (k->degraded) {
         return "keyring is local-only";
     }
-    (void)a;
     return NULL;
 }
 
@@ -99,10 +109,22 @@ admin_render(struct admin *a, const char *url, FILE *out)
     struct stats_totals *wk = calloc(a->nworkers, sizeof(*wk));
     const char **names = calloc(nfe, sizeof(*names));
     struct keyring_view *kv = malloc(sizeof(*kv));
+    struct mc *mc = a->store->mc;
+    size_t nservers = mc != NULL ? mc_nservers(mc) : 0;
+    struct metrics_server *servers = calloc(nservers + 1, sizeof(*servers));
+    size_t depth = 0;
+    char why[300];
     int rc = -1;
 
-    if (fe == NULL || wk == NULL || names == NULL || kv == NULL) {
+    if (fe == NULL || wk == NULL || names == NULL || kv == NULL || servers == NULL) {
         goto out;
+    }
+    for (size_t i = 0; i < nservers; i++) {
+        servers[i].name = mc_server_name(mc, i);
+        servers[i].up = mc_server_up(mc, i);
+    }
+    for (size_t q = 0; mc != NULL && q <= a->nworkers; q++) {
+        depth += mc_queue_depth(mc, q);
     }
     for (size_t w = 0; w < a->nworkers; w++) {
         for (size_t f = 0; f < nfe; f++) {
@@ -119,16 +141,17 @@ admin_render(struct admin *a, const char *url, FILE *out)
         .openssl_version = OpenSSL_version(OPENSSL_VERSION),
         .start_time = a->start_time,
         .draining = atomic_load(&a->draining),
-        .degraded = admin_degraded(a, kv),
+        .degraded = admin_degraded(a, kv, why, sizeof(why)),
         .nfrontends = nfe,
         .frontend_names = names,
         .frontend = fe,
         .nworkers = a->nworkers,
         .worker = wk,
-        .session_entries = sessions_local_count(a->store),
+        .session_entries = sessions_local_count(a->store->local),
         .memcached_configured = cfg->sessions.store == CONFIG_STORE_MEMCACHED,
-        .nservers = 0,
-        .servers = NULL,
+        .nservers = nservers,
+        .servers = servers,
+        .memcached_queue_depth = depth,
         .tickets = cfg->sessions.tickets,
         .keyring = kv,
     };
@@ -144,6 +167,7 @@ out:
     free(wk);
     free(names);
     free(kv);
+    free(servers);
     return rc;
 }
 
@@ -168,12 +192,13 @@ admin_route(struct admin *a, const char *url, struct admin_reply *r)
             return;
         }
         keyring_sync_describe(a->ks, time(NULL), &kv);
-        why = admin_degraded(a, &kv);
+        why = admin_degraded(a, &kv, text, sizeof(text));
         if (why == NULL) {
             admin_reply_text(r, MHD_HTTP_OK, "ok\n");
         } else {
-            snprintf(text, sizeof(text), "degraded: %s\n", why);
-            admin_reply_text(r, MHD_HTTP_OK, text);
+            char body[160];
+            snprintf(body, sizeof(body), "degraded: %s\n", why);
+            admin_reply_text(r, MHD_HTTP_OK, body);
         }
         return;
     }
@@ -248,7 +273,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 struct admin *
 admin_start(const struct config *cfg, struct worker **workers, size_t nworkers,
-            struct keyring_sync *ks, struct sessions_local *store, struct err *err)
+            struct keyring_sync *ks, struct sessions *store, struct err *err)
 {
     struct admin *a = calloc(1, sizeof(*a));
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;

@@ -15,13 +15,13 @@
 
 struct admin;
 struct keyring_sync;
-struct sessions_local;
+struct sessions;
 struct worker;
 
 /* Start serving on cfg->admin.listen.  Returns NULL with err set if the
  * endpoint cannot start; the caller checks cfg->admin.enabled first. */
 struct admin *admin_start(const struct config *cfg, struct worker **workers, size_t nworkers,
-                          struct keyring_sync *ks, struct sessions_local *store, struct err *err);
+                          struct keyring_sync *ks, struct sessions *store, struct err *err);
 /* From now on /healthz answers 503 "draining". */
 void admin_set_draining(struct admin *a);
 /* Stop the endpoint and free it (NULL is fine). */

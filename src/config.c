@@ -21,10 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <libconfig.h>
+#include <libmemcached/memcached.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -33,6 +36,7 @@
 #include "addr.h"
 #include "keyring.h"
 #include "log.h"
+#include "seal.h"
 
 #define CONFIG_MAX_WORKERS      1024
 #define CONFIG_MAX_CONNECTIONS  10000000
@@ -1062,6 +1066,62 @@ load_server_why(const char *text)
     return NULL;
 }
 
+/* A secret file must hold 64 hex digits and be private to its owner. */
+static int
+load_check_secret(struct loader *ld, const config_setting_t *s, const char *label, const char *path)
+{
+    unsigned char secret[SEAL_SECRET_LEN];
+    char why[128] = "";
+    int rc = seal_read_secret_file(path, secret, why, sizeof(why));
+
+    OPENSSL_cleanse(secret, sizeof(secret));
+    if (rc < 0) {
+        return load_fail(ld, s, "%s '%s' %s", label, path,
+                         rc == -EINVAL ? "must hold 64 hex digits (tessera --gen-secret)" : why);
+    }
+    return 0;
+}
+
+/*
+ * memcached.options is passed to libmemcached after the settings tessera
+ * makes itself; an option that would override them (the servers, a
+ * namespace that changes every key, the timeouts that bound a handshake's
+ * wait, the distribution every instance must share) is refused.
+ */
+static int
+load_memcached_options(struct loader *ld, const config_setting_t *s, const char *options)
+{
+    static const char *const ours[] = {
+        "--SERVER",       "--SOCKET",      "--NAMESPACE",      "--CONNECT-TIMEOUT",
+        "--POLL-TIMEOUT", "--RCV-TIMEOUT", "--SND-TIMEOUT",    "--RETRY-TIMEOUT",
+        "--DISTRIBUTION", "--HASH",        "--CONFIGURE-FILE",
+    };
+    char why[256] = "";
+
+    if (options[0] == '\0') {
+        return 0;
+    }
+    for (const char *p = options; (p = strstr(p, "--")) != NULL; p += 2) {
+        for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+            size_t n = strlen(ours[i]);
+            if (strncasecmp(p, ours[i], n) == 0 && (p[n] == '=' || p[n] == ' ' || p[n] == '\0')) {
+                return load_fail(ld, s,
+                                 "'memcached.options' must not set %s: tessera sets it from "
+                                 "memcached.servers, prefix and timeout_ms",
+                                 ours[i]);
+            }
+        }
+    }
+    /* libmemcached's own message carries addresses and source paths. */
+    if (libmemcached_check_configuration(options, strlen(options), why, sizeof(why)) !=
+        MEMCACHED_SUCCESS) {
+        return load_fail(ld, s,
+                         "'memcached.options' is not a valid libmemcached option string "
+                         "(libmemcached_configuration(3))");
+    }
+    return 0;
+}
+
 static int
 load_memcached(struct loader *ld, const struct section *sessions)
 {
@@ -1105,6 +1165,9 @@ load_memcached(struct loader *ld, const struct section *sessions)
         return load_fail(ld, servers_s != NULL ? servers_s : anchor,
                          "'memcached.servers' must list at least one server%s", anchor_note);
     }
+    if (load_memcached_options(ld, section_member(&sec, "options"), cfg->memcached.options) < 0) {
+        return -1;
+    }
 
     /* memcached keys are at most 250 bytes with no spaces or control bytes. */
     prefix_s = section_member(&sec, "prefix");
@@ -1126,7 +1189,8 @@ load_memcached(struct loader *ld, const struct section *sessions)
             return load_fail(ld, secret_s, "'memcached.secret_file' must not be empty");
         }
         if (load_resolve_path(ld, secret_s, secret, &cfg->memcached.secret_file) < 0 ||
-            load_check_readable(ld, secret_s, "secret file", cfg->memcached.secret_file) < 0) {
+            load_check_readable(ld, secret_s, "secret file", cfg->memcached.secret_file) < 0 ||
+            load_check_secret(ld, secret_s, "secret file", cfg->memcached.secret_file) < 0) {
             return -1;
         }
     } else if (needed) {
@@ -1145,7 +1209,8 @@ load_memcached(struct loader *ld, const struct section *sessions)
         }
         free(cfg->memcached.old_secret_files[i]);
         cfg->memcached.old_secret_files[i] = resolved;
-        if (load_check_readable(ld, e, "old secret file", resolved) < 0) {
+        if (load_check_readable(ld, e, "old secret file", resolved) < 0 ||
+            load_check_secret(ld, e, "old secret file", resolved) < 0) {
             return -1;
         }
     }
@@ -1307,13 +1372,6 @@ config_load(const char *path, struct config **out, struct err *err)
         load_tls(&ld) < 0 || load_frontends(&ld) < 0 || load_sessions(&ld, &sessions) < 0 ||
         load_tickets(&ld, &sessions) < 0 || load_memcached(&ld, &sessions) < 0 ||
         load_admin(&ld) < 0 || load_timeouts(&ld) < 0) {
-        goto fail;
-    }
-
-    /* Everything above is checked so that `tessera -t` reports all it can first. */
-    if (ld.cfg->sessions.store == CONFIG_STORE_MEMCACHED) {
-        load_fail(&ld, section_member(&sessions, "store"),
-                  "sessions.store = \"memcached\" is not available in this version yet");
         goto fail;
     }
 

@@ -30,12 +30,14 @@
 #include "config.h"
 #include "log.h"
 #include "relay.h"
+#include "sessions.h"
 #include "stats.h"
 #include "tlsctx.h"
 #include "worker.h"
 
 enum conn_state {
     CONN_HANDSHAKE = 0,
+    CONN_SESSION_WAIT, /* handshake paused for a memcached lookup */
     CONN_CONNECT,
     CONN_RELAY,
     CONN_CLOSED,
@@ -57,7 +59,9 @@ struct conn {
     struct evhandler ch; /* client socket events */
     struct evhandler bh; /* backend socket events */
     struct evtimer timer;
-    uint64_t deadline; /* loop ms */
+    uint64_t deadline;    /* loop ms */
+    uint64_t hs_deadline; /* the handshake's own, kept while a lookup waits */
+    struct sessions_lookup lookup;
     struct timespec accepted;
     struct conn *prev, *next;
     unsigned from_cache : 1;     /* the session cache answered a lookup */
@@ -100,6 +104,18 @@ conn_note_cache_lookup(struct conn *c)
     c->from_cache = 1;
 }
 
+struct sessions_lookup *
+conn_lookup(struct conn *c)
+{
+    return &c->lookup;
+}
+
+unsigned
+conn_frontend_index(const struct conn *c)
+{
+    return c->fe;
+}
+
 static const struct config_frontend *
 conn_frontend(const struct conn *c)
 {
@@ -107,12 +123,18 @@ conn_frontend(const struct conn *c)
 }
 
 static void
-conn_set_deadline(struct conn *c, unsigned seconds)
+conn_set_deadline_at(struct conn *c, uint64_t when)
 {
-    c->deadline = evloop_now(c->w->loop) + (uint64_t)seconds * 1000u;
+    c->deadline = when;
     if (!evtimer_armed(&c->timer) || c->timer.when > c->deadline) {
         evtimer_arm(c->w->loop, &c->timer, c->deadline);
     }
+}
+
+static void
+conn_set_deadline(struct conn *c, unsigned seconds)
+{
+    conn_set_deadline_at(c, evloop_now(c->w->loop) + (uint64_t)seconds * 1000u);
 }
 
 /* ---- OpenSSL error classification ---- */
@@ -159,7 +181,10 @@ step_handshake(struct conn *c)
             stats_add(st, STAT_HANDSHAKES_FULL, 1);
         } else if (c->from_cache) {
             stats_add(st, STAT_HANDSHAKES_RESUMED_SESSION, 1);
-            stats_add(st, STAT_RESUMED_SESSION_LOCAL, 1);
+            stats_add(st,
+                      sessions_lookup_remote(&c->lookup) ? STAT_RESUMED_SESSION_REMOTE
+                                                         : STAT_RESUMED_SESSION_LOCAL,
+                      1);
         } else {
             stats_add(st, STAT_HANDSHAKES_RESUMED_TICKET, 1);
             stats_add(st, STAT_RESUMED_TICKET_LOCAL, 1);
@@ -176,11 +201,26 @@ step_handshake(struct conn *c)
     case SSL_ERROR_WANT_WRITE:
         c->r.client_wr = 0;
         return NEXT_WAIT;
+    case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+        conn_set_state(c, CONN_SESSION_WAIT); /* sessions.c asked memcached */
+        return NEXT_WAIT;
     default:
         stats_add(st, handshake_error_reason(e), 1);
         relay_ssl_failed(&c->r, "handshake failed", e);
         return NEXT_CLOSE;
     }
+}
+
+/* Waiting for memcached: the client's events change nothing until the
+ * answer (conn_session_ready) or the deadline (on_conn_timer). */
+static enum conn_next
+step_session_wait(struct conn *c)
+{
+    if (c->lookup.state == SESSIONS_LOOKUP_PENDING) {
+        return NEXT_WAIT;
+    }
+    conn_set_state(c, CONN_HANDSHAKE);
+    return NEXT_AGAIN;
 }
 
 static enum conn_next
@@ -243,6 +283,7 @@ static const struct conn_step {
     enum conn_next (*run)(struct conn *);
 } conn_steps[] = {
     [CONN_HANDSHAKE] = {"handshake", step_handshake},
+    [CONN_SESSION_WAIT] = {"session-wait", step_session_wait},
     [CONN_CONNECT] = {"connect", step_connect},
     [CONN_RELAY] = {"relay", step_relay},
     [CONN_CLOSED] = {"closed", NULL},
@@ -253,8 +294,18 @@ conn_set_state(struct conn *c, enum conn_state next)
 {
     switch (next) {
     case CONN_HANDSHAKE:
-        conn_set_deadline(c, c->w->cfg->timeouts.handshake);
+        if (c->state == CONN_SESSION_WAIT) {
+            conn_set_deadline_at(c, c->hs_deadline); /* back from a lookup */
+        } else {
+            conn_set_deadline(c, c->w->cfg->timeouts.handshake);
+            c->hs_deadline = c->deadline;
+        }
         break;
+    case CONN_SESSION_WAIT: {
+        uint64_t until = evloop_now(c->w->loop) + c->w->cfg->memcached.timeout_ms;
+        conn_set_deadline_at(c, until < c->hs_deadline ? until : c->hs_deadline);
+        break;
+    }
     case CONN_CONNECT:
         break; /* the deadline is set when the connect starts */
     case CONN_RELAY:
@@ -285,6 +336,7 @@ conn_close(struct conn *c)
         }
     }
     evtimer_disarm(w->loop, &c->timer);
+    sessions_lookup_release(&c->lookup);
     SSL_free(c->r.ssl);
     c->r.ssl = NULL;
     close(c->r.cfd);
@@ -354,6 +406,15 @@ conn_run(struct conn *c)
     }
 }
 
+void
+conn_session_ready(struct conn *c)
+{
+    CHECK_OBJ(c, CONN_MAGIC);
+    if (c->state == CONN_SESSION_WAIT) {
+        conn_run(c);
+    }
+}
+
 /* ---- events ---- */
 
 static void
@@ -406,6 +467,17 @@ on_conn_timer(struct evtimer *t)
     case CONN_HANDSHAKE:
         stats_add(c->r.stats, STAT_HS_ERR_TIMEOUT, 1);
         log_debug("conn fd=%d: handshake timeout", c->r.cfd);
+        break;
+    case CONN_SESSION_WAIT:
+        if (c->deadline < c->hs_deadline) {
+            /* memcached did not answer in time: go on with what we have
+             * (a full handshake); the late answer will be discarded. */
+            sessions_lookup_timeout(c->w, c->fe, &c->lookup);
+            conn_run(c);
+            return;
+        }
+        sessions_lookup_timeout(c->w, c->fe, &c->lookup);
+        stats_add(c->r.stats, STAT_HS_ERR_TIMEOUT, 1);
         break;
     case CONN_CONNECT:
         stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);

@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 struct conn;
+struct sessions_lookup;
 struct stats;
 struct worker;
 
@@ -34,6 +35,12 @@ struct stats *conn_stats(const struct conn *c);
 /* The session cache answered the lookup of this handshake (so a resumption
  * is "resumed_session", not "resumed_ticket"). */
 void conn_note_cache_lookup(struct conn *c);
+
+/* For sessions.c: the connection's lookup state, its frontend, and "the
+ * memcached answer is in: go on with the handshake". */
+struct sessions_lookup *conn_lookup(struct conn *c);
+unsigned conn_frontend_index(const struct conn *c);
+void conn_session_ready(struct conn *c);
 
 /* Set up the ex_data index that links SSL objects to conns (main thread, once). */
 int conn_global_init(void);

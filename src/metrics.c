@@ -61,6 +61,33 @@ write_histogram(FILE *out, const struct metrics_snapshot *s)
 }
 
 static void
+write_memcached_histogram(FILE *out, const struct metrics_snapshot *s)
+{
+    const char *name = "tessera_memcached_duration_seconds";
+
+    family_header(out, name, "histogram",
+                  "memcached round trips of the session cache, from queueing to the answer.");
+    for (size_t f = 0; f < s->nfrontends; f++) {
+        const struct stats_totals *t = &s->frontend[f];
+        uint64_t cum = 0;
+        for (size_t b = 0; b < STATS_MC_BUCKETS; b++) {
+            cum += t->mc_bucket[b];
+            fprintf(out, "%s_bucket{frontend=\"%s\",le=\"%g\"} %" PRIu64 "\n", name,
+                    s->frontend_names[f], (double)stats_mc_bounds_us[b] / 1e6, cum);
+        }
+        cum += t->mc_bucket[STATS_MC_BUCKETS];
+        fprintf(out, "%s_bucket{frontend=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name,
+                s->frontend_names[f], cum);
+        fprintf(out, "%s_sum{frontend=\"%s\"} %.6f\n", name, s->frontend_names[f],
+                (double)t->mc_sum_us / 1e6);
+        fprintf(out, "%s_count{frontend=\"%s\"} %" PRIu64 "\n", name, s->frontend_names[f], cum);
+    }
+    family_header(out, "tessera_memcached_queue_depth", "gauge",
+                  "memcached requests queued for the helper threads now.");
+    fprintf(out, "tessera_memcached_queue_depth %zu\n", s->memcached_queue_depth);
+}
+
+static void
 write_gauges(FILE *out, const struct metrics_snapshot *s)
 {
     const struct keyring_view *k = s->keyring;
@@ -111,6 +138,7 @@ metrics_write_prometheus(FILE *out, const struct metrics_snapshot *s)
 {
     write_counters(out, s);
     write_histogram(out, s);
+    write_memcached_histogram(out, s);
     write_gauges(out, s);
     return ferror(out) ? -1 : 0;
 }

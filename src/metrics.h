@@ -40,6 +40,7 @@ struct metrics_snapshot {
     bool memcached_configured;
     size_t nservers;
     const struct metrics_server *servers;
+    size_t memcached_queue_depth;
 
     bool tickets;
     const struct keyring_view *keyring;

@@ -1,34 +1,493 @@
 /*
- * sessions.c - session-cache callbacks: store new sessions, look them up.
+ * sessions.c - session-cache callbacks over the in-process store and, with
+ * the memcached store, sealed entries in memcached.
  *
- * Runs on worker threads inside OpenSSL's handshake.  The callbacks never
- * block: the in-process store's shard locks are held for a few hundred
- * nanoseconds.  Single use of TLS 1.3 stateful tickets is enforced here,
- * because OpenSSL does not enforce it with an external cache (measured, see
- * shared/notes): a lookup of a TLS 1.3 session removes it.
+ * Runs on worker threads inside OpenSSL's handshake and on the worker's
+ * mailbox for memcached answers; never blocks (the in-process store's shard
+ * locks are held for a few hundred nanoseconds, memcached is only reached
+ * through mc.c's queues).
+ *
+ * The lookup path (memcached store): the client-hello callback decides
+ * whether the ClientHello can resume from the cache at all (design.md: a TLS
+ * 1.3 ClientHello's random legacy session ID, or a ClientHello that carries
+ * a stateless ticket, never costs a round trip), tries the in-process store,
+ * and otherwise queues a GET and returns SSL_CLIENT_HELLO_RETRY.  The answer
+ * is opened (seal.c) and decoded on the worker, and the handshake resumes;
+ * OpenSSL then calls the client-hello callback again (it is idempotent) and
+ * get_session_cb, which hands over what was found.
+ *
+ * Single use of TLS 1.3 stateful tickets (RFC 8446 8.1): OpenSSL does not
+ * enforce it with an external cache (measured, shared/notes), so a lookup
+ * removes the entry: from the in-process store at once, from memcached with
+ * a DELETE right after the GET (memcached has no atomic get-and-delete, so
+ * two instances racing on one ticket within a round trip can both accept
+ * it).  With memcached, TLS 1.3 sessions are kept only there, so that no
+ * instance holds a copy the others cannot delete.
+ *
+ * Entry (inside the seal): u8 version | u8 kind | u16 0 | u64 created |
+ * u64 expires | 16-byte instance id | DER of the SSL_SESSION.
  */
 #include "sessions.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "check.h"
 #include "conn.h"
+#include "log.h"
+#include "mc.h"
+#include "seal.h"
 #include "sessions_local.h"
 #include "stats.h"
 #include "worker.h"
+
+#define ENTRY_VERSION    1
+#define ENTRY_KIND_SESS  1
+#define ENTRY_HEADER_LEN (4 + 8 + 8 + SESSIONS_INSTANCE_LEN)
+#define ENTRY_MAX        16384 /* DER of a session with a client chain stays well below */
+#define SET_BUDGET_MS    1000  /* a store older than this in the queue is not worth sending */
+
+struct sessions *
+sessions_new(const struct config *cfg, struct mc *mc, struct seal *seal)
+{
+    struct sessions *s = calloc(1, sizeof(*s));
+
+    if (s == NULL) {
+        return NULL;
+    }
+    s->magic = SESSIONS_MAGIC;
+    s->cfg = cfg;
+    s->mc = mc;
+    s->seal = seal;
+    s->local = sessions_local_new(SESSIONS_LOCAL_CAPACITY);
+    if (s->local == NULL || RAND_bytes(s->instance, sizeof(s->instance)) != 1) {
+        sessions_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void
+sessions_free(struct sessions *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    sessions_local_free(s->local);
+    s->magic = 0;
+    free(s);
+}
+
+static struct sessions *
+sessions_of(struct worker *w)
+{
+    struct sessions *s = w->sessions;
+
+    CHECK_OBJ(s, SESSIONS_MAGIC);
+    return s;
+}
+
+/* "<prefix>sess:<hex id>" into key (MC_KEY_MAX + 1 bytes); returns its length. */
+static size_t
+entry_key(const struct sessions *s, const unsigned char *id, size_t idlen, char *key)
+{
+    size_t n = (size_t)snprintf(key, MC_KEY_MAX + 1, "%ssess:", s->cfg->memcached.prefix);
+
+    for (size_t i = 0; i < idlen && n + 2 <= MC_KEY_MAX; i++) {
+        n += (size_t)snprintf(key + n, 3, "%02x", id[i]);
+    }
+    return n;
+}
+
+static void
+put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t
+get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* ---- memcached: store ---- */
+
+static void
+store_remote(struct worker *w, unsigned fe, SSL_SESSION *sess)
+{
+    struct sessions *s = sessions_of(w);
+    unsigned int idlen;
+    const unsigned char *id = SSL_SESSION_get_id(sess, &idlen);
+    int derlen = i2d_SSL_SESSION(sess, NULL);
+    time_t created = (time_t)SSL_SESSION_get_time(sess);
+    long ttl = SSL_SESSION_get_timeout(sess);
+    struct stats *st = &w->stats[fe];
+    char key[MC_KEY_MAX + 1];
+    size_t klen = entry_key(s, id, idlen, key);
+
+    if (derlen <= 0 || (size_t)derlen > ENTRY_MAX - ENTRY_HEADER_LEN || ttl <= 0) {
+        stats_add(st, STAT_SESS_SET_ERROR, 1);
+        return;
+    }
+    size_t ptlen = ENTRY_HEADER_LEN + (size_t)derlen;
+    unsigned char *pt = malloc(ptlen);
+    size_t cap = ptlen + seal_overhead();
+    unsigned char *sealed = malloc(cap);
+    struct mc_req *req = mc_req_new(MC_SET, key, klen);
+    size_t slen = 0;
+    if (pt == NULL || sealed == NULL || req == NULL) {
+        goto fail;
+    }
+    pt[0] = ENTRY_VERSION;
+    pt[1] = ENTRY_KIND_SESS;
+    pt[2] = pt[3] = 0;
+    put_u64(pt + 4, (uint64_t)created);
+    put_u64(pt + 12, (uint64_t)(created + ttl));
+    memcpy(pt + 20, s->instance, SESSIONS_INSTANCE_LEN);
+    unsigned char *der = pt + ENTRY_HEADER_LEN;
+    i2d_SSL_SESSION(sess, &der);
+    if (seal_seal(s->seal, key, klen, pt, ptlen, sealed, cap, &slen) < 0) {
+        goto fail;
+    }
+    /* The DER holds the master secret: it leaves this function sealed only. */
+    OPENSSL_cleanse(pt, ptlen);
+    free(pt);
+    req->value = sealed;
+    req->vlen = slen;
+    req->ttl = (uint32_t)ttl;
+    req->deadline_ms = mc_now_ms() + SET_BUDGET_MS;
+    req->reply_to = &w->mbox;
+    req->fe = fe;
+    if (mc_submit(s->mc, w->id, req) < 0) {
+        stats_add(st, STAT_SESS_SET_DROPPED, 1);
+        mc_req_free(req);
+    }
+    return;
+fail:
+    if (pt != NULL) {
+        OPENSSL_cleanse(pt, ptlen);
+    }
+    free(pt);
+    free(sealed);
+    mc_req_free(req);
+    stats_add(st, STAT_SESS_SET_ERROR, 1);
+}
+
+static void
+delete_remote(struct worker *w, unsigned fe, const unsigned char *id, size_t idlen)
+{
+    struct sessions *s = sessions_of(w);
+    char key[MC_KEY_MAX + 1];
+    size_t klen = entry_key(s, id, idlen, key);
+    struct mc_req *req = mc_req_new(MC_DELETE, key, klen);
+
+    if (req == NULL) {
+        stats_add(&w->stats[fe], STAT_SESS_DELETE_ERROR, 1);
+        return;
+    }
+    req->deadline_ms = mc_now_ms() + SET_BUDGET_MS;
+    req->reply_to = &w->mbox;
+    req->fe = fe;
+    if (mc_submit(s->mc, w->id, req) < 0) {
+        stats_add(&w->stats[fe], STAT_SESS_DELETE_DROPPED, 1);
+        mc_req_free(req);
+    }
+}
+
+/* ---- memcached: open an answer ---- */
+
+/* The session in a sealed entry for `l`, or NULL (counted as rejected). */
+static SSL_SESSION *
+open_entry(struct worker *w, unsigned fe, struct mc_req *req, struct sessions_lookup *l)
+{
+    struct sessions *s = sessions_of(w);
+    unsigned char *pt = malloc(req->vlen);
+    size_t ptlen = 0;
+    SSL_SESSION *sess = NULL;
+    const char *why = NULL;
+
+    if (pt == NULL) {
+        return NULL;
+    }
+    if (seal_open(s->seal, req->key, req->keylen, req->value, req->vlen, pt, req->vlen, &ptlen) <
+        0) {
+        why = "does not open (forged, corrupt, or sealed with an unknown secret)";
+    } else if (ptlen < ENTRY_HEADER_LEN || pt[0] != ENTRY_VERSION || pt[1] != ENTRY_KIND_SESS) {
+        why = "has an unknown format";
+    } else if (get_u64(pt + 12) <= (uint64_t)evloop_wall(w->loop)) {
+        why = "has expired";
+    } else {
+        const unsigned char *der = pt + ENTRY_HEADER_LEN;
+        sess = d2i_SSL_SESSION(NULL, &der, (long)(ptlen - ENTRY_HEADER_LEN));
+        unsigned int idlen = 0;
+        const unsigned char *id = sess != NULL ? SSL_SESSION_get_id(sess, &idlen) : NULL;
+        if (sess == NULL || idlen != l->idlen || memcmp(id, l->id, idlen) != 0) {
+            why = "does not hold the session it is filed under";
+            SSL_SESSION_free(sess);
+            sess = NULL;
+        } else {
+            l->remote = memcmp(pt + 20, s->instance, SESSIONS_INSTANCE_LEN) != 0;
+        }
+    }
+    OPENSSL_cleanse(pt, req->vlen);
+    free(pt);
+    if (sess == NULL) {
+        stats_add(&w->stats[fe], STAT_SESSION_ENTRIES_REJECTED, 1);
+        log_debug("memcached entry %s %s", req->key, why);
+    }
+    return sess;
+}
+
+static void
+count_result(struct stats *st, enum mc_op op, enum mc_result r)
+{
+    static const enum stats_id get[] = {
+        [MC_RES_HIT] = STAT_SESS_GET_HIT,         [MC_RES_MISS] = STAT_SESS_GET_MISS,
+        [MC_RES_STORED] = STAT_SESS_GET_ERROR,    [MC_RES_EXISTS] = STAT_SESS_GET_ERROR,
+        [MC_RES_ERROR] = STAT_SESS_GET_ERROR,     [MC_RES_TIMEOUT] = STAT_SESS_GET_TIMEOUT,
+        [MC_RES_DROPPED] = STAT_SESS_GET_DROPPED,
+    };
+    static const enum stats_id set[] = {
+        [MC_RES_HIT] = STAT_SESS_SET_STORED,      [MC_RES_MISS] = STAT_SESS_SET_ERROR,
+        [MC_RES_STORED] = STAT_SESS_SET_STORED,   [MC_RES_EXISTS] = STAT_SESS_SET_ERROR,
+        [MC_RES_ERROR] = STAT_SESS_SET_ERROR,     [MC_RES_TIMEOUT] = STAT_SESS_SET_TIMEOUT,
+        [MC_RES_DROPPED] = STAT_SESS_SET_DROPPED,
+    };
+    static const enum stats_id del[] = {
+        [MC_RES_HIT] = STAT_SESS_DELETE_HIT,         [MC_RES_MISS] = STAT_SESS_DELETE_MISS,
+        [MC_RES_STORED] = STAT_SESS_DELETE_ERROR,    [MC_RES_EXISTS] = STAT_SESS_DELETE_ERROR,
+        [MC_RES_ERROR] = STAT_SESS_DELETE_ERROR,     [MC_RES_TIMEOUT] = STAT_SESS_DELETE_TIMEOUT,
+        [MC_RES_DROPPED] = STAT_SESS_DELETE_DROPPED,
+    };
+
+    switch (op) {
+    case MC_GET:
+        stats_add(st, get[r], 1);
+        return;
+    case MC_SET:
+    case MC_ADD:
+        stats_add(st, set[r], 1);
+        return;
+    case MC_DELETE:
+        stats_add(st, del[r], 1);
+        return;
+    }
+}
+
+void
+sessions_on_reply(struct worker *w, struct mc_req *req)
+{
+    struct stats *st = &w->stats[req->fe];
+    struct conn *c = req->owner;
+
+    CHECK_OBJ(req, MC_REQ_MAGIC);
+    if (req->op != MC_GET || c != NULL) {
+        /* A GET whose connection gave up waiting was counted as a timeout then. */
+        count_result(st, req->op, req->result);
+        stats_observe_memcached(st, req->latency_us);
+    }
+    if (req->op == MC_GET && c != NULL) {
+        struct sessions_lookup *l = conn_lookup(c);
+        CHECK(l->req == req);
+        l->req = NULL;
+        l->state = SESSIONS_LOOKUP_DONE;
+        if (req->result == MC_RES_HIT) {
+            l->found = open_entry(w, req->fe, req, l);
+            if (l->found != NULL) {
+                if (l->tls13) {
+                    delete_remote(w, req->fe, l->id, l->idlen);
+                } else {
+                    /* First level from now on, on this instance. */
+                    sessions_local_put(sessions_of(w)->local, l->found);
+                }
+            }
+        }
+        conn_session_ready(c);
+    }
+    mc_req_free(req);
+}
+
+void
+sessions_lookup_timeout(struct worker *w, unsigned fe, struct sessions_lookup *l)
+{
+    if (l->state != SESSIONS_LOOKUP_PENDING) {
+        return;
+    }
+    l->req->owner = NULL; /* its answer, when it comes, is discarded */
+    l->req = NULL;
+    l->state = SESSIONS_LOOKUP_DONE;
+    stats_add(&w->stats[fe], STAT_SESS_GET_TIMEOUT, 1);
+}
+
+void
+sessions_lookup_release(struct sessions_lookup *l)
+{
+    if (l->req != NULL) {
+        l->req->owner = NULL;
+        l->req = NULL;
+    }
+    SSL_SESSION_free(l->found);
+    l->found = NULL;
+}
+
+bool
+sessions_lookup_remote(const struct sessions_lookup *l)
+{
+    return l->remote;
+}
+
+/* ---- OpenSSL callbacks ---- */
+
+/* Does the ClientHello offer TLS 1.3 (supported_versions lists 0x0304)? */
+static bool
+offers_tls13(SSL *ssl)
+{
+    const unsigned char *p;
+    size_t len;
+
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &p, &len) || len < 1) {
+        return false;
+    }
+    size_t n = p[0];
+    if (n + 1 > len) {
+        return false;
+    }
+    for (size_t i = 1; i + 1 < n + 1; i += 2) {
+        if (p[i] == 0x03 && p[i + 1] == 0x04) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The first PSK identity of a TLS 1.3 ClientHello if it can be a stateful
+ * ticket (a session ID of at most 32 bytes; stateless tickets are longer). */
+static bool
+psk_identity(SSL *ssl, const unsigned char **id, size_t *idlen)
+{
+    const unsigned char *p;
+    size_t len;
+
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &p, &len) || len < 4) {
+        return false;
+    }
+    size_t ids = ((size_t)p[0] << 8) | p[1];
+    size_t first = ((size_t)p[2] << 8) | p[3];
+    if (ids + 2 > len || first + 4 > ids + 2 || first == 0 ||
+        first > SSL_MAX_SSL_SESSION_ID_LENGTH) {
+        return false;
+    }
+    *id = p + 4;
+    *idlen = first;
+    return true;
+}
+
+static int
+on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+    struct conn *c = conn_from_ssl(ssl);
+    struct worker *w = conn_worker(c);
+    struct sessions *s = sessions_of(w);
+    struct sessions_lookup *l = conn_lookup(c);
+    unsigned fe = conn_frontend_index(c);
+    const unsigned char *id = NULL;
+    size_t idlen = 0;
+
+    (void)alert;
+    (void)arg;
+    if (l->state == SESSIONS_LOOKUP_PENDING) {
+        return SSL_CLIENT_HELLO_RETRY;
+    }
+    if (l->state == SESSIONS_LOOKUP_DONE || s->mc == NULL) {
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    l->state = SESSIONS_LOOKUP_DONE; /* unless a lookup starts below */
+    l->tls13 = offers_tls13(ssl);
+    if (l->tls13) {
+        /* With tickets on, a TLS 1.3 PSK is a stateless ticket (the keyring's
+         * business); the legacy session ID is random and never looked up. */
+        if (s->cfg->sessions.tickets || !psk_identity(ssl, &id, &idlen)) {
+            return SSL_CLIENT_HELLO_SUCCESS;
+        }
+    } else {
+        const unsigned char *t;
+        size_t tlen;
+        if (s->cfg->sessions.tickets &&
+            SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_session_ticket, &t, &tlen) && tlen > 0) {
+            return SSL_CLIENT_HELLO_SUCCESS; /* the ticket wins; the ID is not looked up */
+        }
+        idlen = SSL_client_hello_get0_session_id(ssl, &id);
+    }
+    if (idlen == 0 || idlen > SSL_MAX_SSL_SESSION_ID_LENGTH) {
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    memcpy(l->id, id, idlen);
+    l->idlen = idlen;
+    if (!l->tls13) {
+        l->found = sessions_local_get(s->local, id, idlen, (time_t)evloop_wall(w->loop), 0);
+        if (l->found != NULL) {
+            stats_add(&w->stats[fe], STAT_SESS_GET_HIT, 1);
+            return SSL_CLIENT_HELLO_SUCCESS;
+        }
+    }
+    char key[MC_KEY_MAX + 1];
+    size_t klen = entry_key(s, id, idlen, key);
+    struct mc_req *req = mc_req_new(MC_GET, key, klen);
+    if (req == NULL) {
+        stats_add(&w->stats[fe], STAT_SESS_GET_ERROR, 1);
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    req->deadline_ms = mc_now_ms() + s->cfg->memcached.timeout_ms;
+    req->reply_to = &w->mbox;
+    req->owner = c;
+    req->fe = fe;
+    if (mc_submit(s->mc, w->id, req) < 0) {
+        stats_add(&w->stats[fe], STAT_SESS_GET_DROPPED, 1);
+        mc_req_free(req);
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    l->req = req;
+    l->state = SESSIONS_LOOKUP_PENDING;
+    return SSL_CLIENT_HELLO_RETRY;
+}
 
 static int
 on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
     struct conn *c = conn_from_ssl(ssl);
     struct worker *w = conn_worker(c);
+    struct sessions *s = sessions_of(w);
+    unsigned fe = conn_frontend_index(c);
+    bool tls13 = SSL_version(ssl) == TLS1_3_VERSION;
 
     /* With tickets on, TLS 1.3 sessions travel in stateless tickets and need
      * no server state; OpenSSL still calls us for each of them. */
-    if (SSL_version(ssl) == TLS1_3_VERSION && !(SSL_get_options(ssl) & SSL_OP_NO_TICKET)) {
+    if (tls13 && !(SSL_get_options(ssl) & SSL_OP_NO_TICKET)) {
         return 0;
     }
-    if (sessions_local_put(w->sessions, sess) == 0) {
-        stats_add(conn_stats(c), STAT_SESS_SET_STORED, 1);
+    if (s->mc == NULL) {
+        if (sessions_local_put(s->local, sess) == 0) {
+            stats_add(&w->stats[fe], STAT_SESS_SET_STORED, 1);
+        }
+        return 0;
     }
-    return 0; /* we took our own reference */
+    if (!tls13) {
+        sessions_local_put(s->local, sess);
+    }
+    store_remote(w, fe, sess);
+    return 0; /* we took our own references */
 }
 
 static SSL_SESSION *
@@ -36,28 +495,44 @@ on_get_session(SSL *ssl, const unsigned char *id, int len, int *copy)
 {
     struct conn *c = conn_from_ssl(ssl);
     struct worker *w = conn_worker(c);
+    struct sessions *s = sessions_of(w);
+    struct sessions_lookup *l = conn_lookup(c);
+    unsigned fe = conn_frontend_index(c);
+
+    *copy = 0; /* the reference we return is OpenSSL's */
+    if (s->mc != NULL) {
+        /* The client-hello callback looked everything up already.  After a
+         * HelloRetryRequest OpenSSL asks again: hand out another reference. */
+        if (l->found != NULL && (size_t)len == l->idlen && memcmp(id, l->id, l->idlen) == 0) {
+            SSL_SESSION_up_ref(l->found);
+            conn_note_cache_lookup(c);
+            return l->found;
+        }
+        return NULL;
+    }
     /* A TLS 1.3 stateful ticket is good for one resumption (RFC 8446 8.1). */
     int take = SSL_version(ssl) == TLS1_3_VERSION;
     SSL_SESSION *sess =
-        sessions_local_get(w->sessions, id, (size_t)len, (time_t)evloop_wall(w->loop), take);
-
-    *copy = 0; /* the reference we got from the store is handed to OpenSSL */
+        sessions_local_get(s->local, id, (size_t)len, (time_t)evloop_wall(w->loop), take);
     if (sess == NULL) {
-        stats_add(conn_stats(c), STAT_SESS_GET_MISS, 1);
+        stats_add(&w->stats[fe], STAT_SESS_GET_MISS, 1);
         return NULL;
     }
-    stats_add(conn_stats(c), STAT_SESS_GET_HIT, 1);
+    stats_add(&w->stats[fe], STAT_SESS_GET_HIT, 1);
     if (take) {
-        stats_add(conn_stats(c), STAT_SESS_DELETE_HIT, 1);
+        stats_add(&w->stats[fe], STAT_SESS_DELETE_HIT, 1);
     }
     conn_note_cache_lookup(c);
     return sess;
 }
 
 void
-sessions_setup_ctx(SSL_CTX *ctx)
+sessions_setup_ctx(SSL_CTX *ctx, const struct config *cfg)
 {
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
     SSL_CTX_sess_set_get_cb(ctx, on_get_session);
+    if (cfg->sessions.store == CONFIG_STORE_MEMCACHED) {
+        SSL_CTX_set_client_hello_cb(ctx, on_client_hello, NULL);
+    }
 }

@@ -1,23 +1,79 @@
 /*
- * sessions.h - OpenSSL's server-side session cache callbacks, backed by the
- * process-wide store.
+ * sessions.h - the server-side session cache: OpenSSL's callbacks over two
+ * levels, the process-wide in-process store and (with sessions.store =
+ * "memcached") the sealed entries in memcached shared by the cluster.
  *
- * sessions_setup_ctx runs on the main thread while contexts are built; the
- * callbacks run on workers, inside SSL_do_handshake, and reach the store
- * through SSL ex_data -> conn -> worker.  The lookup path is the seam where
- * a second level (memcached) plugs in: a miss in the local store is where a
- * later version pauses the handshake instead of answering "miss".
+ * sessions_new/sessions_free/sessions_setup_ctx run on the main thread;
+ * everything else on workers.  A lookup that must ask memcached pauses only
+ * its own handshake (the client-hello callback returns
+ * SSL_CLIENT_HELLO_RETRY); the answer comes back through the worker's
+ * mailbox (sessions_on_reply) or the connection's deadline passes first.
  */
 #ifndef TESSERA_SESSIONS_H
 #define TESSERA_SESSIONS_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <openssl/ssl.h>
+
+#include "config.h"
 
 /* Capacity of the in-process store (sessions). */
 #define SESSIONS_LOCAL_CAPACITY 20480
+#define SESSIONS_INSTANCE_LEN   16
 
-/* Install the cache mode and callbacks on ctx: server cache with no OpenSSL
- * internal store (so the SSL_CTX, shared by all workers, takes no lock). */
-void sessions_setup_ctx(SSL_CTX *ctx);
+struct mc;
+struct mc_req;
+struct seal;
+struct sessions_local;
+struct worker;
+
+/* Process-wide and read-only after start-up (the store locks itself). */
+struct sessions {
+    unsigned magic;
+#define SESSIONS_MAGIC 0x53455353u
+    const struct config *cfg;
+    struct sessions_local *local;
+    struct mc *mc;                                 /* NULL unless sessions.store = "memcached" */
+    struct seal *seal;                             /* idem */
+    unsigned char instance[SESSIONS_INSTANCE_LEN]; /* random per process: "local" vs "remote" */
+};
+
+/* Per connection, embedded in struct conn; private to sessions.c. */
+enum sessions_lookup_state {
+    SESSIONS_LOOKUP_IDLE = 0,
+    SESSIONS_LOOKUP_PENDING,
+    SESSIONS_LOOKUP_DONE,
+};
+
+struct sessions_lookup {
+    enum sessions_lookup_state state;
+    struct mc_req *req; /* while pending */
+    SSL_SESSION *found; /* the answer, one reference */
+    unsigned char id[SSL_MAX_SSL_SESSION_ID_LENGTH];
+    size_t idlen;
+    bool tls13;
+    bool remote; /* `found` was made by another instance */
+};
+
+/* Returns NULL on out of memory.  `mc` and `seal` are NULL with the local store. */
+struct sessions *sessions_new(const struct config *cfg, struct mc *mc, struct seal *seal);
+void sessions_free(struct sessions *s);
+
+/* Install the cache mode and callbacks on ctx: a server cache with no
+ * OpenSSL-internal store (so the SSL_CTX, shared by all workers, takes no
+ * lock), and the client-hello callback that pauses for memcached. */
+void sessions_setup_ctx(SSL_CTX *ctx, const struct config *cfg);
+
+/* Worker: a memcached request of this worker's came back; takes ownership. */
+void sessions_on_reply(struct worker *w, struct mc_req *req);
+/* Worker: the connection's wait for memcached ran out (count it, forget the
+ * request: its late answer is discarded). */
+void sessions_lookup_timeout(struct worker *w, unsigned fe, struct sessions_lookup *l);
+/* Worker: the connection closes: cancel a pending request, drop the answer. */
+void sessions_lookup_release(struct sessions_lookup *l);
+/* The handshake resumed the session `l` found, made by another instance. */
+bool sessions_lookup_remote(const struct sessions_lookup *l);
 
 #endif

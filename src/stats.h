@@ -79,8 +79,14 @@ enum stats_id {
 #define STATS_HS_BUCKETS 16
 extern const uint64_t stats_hs_bounds_us[STATS_HS_BUCKETS];
 
+/* memcached round trips (submit to answer): 25 us .. 1 s. */
+#define STATS_MC_BUCKETS 14
+extern const uint64_t stats_mc_bounds_us[STATS_MC_BUCKETS];
+
 struct stats {
     _Atomic uint64_t counter[STAT__COUNT];
+    _Atomic uint64_t mc_bucket[STATS_MC_BUCKETS + 1];
+    _Atomic uint64_t mc_sum_us;
     _Atomic uint64_t hs_bucket[STATS_HS_BUCKETS + 1]; /* last one is +Inf */
     _Atomic uint64_t hs_sum_us;
     _Atomic int64_t connections_active;
@@ -108,12 +114,16 @@ stats_active_add(struct stats *s, int64_t n)
     atomic_store_explicit(&s->connections_active, v + n, memory_order_relaxed);
 }
 
-/* Owner thread only: record one completed handshake that took `us` microseconds. */
+/* Owner thread only: record one completed handshake / memcached round trip
+ * that took `us` microseconds. */
 void stats_observe_handshake(struct stats *s, uint64_t us);
+void stats_observe_memcached(struct stats *s, uint64_t us);
 
 /* Any thread: add the figures of `src` into the plain totals `dst` (summing workers). */
 struct stats_totals {
     uint64_t counter[STAT__COUNT];
+    uint64_t mc_bucket[STATS_MC_BUCKETS + 1];
+    uint64_t mc_sum_us;
     uint64_t hs_bucket[STATS_HS_BUCKETS + 1];
     uint64_t hs_sum_us;
     int64_t connections_active;

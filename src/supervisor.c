@@ -12,19 +12,23 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "admin.h"
 #include "conn.h"
 #include "keyring_sync.h"
 #include "listener.h"
 #include "log.h"
+#include "mc.h"
+#include "seal.h"
 #include "sessions.h"
-#include "sessions_local.h"
 #include "tickets.h"
 #include "tlsctx.h"
 #include "worker.h"
@@ -62,6 +66,38 @@ supervisor_free_tls(const struct config *cfg, struct tlsctx **tls)
         tlsctx_free(tls[i]);
     }
     free(tls);
+}
+
+/* The sealing keys from memcached.secret_file (current) and
+ * old_secret_files (open only).  NULL with err set. */
+static struct seal *
+supervisor_load_secrets(const struct config *cfg, struct err *err)
+{
+    unsigned char secret[SEAL_SECRET_LEN];
+    char why[128] = "";
+    struct seal *seal = seal_new();
+
+    if (seal == NULL) {
+        err_set(err, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i <= cfg->memcached.nold_secret_files; i++) {
+        bool current = i == 0;
+        const char *path =
+            current ? cfg->memcached.secret_file : cfg->memcached.old_secret_files[i - 1];
+        int rc = seal_read_secret_file(path, secret, why, sizeof(why));
+        if (rc == 0) {
+            rc = seal_add_secret(seal, secret, current);
+            snprintf(why, sizeof(why), "%s", rc == -EEXIST ? "is listed twice" : "cannot be used");
+        }
+        OPENSSL_cleanse(secret, sizeof(secret));
+        if (rc < 0) {
+            err_set(err, "%s: secret file %s %s", cfg->path, path, why);
+            seal_free(seal);
+            return NULL;
+        }
+    }
+    return seal;
 }
 
 /* Raise the descriptor limit to its hard limit; return the soft limit now in force. */
@@ -172,7 +208,9 @@ supervisor_run(const struct config *cfg)
 {
     struct err err = {{0}};
     struct tlsctx **tls = NULL;
-    struct sessions_local *store = NULL;
+    struct sessions *store = NULL;
+    struct seal *seal = NULL;
+    struct mc *mc = NULL;
     struct keyring_sync *ks = NULL;
     struct admin *admin = NULL;
     struct worker **workers = calloc(cfg->workers, sizeof(*workers));
@@ -200,7 +238,16 @@ supervisor_run(const struct config *cfg)
         log_error("%s", err.msg);
         goto out;
     }
-    store = sessions_local_new(SESSIONS_LOCAL_CAPACITY);
+    if (cfg->sessions.store == CONFIG_STORE_MEMCACHED) {
+        seal = supervisor_load_secrets(cfg, &err);
+        /* One queue per worker, and the last one for the main thread. */
+        mc = seal != NULL ? mc_new(cfg, cfg->workers + 1, &err) : NULL;
+        if (mc == NULL) {
+            log_error("%s", err.msg);
+            goto out;
+        }
+    }
+    store = sessions_new(cfg, mc, seal);
     ks = keyring_sync_new(cfg->tickets.rotate, cfg->tickets.keep);
     if (store == NULL || ks == NULL) {
         log_error("start-up failed: out of memory");
@@ -259,12 +306,14 @@ stop:
     }
 out:
     admin_stop(admin); /* before the workers it reads from are freed */
+    mc_free(mc);       /* after the workers stopped, before their mailboxes go */
     for (unsigned i = 0; workers != NULL && i < cfg->workers; i++) {
         worker_free(workers[i]);
     }
     free(workers);
     free(fds);
-    sessions_local_free(store);
+    sessions_free(store);
+    seal_free(seal);
     keyring_sync_free(ks);
     supervisor_free_tls(cfg, tls);
     tickets_cleanup();

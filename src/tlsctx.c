@@ -176,7 +176,7 @@ ctx_new(const struct config *cfg, struct tlsctx *t, struct err *err)
     SSL_CTX_set_max_early_data(ctx, 0);
     SSL_CTX_set_timeout(ctx, (long)cfg->sessions.lifetime);
     SSL_CTX_set_session_id_context(ctx, t->sid_ctx, sizeof(t->sid_ctx));
-    sessions_setup_ctx(ctx);
+    sessions_setup_ctx(ctx, cfg);
     tickets_setup_ctx(ctx);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_tlsext_servername_arg(ctx, t);

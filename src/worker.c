@@ -24,7 +24,9 @@
 #include "keyring_sync.h"
 #include "listener.h"
 #include "log.h"
+#include "mc.h"
 #include "relay.h"
+#include "sessions.h"
 
 #define ACCEPT_BATCH        64
 #define ACCEPT_PAUSE_MS     100
@@ -165,14 +167,16 @@ static void
 on_mailbox(struct evhandler *h, uint32_t events)
 {
     struct worker *w = (struct worker *)((char *)h - offsetof(struct worker, mbox_h));
-    uint64_t v;
+    struct mailbox_msg *list;
 
     (void)events;
     CHECK_OBJ(w, WORKER_MAGIC);
-    if (read(w->mbox_fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
-        log_warn("worker %u: mailbox: %s", w->id, strerror(errno));
+    unsigned msg = mailbox_take(&w->mbox, &list);
+    while (list != NULL) {
+        struct mc_req *req = (struct mc_req *)list; /* the only kind of message */
+        list = list->next;
+        sessions_on_reply(w, req);
     }
-    unsigned msg = atomic_exchange_explicit(&w->mbox_flags, 0, memory_order_acquire);
     if ((msg & WORKER_MSG_DRAIN) && !w->draining) {
         w->draining = true;
         evtimer_disarm(w->loop, &w->accept_timer);
@@ -187,12 +191,7 @@ on_mailbox(struct evhandler *h, uint32_t events)
 void
 worker_notify(struct worker *w, unsigned msg)
 {
-    uint64_t one = 1;
-
-    atomic_fetch_or_explicit(&w->mbox_flags, msg, memory_order_release);
-    if (write(w->mbox_fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
-        log_error("worker %u: cannot post to mailbox: %s", w->id, strerror(errno));
-    }
+    mailbox_post_flags(&w->mbox, msg);
 }
 
 static void *
@@ -227,9 +226,8 @@ worker_main(void *arg)
 }
 
 struct worker *
-worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls,
-           struct sessions_local *sessions, struct keyring_sync *ks, const int *listen_fds,
-           size_t max_conns)
+worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls, struct sessions *sessions,
+           struct keyring_sync *ks, const int *listen_fds, size_t max_conns)
 {
     struct worker *w = calloc(1, sizeof(*w));
 
@@ -243,7 +241,7 @@ worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls,
     w->sessions = sessions;
     w->keyring_sync = ks;
     w->max_conns = max_conns;
-    w->mbox_fd = -1;
+    w->mbox.efd = -1;
     w->loop = evloop_new();
     w->ring = keyring_sync_alloc_ring();
     w->listeners = calloc(cfg->nfrontends, sizeof(*w->listeners));
@@ -264,8 +262,7 @@ worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls,
     w->accept_timer.on_timer = on_accept_timer;
     w->ring_timer.on_timer = on_ring_timer;
     w->mbox_h.on_event = on_mailbox;
-    w->mbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->mbox_fd < 0 || evloop_add(w->loop, w->mbox_fd, EPOLLIN, &w->mbox_h) < 0) {
+    if (mailbox_init(&w->mbox) < 0 || evloop_add(w->loop, w->mbox.efd, EPOLLIN, &w->mbox_h) < 0) {
         goto fail;
     }
     return w;
@@ -290,8 +287,16 @@ worker_free(struct worker *w)
     }
     worker_close_listeners(w);
     relay_free_bufs(w);
-    if (w->mbox_fd >= 0) {
-        close(w->mbox_fd);
+    if (w->mbox.efd >= 0) {
+        /* Answers that came back after the worker stopped (mc_free runs first). */
+        struct mailbox_msg *list;
+        mailbox_take(&w->mbox, &list);
+        while (list != NULL) {
+            struct mc_req *req = (struct mc_req *)list;
+            list = list->next;
+            mc_req_free(req);
+        }
+        mailbox_destroy(&w->mbox);
     }
     keyring_sync_free_ring(w->ring);
     evloop_free(w->loop);

@@ -17,13 +17,14 @@
 #include <stdint.h>
 
 #include "evloop.h"
+#include "mailbox.h"
 #include "stats.h"
 
 struct config;
 struct conn;
 struct keyring;
 struct keyring_sync;
-struct sessions_local;
+struct sessions;
 struct tlsctx;
 
 /* Messages from the supervisor (bits of worker.mbox_flags). */
@@ -48,8 +49,8 @@ struct worker {
     unsigned id;
     pthread_t thread;
     const struct config *cfg;
-    struct tlsctx **tls;             /* per frontend, shared read-only */
-    struct sessions_local *sessions; /* process-wide, internally sharded */
+    struct tlsctx **tls;       /* per frontend, shared read-only */
+    struct sessions *sessions; /* process-wide; the store is internally sharded */
     struct keyring_sync *keyring_sync;
 
     struct evloop *loop;
@@ -67,10 +68,9 @@ struct worker {
     uint64_t pause_logged_ms; /* when "accept paused" was last logged */
     uint64_t pauses_unlogged; /* pauses since then */
 
-    /* Mailbox. */
+    /* Mailbox: supervisor messages and memcached answers (queue = id). */
     struct evhandler mbox_h;
-    int mbox_fd;
-    _Atomic unsigned mbox_flags;
+    struct mailbox mbox;
     bool draining;
     bool stopping;
 
@@ -86,8 +86,8 @@ struct worker {
 /* Main thread: build a worker with its listening sockets (ownership of the
  * descriptors passes to the worker).  Returns NULL on failure. */
 struct worker *worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls,
-                          struct sessions_local *sessions, struct keyring_sync *ks,
-                          const int *listen_fds, size_t max_conns);
+                          struct sessions *sessions, struct keyring_sync *ks, const int *listen_fds,
+                          size_t max_conns);
 int worker_start(struct worker *w);
 /* Any thread: post a message (WORKER_MSG_*). */
 void worker_notify(struct worker *w, unsigned msg);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -55,6 +56,17 @@ test_write(const char *name, const char *text)
 
     if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
         fail_msg("cannot write %s: %s", path, strerror(errno));
+    }
+    free(path);
+}
+
+static void
+test_chmod(const char *name, mode_t mode)
+{
+    char *path = test_path(name);
+
+    if (chmod(path, mode) != 0) {
+        fail_msg("cannot chmod %s: %s", path, strerror(errno));
     }
     free(path);
 }
@@ -129,6 +141,13 @@ group_setup(void **state)
     test_write("garbage.txt", "this is not PEM\n");
     test_write("cluster.key", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
     test_write("old.key", "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n");
+    test_write("shared.key", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+    test_write("short.key", "0011\n");
+    /* Secret files must be private to their owner. */
+    test_chmod("cluster.key", 0600);
+    test_chmod("old.key", 0400);
+    test_chmod("shared.key", 0644);
+    test_chmod("short.key", 0600);
     X509_free(x509);
     EVP_PKEY_free(other);
     EVP_PKEY_free(key);
@@ -779,8 +798,24 @@ static const struct bad_case bad_cases[] = {
      "@F@:2: secret file '@D@/nope.key': No such file or directory"},
     {FE "memcached = {\n  old_secret_files = [ \"old.key\",\n    \"gone.key\" ];\n};\n",
      "@F@:4: old secret file '@D@/gone.key': No such file or directory"},
-    {FE "sessions = {\n  store = \"memcached\";\n};\n" MC_OK,
-     "@F@:3: sessions.store = \"memcached\" is not available in this version yet"},
+    {FE "memcached = { secret_file = \"shared.key\"; };\n",
+     "@F@:2: secret file '@D@/shared.key' is readable by group or others (chmod 600)"},
+    {FE "memcached = {\n  secret_file = \"short.key\"; };\n",
+     "@F@:3: secret file '@D@/short.key' must hold 64 hex digits (tessera --gen-secret)"},
+    {FE "memcached = { old_secret_files = [\n \"shared.key\" ]; };\n",
+     "@F@:3: old secret file '@D@/shared.key' is readable by group or others (chmod 600)"},
+    {FE "memcached = {\n  options = \"--SERVER=10.0.0.1:11211\"; };\n",
+     "@F@:3: 'memcached.options' must not set --SERVER: tessera sets it from memcached.servers, "
+     "prefix and timeout_ms"},
+    {FE "memcached = {\n  options = \"--binary-protocol --namespace=x\"; };\n",
+     "@F@:3: 'memcached.options' must not set --NAMESPACE: tessera sets it from "
+     "memcached.servers, prefix and timeout_ms"},
+    {FE "memcached = {\n  options = \"--no-such-option\"; };\n",
+     "@F@:3: 'memcached.options' is not a valid libmemcached option string "
+     "(libmemcached_configuration(3))"},
+    {FE "memcached = {\n  options = \"--POLL-TIMEOUT=5000\"; };\n",
+     "@F@:3: 'memcached.options' must not set --POLL-TIMEOUT: tessera sets it from "
+     "memcached.servers, prefix and timeout_ms"},
 };
 
 static void

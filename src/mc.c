@@ -1,0 +1,561 @@
+/*
+ * mc.c - memcached helper threads: bounded per-worker queues, per-request
+ * deadlines, a circuit breaker per server, a background prober.
+ *
+ * Threads: mc_new/mc_free on the main thread; MC_HELPERS_PER_QUEUE helper
+ * threads per queue, each with its own memcached_st (a memcached_st is not
+ * thread-safe); one prober thread.  Measured on this platform (shared/notes):
+ * libmemcached has no non-blocking call, a hung server costs the full poll
+ * timeout on every call and is never ejected, so (1) poll and connect
+ * timeouts are set to memcached.timeout_ms, (2) a request already past its
+ * deadline is not sent, (3) after MC_BREAKER_TIMEOUTS consecutive timeouts a
+ * server is skipped for MC_BREAKER_OPEN_MS and the prober decides when it is
+ * back.  Results go back through the submitter's mailbox.
+ */
+#include "mc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmemcached/memcached.h>
+
+#include "check.h"
+#include "log.h"
+
+#define MC_QUEUE_CAP         1024
+#define MC_HELPERS_PER_QUEUE 2
+#define MC_BREAKER_TIMEOUTS  3
+#define MC_BREAKER_OPEN_MS   2000
+#define MC_PROBE_EVERY_MS    1000
+
+struct mc_server {
+    char *name; /* "host:port" as configured */
+    char *host;
+    unsigned port;
+    memcached_st *probe; /* the prober's own single-server handle */
+    _Atomic bool up;
+    _Atomic unsigned timeouts;      /* consecutive */
+    _Atomic uint64_t open_until_ms; /* breaker open until then */
+    bool reported_up;               /* prober only: the state last logged */
+};
+
+struct mc_queue {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct mc_req *head, *tail; /* chained through msg.next */
+    size_t len;
+};
+
+struct mc_helper {
+    struct mc *mc;
+    struct mc_queue *q;
+    memcached_st *memc;
+    pthread_t thread;
+    bool started;
+};
+
+struct mc {
+    unsigned timeout_ms;
+    char *probe_key;
+    size_t nservers;
+    struct mc_server *servers;
+    size_t nqueues;
+    struct mc_queue *queues;
+    size_t nhelpers;
+    struct mc_helper *helpers;
+    memcached_st *proto;
+    pthread_t prober;
+    bool prober_started;
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+    _Atomic bool stopping;
+};
+
+uint64_t
+mc_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t
+mc_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+struct mc_req *
+mc_req_new(enum mc_op op, const char *key, size_t keylen)
+{
+    struct mc_req *req;
+
+    if (keylen == 0 || keylen > MC_KEY_MAX) {
+        return NULL;
+    }
+    req = calloc(1, sizeof(*req));
+    if (req == NULL) {
+        return NULL;
+    }
+    req->magic = MC_REQ_MAGIC;
+    req->op = op;
+    memcpy(req->key, key, keylen);
+    req->key[keylen] = '\0';
+    req->keylen = keylen;
+    return req;
+}
+
+void
+mc_req_free(struct mc_req *req)
+{
+    if (req == NULL) {
+        return;
+    }
+    CHECK_OBJ(req, MC_REQ_MAGIC);
+    free(req->value);
+    req->magic = 0;
+    free(req);
+}
+
+/* The libmemcached configuration string for `servers` plus our timeouts. */
+static char *
+mc_config_string(const struct config *cfg, const char *const *servers, size_t n)
+{
+    char *s = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&s, &len);
+
+    if (out == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "--SERVER=%s ", servers[i]);
+    }
+    /* libmemcached's parser rejects a trailing space. */
+    fprintf(out, "--POLL-TIMEOUT=%u --CONNECT-TIMEOUT=%u --RETRY-TIMEOUT=1 --TCP-NODELAY%s%s",
+            cfg->memcached.timeout_ms, cfg->memcached.timeout_ms,
+            cfg->memcached.options[0] ? " " : "", cfg->memcached.options);
+    if (fclose(out) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static memcached_st *
+mc_handle_new(const struct config *cfg, const char *const *servers, size_t n, struct err *err)
+{
+    char *conf = mc_config_string(cfg, servers, n);
+    char why[256] = "";
+    memcached_st *m = NULL;
+
+    if (conf == NULL) {
+        err_set(err, "memcached: out of memory");
+        return NULL;
+    }
+    if (libmemcached_check_configuration(conf, strlen(conf), why, sizeof(why)) !=
+        MEMCACHED_SUCCESS) {
+        err_set(err, "%s: memcached configuration rejected: %s", cfg->path, why);
+        free(conf);
+        return NULL;
+    }
+    m = memcached(conf, strlen(conf));
+    free(conf);
+    if (m == NULL) {
+        err_set(err, "%s: memcached: cannot create a client", cfg->path);
+        return NULL;
+    }
+    /* Ketama: every instance maps a key to the same server, and a server
+     * that leaves moves only its own keys. */
+    memcached_behavior_set(m, MEMCACHED_BEHAVIOR_DISTRIBUTION,
+                           MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA);
+    return m;
+}
+
+/* Which configured server `key` maps to, or -1. */
+static int
+mc_server_of(struct mc *mc, memcached_st *memc, const char *key, size_t keylen)
+{
+    memcached_return_t rc;
+    const memcached_instance_st *inst = memcached_server_by_key(memc, key, keylen, &rc);
+
+    if (inst == NULL) {
+        return -1;
+    }
+    const char *host = memcached_server_name(inst);
+    in_port_t port = memcached_server_port(inst);
+    for (size_t i = 0; i < mc->nservers; i++) {
+        if (mc->servers[i].port == port && strcmp(mc->servers[i].host, host) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void
+mc_note_result(struct mc *mc, int si, memcached_return_t rc)
+{
+    struct mc_server *s;
+
+    if (si < 0) {
+        return;
+    }
+    s = &mc->servers[si];
+    if (rc == MEMCACHED_TIMEOUT) {
+        unsigned n = atomic_fetch_add(&s->timeouts, 1) + 1;
+        atomic_store(&s->up, false);
+        if (n >= MC_BREAKER_TIMEOUTS) {
+            atomic_store(&s->open_until_ms, mc_now_ms() + MC_BREAKER_OPEN_MS);
+        }
+        return;
+    }
+    if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_NOTSTORED ||
+        rc == MEMCACHED_DATA_EXISTS || rc == MEMCACHED_END) {
+        atomic_store(&s->timeouts, 0);
+        atomic_store(&s->up, true);
+        return;
+    }
+    atomic_store(&s->up, false); /* refused, reset, marked dead... */
+}
+
+static void
+mc_run(struct mc_helper *h, struct mc_req *req)
+{
+    struct mc *mc = h->mc;
+    memcached_return_t rc = MEMCACHED_FAILURE;
+    uint32_t flags = 0;
+    int si;
+
+    if (atomic_load(&mc->stopping) || mc_now_ms() >= req->deadline_ms) {
+        req->result = MC_RES_DROPPED;
+        return;
+    }
+    si = mc_server_of(mc, h->memc, req->key, req->keylen);
+    if (si >= 0 && atomic_load(&mc->servers[si].open_until_ms) > mc_now_ms()) {
+        req->result = MC_RES_DROPPED; /* breaker open: do not wait on a hung server */
+        return;
+    }
+    switch (req->op) {
+    case MC_GET: {
+        size_t vlen = 0;
+        char *v = memcached_get(h->memc, req->key, req->keylen, &vlen, &flags, &rc);
+        if (v != NULL && rc == MEMCACHED_SUCCESS) {
+            req->value = (unsigned char *)v;
+            req->vlen = vlen;
+        } else {
+            free(v);
+        }
+        break;
+    }
+    case MC_SET:
+        rc = memcached_set(h->memc, req->key, req->keylen, (const char *)req->value, req->vlen,
+                           (time_t)req->ttl, 0);
+        break;
+    case MC_ADD:
+        rc = memcached_add(h->memc, req->key, req->keylen, (const char *)req->value, req->vlen,
+                           (time_t)req->ttl, 0);
+        break;
+    case MC_DELETE:
+        rc = memcached_delete(h->memc, req->key, req->keylen, 0);
+        break;
+    }
+    mc_note_result(mc, si, rc);
+    switch (rc) {
+    case MEMCACHED_SUCCESS:
+        req->result = (req->op == MC_GET || req->op == MC_DELETE) ? MC_RES_HIT : MC_RES_STORED;
+        break;
+    case MEMCACHED_NOTFOUND:
+        req->result = MC_RES_MISS;
+        break;
+    case MEMCACHED_NOTSTORED:
+    case MEMCACHED_DATA_EXISTS:
+        req->result = MC_RES_EXISTS;
+        break;
+    case MEMCACHED_TIMEOUT:
+        req->result = MC_RES_TIMEOUT;
+        break;
+    default:
+        req->result = MC_RES_ERROR;
+        break;
+    }
+}
+
+static void *
+mc_helper_main(void *arg)
+{
+    struct mc_helper *h = arg;
+    struct mc_queue *q = h->q;
+
+    pthread_setname_np(pthread_self(), "memcached");
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        while (q->head == NULL && !atomic_load(&h->mc->stopping)) {
+            pthread_cond_wait(&q->cond, &q->lock);
+        }
+        struct mc_req *req = q->head;
+        if (req == NULL) {
+            pthread_mutex_unlock(&q->lock);
+            return NULL; /* stopping and drained */
+        }
+        q->head = (struct mc_req *)req->msg.next;
+        if (q->head == NULL) {
+            q->tail = NULL;
+        }
+        q->len--;
+        pthread_mutex_unlock(&q->lock);
+
+        mc_run(h, req);
+        req->latency_us = mc_now_us() - req->submitted_us;
+        if (req->reply_to != NULL) {
+            mailbox_post(req->reply_to, &req->msg);
+        } else {
+            mc_req_free(req);
+        }
+    }
+}
+
+static void
+mc_probe_all(struct mc *mc)
+{
+    for (size_t i = 0; i < mc->nservers && !atomic_load(&mc->stopping); i++) {
+        struct mc_server *s = &mc->servers[i];
+        memcached_return_t rc;
+        size_t vlen;
+        uint32_t flags;
+        char *v = memcached_get(s->probe, mc->probe_key, strlen(mc->probe_key), &vlen, &flags, &rc);
+        bool now = rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND;
+
+        free(v);
+        atomic_store(&s->up, now);
+        if (now) {
+            atomic_store(&s->timeouts, 0);
+            atomic_store(&s->open_until_ms, 0);
+        }
+        if (s->reported_up != now) {
+            s->reported_up = now;
+            if (now) {
+                log_info("memcached %s is up", s->name);
+            } else {
+                log_warn("memcached %s is down: %s", s->name, memcached_strerror(s->probe, rc));
+            }
+        }
+    }
+}
+
+static void *
+mc_prober_main(void *arg)
+{
+    struct mc *mc = arg;
+
+    pthread_setname_np(pthread_self(), "memcached-probe");
+    for (;;) {
+        mc_probe_all(mc);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += MC_PROBE_EVERY_MS / 1000;
+        pthread_mutex_lock(&mc->stop_lock);
+        if (!atomic_load(&mc->stopping)) {
+            pthread_cond_timedwait(&mc->stop_cond, &mc->stop_lock, &ts);
+        }
+        pthread_mutex_unlock(&mc->stop_lock);
+        if (atomic_load(&mc->stopping)) {
+            return NULL;
+        }
+    }
+}
+
+static int
+mc_parse_server(struct mc_server *s, const char *text)
+{
+    const char *colon = strrchr(text, ':');
+
+    if (colon == NULL || colon == text) {
+        return -1;
+    }
+    s->name = strdup(text);
+    s->host = strndup(text, (size_t)(colon - text));
+    s->port = (unsigned)strtoul(colon + 1, NULL, 10);
+    return s->name != NULL && s->host != NULL ? 0 : -1;
+}
+
+struct mc *
+mc_new(const struct config *cfg, size_t nqueues, struct err *err)
+{
+    struct mc *mc = calloc(1, sizeof(*mc));
+    const char *const *servers = (const char *const *)cfg->memcached.servers;
+
+    if (mc == NULL) {
+        err_set(err, "memcached: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&mc->stop_lock, NULL);
+    pthread_cond_init(&mc->stop_cond, NULL);
+    mc->timeout_ms = cfg->memcached.timeout_ms;
+    mc->nservers = cfg->memcached.nservers;
+    mc->servers = calloc(mc->nservers, sizeof(*mc->servers));
+    mc->nqueues = nqueues;
+    mc->queues = calloc(nqueues, sizeof(*mc->queues));
+    mc->nhelpers = nqueues * MC_HELPERS_PER_QUEUE;
+    mc->helpers = calloc(mc->nhelpers, sizeof(*mc->helpers));
+    if (asprintf(&mc->probe_key, "%sprobe", cfg->memcached.prefix) < 0) {
+        mc->probe_key = NULL;
+    }
+    if (mc->servers == NULL || mc->queues == NULL || mc->helpers == NULL || mc->probe_key == NULL) {
+        err_set(err, "memcached: out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < mc->nservers; i++) {
+        struct mc_server *s = &mc->servers[i];
+        if (mc_parse_server(s, servers[i]) < 0) {
+            err_set(err, "%s: memcached server '%s' is not HOST:PORT", cfg->path, servers[i]);
+            goto fail;
+        }
+        /* Presumed up until the first probe (right away) says otherwise. */
+        atomic_init(&s->up, true);
+        s->reported_up = true;
+        s->probe = mc_handle_new(cfg, &servers[i], 1, err);
+        if (s->probe == NULL) {
+            goto fail;
+        }
+    }
+    mc->proto = mc_handle_new(cfg, servers, mc->nservers, err);
+    if (mc->proto == NULL) {
+        goto fail;
+    }
+    for (size_t i = 0; i < nqueues; i++) {
+        pthread_mutex_init(&mc->queues[i].lock, NULL);
+        pthread_cond_init(&mc->queues[i].cond, NULL);
+    }
+    for (size_t i = 0; i < mc->nhelpers; i++) {
+        struct mc_helper *h = &mc->helpers[i];
+        h->mc = mc;
+        h->q = &mc->queues[i / MC_HELPERS_PER_QUEUE];
+        h->memc = memcached_clone(NULL, mc->proto);
+        if (h->memc == NULL || pthread_create(&h->thread, NULL, mc_helper_main, h) != 0) {
+            err_set(err, "memcached: cannot start a helper thread");
+            goto fail;
+        }
+        h->started = true;
+    }
+    if (pthread_create(&mc->prober, NULL, mc_prober_main, mc) != 0) {
+        err_set(err, "memcached: cannot start the prober thread");
+        goto fail;
+    }
+    mc->prober_started = true;
+    return mc;
+fail:
+    mc_free(mc);
+    return NULL;
+}
+
+int
+mc_submit(struct mc *mc, size_t qi, struct mc_req *req)
+{
+    struct mc_queue *q;
+
+    CHECK_OBJ(req, MC_REQ_MAGIC);
+    CHECK(qi < mc->nqueues);
+    q = &mc->queues[qi];
+    req->submitted_us = mc_now_us();
+    req->msg.next = NULL;
+    pthread_mutex_lock(&q->lock);
+    if (q->len >= MC_QUEUE_CAP || atomic_load(&mc->stopping)) {
+        pthread_mutex_unlock(&q->lock);
+        return -EAGAIN;
+    }
+    if (q->tail != NULL) {
+        q->tail->msg.next = &req->msg;
+    } else {
+        q->head = req;
+    }
+    q->tail = req;
+    q->len++;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+size_t
+mc_nservers(const struct mc *mc)
+{
+    return mc->nservers;
+}
+
+const char *
+mc_server_name(const struct mc *mc, size_t i)
+{
+    return mc->servers[i].name;
+}
+
+bool
+mc_server_up(const struct mc *mc, size_t i)
+{
+    return atomic_load(&mc->servers[i].up);
+}
+
+size_t
+mc_queue_depth(struct mc *mc, size_t qi)
+{
+    size_t n;
+
+    pthread_mutex_lock(&mc->queues[qi].lock);
+    n = mc->queues[qi].len;
+    pthread_mutex_unlock(&mc->queues[qi].lock);
+    return n;
+}
+
+void
+mc_free(struct mc *mc)
+{
+    if (mc == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&mc->stop_lock);
+    atomic_store(&mc->stopping, true);
+    pthread_cond_broadcast(&mc->stop_cond);
+    pthread_mutex_unlock(&mc->stop_lock);
+    for (size_t i = 0; mc->queues != NULL && i < mc->nqueues; i++) {
+        pthread_mutex_lock(&mc->queues[i].lock);
+        pthread_cond_broadcast(&mc->queues[i].cond);
+        pthread_mutex_unlock(&mc->queues[i].lock);
+    }
+    for (size_t i = 0; mc->helpers != NULL && i < mc->nhelpers; i++) {
+        if (mc->helpers[i].started) {
+            pthread_join(mc->helpers[i].thread, NULL);
+        }
+        if (mc->helpers[i].memc != NULL) {
+            memcached_free(mc->helpers[i].memc);
+        }
+    }
+    if (mc->prober_started) {
+        pthread_join(mc->prober, NULL);
+    }
+    for (size_t i = 0; mc->queues != NULL && i < mc->nqueues; i++) {
+        pthread_mutex_destroy(&mc->queues[i].lock);
+        pthread_cond_destroy(&mc->queues[i].cond);
+    }
+    for (size_t i = 0; mc->servers != NULL && i < mc->nservers; i++) {
+        if (mc->servers[i].probe != NULL) {
+            memcached_free(mc->servers[i].probe);
+        }
+        free(mc->servers[i].name);
+        free(mc->servers[i].host);
+    }
+    if (mc->proto != NULL) {
+        memcached_free(mc->proto);
+    }
+    pthread_mutex_destroy(&mc->stop_lock);
+    pthread_cond_destroy(&mc->stop_cond);
+    free(mc->probe_key);
+    free(mc->servers);
+    free(mc->queues);
+    free(mc->helpers);
+    free(mc);
+}

@@ -1,0 +1,93 @@
+/*
+ * mc.h - the only user of libmemcached: helper threads that run memcached
+ * operations on behalf of workers (and the keyring upkeep), so that no
+ * worker ever blocks on memcached.
+ *
+ * mc_new/mc_free run on the main thread.  mc_submit may be called from any
+ * thread and never blocks: each queue (one per worker, plus one for the main
+ * thread) is bounded and served by its own helper threads, so two workers
+ * never share a lock.  A request is owned by mc from a successful submit
+ * until it is posted back to its mailbox (or freed, without one).
+ * Every operation is bounded by memcached.timeout_ms (libmemcached's poll and
+ * connect timeouts) and skipped once past its own deadline; a server that
+ * keeps timing out is skipped for a while (circuit breaker) and probed in
+ * the background.
+ */
+#ifndef TESSERA_MC_H
+#define TESSERA_MC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "mailbox.h"
+
+#define MC_KEY_MAX 250 /* memcached's limit */
+
+enum mc_op {
+    MC_GET = 0,
+    MC_SET,
+    MC_ADD,
+    MC_DELETE,
+};
+
+enum mc_result {
+    MC_RES_HIT = 0, /* get: found; delete: deleted */
+    MC_RES_MISS,    /* get/delete: not found */
+    MC_RES_STORED,  /* set/add: stored */
+    MC_RES_EXISTS,  /* add: the key exists */
+    MC_RES_ERROR,   /* the server failed or is unreachable */
+    MC_RES_TIMEOUT, /* no answer within timeout_ms */
+    MC_RES_DROPPED, /* not attempted: past its deadline, or the server's breaker is open */
+};
+
+struct mc_req {
+    struct mailbox_msg msg; /* first: posted back through the owner's mailbox */
+    unsigned magic;
+#define MC_REQ_MAGIC 0x4d435251u
+    enum mc_op op;
+    enum mc_result result;
+    char key[MC_KEY_MAX + 1];
+    size_t keylen;
+    unsigned char *value; /* set/add: the caller's malloc'd bytes; get: malloc'd answer */
+    size_t vlen;
+    uint32_t ttl;             /* seconds */
+    uint64_t deadline_ms;     /* CLOCK_MONOTONIC ms; skipped when past */
+    uint64_t submitted_us;    /* CLOCK_MONOTONIC us, set by mc_submit */
+    uint64_t latency_us;      /* submit to completion */
+    struct mailbox *reply_to; /* NULL: fire and forget (freed by mc) */
+    /* The submitter's own fields, untouched by mc. */
+    void *owner;
+    unsigned fe;
+};
+
+struct mc;
+
+/* Build the client for cfg->memcached with `nqueues` queues.  Returns NULL
+ * with err set (a bad options string, out of memory, no thread). */
+struct mc *mc_new(const struct config *cfg, size_t nqueues, struct err *err);
+/* Stop the helpers (requests still queued are freed or posted back as
+ * DROPPED) and free everything. */
+void mc_free(struct mc *mc);
+
+/* A new zeroed request for `op` on `key` (prefix added by the caller).  NULL
+ * if the key is too long or memory is short. */
+struct mc_req *mc_req_new(enum mc_op op, const char *key, size_t keylen);
+void mc_req_free(struct mc_req *req);
+
+/* Queue `req` on queue `q`.  0, or -EAGAIN when the queue is full (the
+ * caller keeps the request and counts a drop). */
+int mc_submit(struct mc *mc, size_t q, struct mc_req *req);
+
+/* Any thread: what /metrics shows. */
+size_t mc_nservers(const struct mc *mc);
+const char *mc_server_name(const struct mc *mc, size_t i);
+bool mc_server_up(const struct mc *mc, size_t i);
+size_t mc_queue_depth(struct mc *mc, size_t q);
+
+/* CLOCK_MONOTONIC in ms and us (the clock deadlines use). */
+uint64_t mc_now_ms(void);
+uint64_t mc_now_us(void);
+
+#endif
