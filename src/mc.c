@@ -209,9 +209,10 @@ mc_note_result(struct mc *mc, int si, memcached_return_t rc)
     }
     s = &mc->servers[si];
     if (rc == MEMCACHED_TIMEOUT) {
+        /* One slow answer is not an outage; MC_BREAKER_TIMEOUTS in a row are. */
         unsigned n = atomic_fetch_add(&s->timeouts, 1) + 1;
-        atomic_store(&s->up, false);
         if (n >= MC_BREAKER_TIMEOUTS) {
+            atomic_store(&s->up, false);
             atomic_store(&s->open_until_ms, mc_now_ms() + MC_BREAKER_OPEN_MS);
         }
         return;
@@ -222,7 +223,21 @@ mc_note_result(struct mc *mc, int si, memcached_return_t rc)
         atomic_store(&s->up, true);
         return;
     }
-    atomic_store(&s->up, false); /* refused, reset, marked dead... */
+    switch (rc) {
+    case MEMCACHED_CONNECTION_FAILURE:
+    case MEMCACHED_CONNECTION_SOCKET_CREATE_FAILURE:
+    case MEMCACHED_SERVER_TEMPORARILY_DISABLED:
+    case MEMCACHED_SERVER_MARKED_DEAD:
+    case MEMCACHED_HOST_LOOKUP_FAILURE:
+    case MEMCACHED_READ_FAILURE:
+    case MEMCACHED_WRITE_FAILURE:
+    case MEMCACHED_UNKNOWN_READ_FAILURE:
+    case MEMCACHED_ERRNO:
+        atomic_store(&s->up, false); /* unreachable: skip it until the prober says otherwise */
+        break;
+    default:
+        break; /* an answer (an error about this item) means the server is there */
+    }
 }
 
 static void
@@ -238,8 +253,13 @@ mc_run(struct mc_helper *h, struct mc_req *req)
         return;
     }
     si = mc_server_of(mc, h->memc, req->key, req->keylen);
-    if (si >= 0 && atomic_load(&mc->servers[si].open_until_ms) > mc_now_ms()) {
-        req->result = MC_RES_DROPPED; /* breaker open: do not wait on a hung server */
+    /* Breaker: a server that keeps timing out, or that the last operation or
+     * probe found unreachable, is skipped until the prober sees it answer
+     * (at most MC_PROBE_EVERY_MS later), so a dead or hung server costs
+     * handshakes nothing. */
+    if (si >= 0 && (atomic_load(&mc->servers[si].open_until_ms) > mc_now_ms() ||
+                    !atomic_load(&mc->servers[si].up))) {
+        req->result = MC_RES_DROPPED;
         return;
     }
     switch (req->op) {
