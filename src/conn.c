@@ -65,6 +65,7 @@ struct conn {
     struct timespec accepted;
     struct conn *prev, *next;
     unsigned from_cache : 1;     /* the session cache answered a lookup */
+    unsigned ticket_remote : 1;  /* the ticket was issued by another instance */
     unsigned backend_failed : 1; /* EPOLLERR/EPOLLHUP on the backend socket */
 };
 
@@ -102,6 +103,12 @@ void
 conn_note_cache_lookup(struct conn *c)
 {
     c->from_cache = 1;
+}
+
+void
+conn_note_ticket_remote(struct conn *c)
+{
+    c->ticket_remote = 1;
 }
 
 struct sessions_lookup *
@@ -187,7 +194,8 @@ step_handshake(struct conn *c)
                       1);
         } else {
             stats_add(st, STAT_HANDSHAKES_RESUMED_TICKET, 1);
-            stats_add(st, STAT_RESUMED_TICKET_LOCAL, 1);
+            stats_add(st, c->ticket_remote ? STAT_RESUMED_TICKET_REMOTE : STAT_RESUMED_TICKET_LOCAL,
+                      1);
         }
         stats_observe_handshake(st, elapsed_us(&c->accepted));
         conn_set_state(c, CONN_CONNECT);

@@ -35,6 +35,8 @@ struct stats *conn_stats(const struct conn *c);
 /* The session cache answered the lookup of this handshake (so a resumption
  * is "resumed_session", not "resumed_ticket"). */
 void conn_note_cache_lookup(struct conn *c);
+/* The ticket this handshake resumes was issued by another instance. */
+void conn_note_ticket_remote(struct conn *c);
 
 /* For sessions.c: the connection's lookup state, its frontend, and "the
  * memcached answer is in: go on with the handshake". */

@@ -18,6 +18,7 @@
 
 #include "conn.h"
 #include "keyring.h"
+#include "sessions.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -95,8 +96,55 @@ on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENG
     return 1;
 }
 
+/* Every ticket carries the id of the instance that issued it, so that a
+ * resumption can be counted as local or remote. */
+static int
+on_ticket_generate(SSL *ssl, void *arg)
+{
+    struct conn *c = conn_from_ssl(ssl);
+    const struct sessions *s = conn_worker(c)->sessions;
+    SSL_SESSION *sess = SSL_get0_session(ssl);
+
+    (void)arg;
+    if (sess == NULL) {
+        return 1;
+    }
+    return SSL_SESSION_set1_ticket_appdata(sess, s->instance, sizeof(s->instance));
+}
+
+static SSL_TICKET_RETURN
+on_ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname, size_t keylen,
+                    SSL_TICKET_STATUS status, void *arg)
+{
+    (void)keyname;
+    (void)keylen;
+    (void)arg;
+    switch (status) {
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW: {
+        struct conn *c = conn_from_ssl(ssl);
+        const struct sessions *s = conn_worker(c)->sessions;
+        void *data = NULL;
+        size_t len = 0;
+        if (SSL_SESSION_get0_ticket_appdata(sess, &data, &len) == 1 && len == sizeof(s->instance) &&
+            memcmp(data, s->instance, len) != 0) {
+            conn_note_ticket_remote(c);
+        }
+        return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+    }
+    case SSL_TICKET_FATAL_ERR_MALLOC:
+    case SSL_TICKET_FATAL_ERR_OTHER:
+        return SSL_TICKET_RETURN_ABORT;
+    default:
+        /* No ticket, an empty one, or one we could not decrypt: a full
+         * handshake, and a new ticket. */
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+}
+
 void
 tickets_setup_ctx(SSL_CTX *ctx)
 {
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    SSL_CTX_set_session_ticket_cb(ctx, on_ticket_generate, on_ticket_decrypted, NULL);
 }
