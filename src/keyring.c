@@ -144,6 +144,24 @@ keyring_replace(struct keyring *r, const struct keyring_key *k)
     return 0;
 }
 
+int
+keyring_remove(struct keyring *r, uint64_t epoch, enum keyring_source source)
+{
+    size_t i;
+
+    keyring_check(r);
+    i = keyring_index(r, epoch, source);
+    if (i == r->n) {
+        return 0;
+    }
+    for (; i + 1 < r->n; i++) {
+        r->keys[i] = r->keys[i + 1];
+    }
+    r->n--;
+    keyring_slot_wipe(&r->keys[r->n]);
+    return 1;
+}
+
 const struct keyring_key *
 keyring_get(const struct keyring *r, uint64_t epoch, enum keyring_source source)
 {

@@ -73,6 +73,9 @@ int keyring_add(struct keyring *r, const struct keyring_key *k);
  * one), or add it if there is none.  Returns 0 or -ENOSPC. */
 int keyring_replace(struct keyring *r, const struct keyring_key *k);
 
+/* Drop (and wipe) the key of `epoch` from `source`.  Returns 1 if there was one. */
+int keyring_remove(struct keyring *r, uint64_t epoch, enum keyring_source source);
+
 /* The key of `epoch` from `source`, or NULL. */
 const struct keyring_key *keyring_get(const struct keyring *r, uint64_t epoch,
                                       enum keyring_source source);

@@ -25,6 +25,8 @@ struct keyring_sync {
     pthread_mutex_t lock;
     _Atomic uint64_t generation;
     struct keyring *ring;
+    bool degraded;     /* guarded by lock */
+    uint64_t rejected; /* guarded by lock */
 };
 
 struct keyring *
@@ -148,6 +150,8 @@ keyring_sync_describe(struct keyring_sync *ks, time_t now, struct keyring_view *
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&ks->lock);
     out->epoch = keyring_epoch(ks->ring, now);
+    out->degraded = ks->degraded;
+    out->rejected = ks->rejected;
     for (size_t i = 0; i < ks->ring->n; i++) {
         const struct keyring_key *k = &ks->ring->keys[i];
         struct keyring_view_key *v = &out->keys[out->n++];
@@ -167,4 +171,43 @@ keyring_sync_describe(struct keyring_sync *ks, time_t now, struct keyring_view *
         }
         out->keys[j] = v;
     }
+}
+
+void
+keyring_sync_snapshot(struct keyring_sync *ks, struct keyring *dst)
+{
+    pthread_mutex_lock(&ks->lock);
+    keyring_copy(dst, ks->ring);
+    pthread_mutex_unlock(&ks->lock);
+}
+
+static bool
+keyring_same(const struct keyring *a, const struct keyring *b)
+{
+    if (a->n != b->n) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        const struct keyring_key *x = &a->keys[i];
+        const struct keyring_key *y = &b->keys[i];
+        if (x->epoch != y->epoch || x->source != y->source ||
+            CRYPTO_memcmp(x->name, y->name, sizeof(x->name)) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void
+keyring_sync_publish(struct keyring_sync *ks, const struct keyring *src, bool degraded,
+                     uint64_t rejected)
+{
+    pthread_mutex_lock(&ks->lock);
+    ks->degraded = degraded;
+    ks->rejected += rejected;
+    if (!keyring_same(ks->ring, src)) {
+        keyring_copy(ks->ring, src);
+        atomic_fetch_add_explicit(&ks->generation, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&ks->lock);
 }

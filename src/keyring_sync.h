@@ -31,6 +31,13 @@ int keyring_sync_refresh(struct keyring_sync *ks, time_t now);
  * refresh interval (the earlier of now + refresh and the next epoch start). */
 unsigned keyring_sync_next_refresh(const struct keyring_sync *ks, time_t now, unsigned refresh);
 
+/* Main thread (the cluster refresh): a copy of the ring to work on, and
+ * publishing the result.  publish bumps the generation only if a key
+ * changed; `rejected` entries are added to the counter. */
+void keyring_sync_snapshot(struct keyring_sync *ks, struct keyring *dst);
+void keyring_sync_publish(struct keyring_sync *ks, const struct keyring *src, bool degraded,
+                          uint64_t rejected);
+
 /* Worker.  If the shared ring changed since *generation, copy it into dst
  * (wiping dst first) and update *generation; returns true if it copied. */
 bool keyring_sync_fetch(struct keyring_sync *ks, struct keyring *dst, uint64_t *generation);

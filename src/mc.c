@@ -176,6 +176,7 @@ mc_handle_new(const struct config *cfg, const char *const *servers, size_t n, st
      * that leaves moves only its own keys. */
     memcached_behavior_set(m, MEMCACHED_BEHAVIOR_DISTRIBUTION,
                            MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA);
+    memcached_behavior_set(m, MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
     return m;
 }
 
@@ -240,6 +241,43 @@ mc_note_result(struct mc *mc, int si, memcached_return_t rc)
     }
 }
 
+/* A get that also returns the CAS unique (libmemcached has no gets call:
+ * mget + fetch_result). */
+static memcached_return_t
+mc_gets(memcached_st *memc, const char *group, size_t glen, struct mc_req *req)
+{
+    const char *keys[1] = {req->key};
+    size_t lens[1] = {req->keylen};
+    memcached_return_t rc = memcached_mget_by_key(memc, group, glen, keys, lens, 1);
+    memcached_return_t frc = MEMCACHED_NOTFOUND;
+    memcached_result_st *res;
+
+    if (rc != MEMCACHED_SUCCESS) {
+        return rc;
+    }
+    /* Read to the end so the connection is left clean. */
+    while ((res = memcached_fetch_result(memc, NULL, &rc)) != NULL) {
+        if (frc != MEMCACHED_SUCCESS && memcached_result_length(res) > 0) {
+            size_t n = memcached_result_length(res);
+            req->value = malloc(n);
+            if (req->value != NULL) {
+                memcpy(req->value, memcached_result_value(res), n);
+                req->vlen = n;
+                req->cas = memcached_result_cas(res);
+                frc = MEMCACHED_SUCCESS;
+            }
+        }
+        memcached_result_free(res);
+    }
+    if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) {
+        free(req->value);
+        req->value = NULL;
+        req->vlen = 0;
+        return rc;
+    }
+    return frc;
+}
+
 static void
 mc_run(struct mc_helper *h, struct mc_req *req)
 {
@@ -252,7 +290,9 @@ mc_run(struct mc_helper *h, struct mc_req *req)
         req->result = MC_RES_DROPPED;
         return;
     }
-    si = mc_server_of(mc, h->memc, req->key, req->keylen);
+    const char *group = req->grouplen > 0 ? req->group : req->key;
+    size_t glen = req->grouplen > 0 ? req->grouplen : req->keylen;
+    si = mc_server_of(mc, h->memc, group, glen);
     /* Breaker: a server that keeps timing out, or that the last operation or
      * probe found unreachable, is skipped until the prober sees it answer
      * (at most MC_PROBE_EVERY_MS later), so a dead or hung server costs
@@ -265,7 +305,8 @@ mc_run(struct mc_helper *h, struct mc_req *req)
     switch (req->op) {
     case MC_GET: {
         size_t vlen = 0;
-        char *v = memcached_get(h->memc, req->key, req->keylen, &vlen, &flags, &rc);
+        char *v =
+            memcached_get_by_key(h->memc, group, glen, req->key, req->keylen, &vlen, &flags, &rc);
         if (v != NULL && rc == MEMCACHED_SUCCESS) {
             req->value = (unsigned char *)v;
             req->vlen = vlen;
@@ -274,22 +315,32 @@ mc_run(struct mc_helper *h, struct mc_req *req)
         }
         break;
     }
+    case MC_GETS:
+        rc = mc_gets(h->memc, group, glen, req);
+        break;
     case MC_SET:
-        rc = memcached_set(h->memc, req->key, req->keylen, (const char *)req->value, req->vlen,
-                           (time_t)req->ttl, 0);
+        rc = memcached_set_by_key(h->memc, group, glen, req->key, req->keylen,
+                                  (const char *)req->value, req->vlen, (time_t)req->ttl, 0);
         break;
     case MC_ADD:
-        rc = memcached_add(h->memc, req->key, req->keylen, (const char *)req->value, req->vlen,
-                           (time_t)req->ttl, 0);
+        rc = memcached_add_by_key(h->memc, group, glen, req->key, req->keylen,
+                                  (const char *)req->value, req->vlen, (time_t)req->ttl, 0);
+        break;
+    case MC_CAS:
+        rc = memcached_cas_by_key(h->memc, group, glen, req->key, req->keylen,
+                                  (const char *)req->value, req->vlen, (time_t)req->ttl, 0,
+                                  req->cas);
         break;
     case MC_DELETE:
-        rc = memcached_delete(h->memc, req->key, req->keylen, 0);
+        rc = memcached_delete_by_key(h->memc, group, glen, req->key, req->keylen, 0);
         break;
     }
     mc_note_result(mc, si, rc);
     switch (rc) {
     case MEMCACHED_SUCCESS:
-        req->result = (req->op == MC_GET || req->op == MC_DELETE) ? MC_RES_HIT : MC_RES_STORED;
+        req->result = (req->op == MC_GET || req->op == MC_GETS || req->op == MC_DELETE)
+                          ? MC_RES_HIT
+                          : MC_RES_STORED;
         break;
     case MEMCACHED_NOTFOUND:
         req->result = MC_RES_MISS;
@@ -500,6 +551,29 @@ mc_submit(struct mc *mc, size_t qi, struct mc_req *req)
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->lock);
     return 0;
+}
+
+int
+mc_server_index(struct mc *mc, const char *key)
+{
+    return mc_server_of(mc, mc->proto, key, strlen(key));
+}
+
+void
+mc_fallback_group(struct mc *mc, const char *group, char *out)
+{
+    int primary = mc_server_of(mc, mc->proto, group, strlen(group));
+
+    out[0] = '\0';
+    for (unsigned i = 1; i < 1000 && mc->nservers > 1; i++) {
+        char cand[MC_KEY_MAX + 1];
+        int n = snprintf(cand, sizeof(cand), "%s#%u", group, i);
+        if (n > 0 && (size_t)n <= MC_KEY_MAX &&
+            mc_server_of(mc, mc->proto, cand, (size_t)n) != primary) {
+            memcpy(out, cand, (size_t)n + 1);
+            return;
+        }
+    }
 }
 
 size_t

@@ -30,6 +30,8 @@ enum mc_op {
     MC_SET,
     MC_ADD,
     MC_DELETE,
+    MC_GETS, /* get with the CAS unique (req->cas) */
+    MC_CAS,  /* store if req->cas still matches; else MC_RES_EXISTS */
 };
 
 enum mc_result {
@@ -50,6 +52,11 @@ struct mc_req {
     enum mc_result result;
     char key[MC_KEY_MAX + 1];
     size_t keylen;
+    /* Optional placement key (libmemcached's *_by_key): the server is chosen
+     * by `group` instead of `key`.  Empty: by `key`. */
+    char group[MC_KEY_MAX + 1];
+    size_t grouplen;
+    uint64_t cas;
     unsigned char *value; /* set/add: the caller's malloc'd bytes; get: malloc'd answer */
     size_t vlen;
     uint32_t ttl;             /* seconds */
@@ -79,6 +86,14 @@ void mc_req_free(struct mc_req *req);
 /* Queue `req` on queue `q`.  0, or -EAGAIN when the queue is full (the
  * caller keeps the request and counts a drop). */
 int mc_submit(struct mc *mc, size_t q, struct mc_req *req);
+
+/* Main thread: a placement key that maps to another server than `group`
+ * does (the same on every instance: ketama over the same server list), or
+ * an empty string with a single server.  Writes at most MC_KEY_MAX + 1. */
+void mc_fallback_group(struct mc *mc, const char *group, char *out);
+
+/* Main thread: the index of the server `key` maps to, or -1. */
+int mc_server_index(struct mc *mc, const char *key);
 
 /* Any thread: what /metrics shows. */
 size_t mc_nservers(const struct mc *mc);

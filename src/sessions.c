@@ -274,10 +274,12 @@ count_result(struct stats *st, enum mc_op op, enum mc_result r)
 
     switch (op) {
     case MC_GET:
+    case MC_GETS:
         stats_add(st, get[r], 1);
         return;
     case MC_SET:
     case MC_ADD:
+    case MC_CAS:
         stats_add(st, set[r], 1);
         return;
     case MC_DELETE:

@@ -23,6 +23,7 @@
 
 #include "admin.h"
 #include "conn.h"
+#include "keyring_cluster.h"
 #include "keyring_sync.h"
 #include "listener.h"
 #include "log.h"
@@ -150,9 +151,21 @@ log_frontends(const struct config *cfg, struct tlsctx **tls, size_t per_worker)
     }
 }
 
+/* One keyring refresh: the cluster's protocol with memcached, else local keys. */
+static int
+supervisor_refresh(struct keyring_sync *ks, struct keyring_cluster *kc)
+{
+    if (kc != NULL) {
+        keyring_cluster_refresh(kc, ks, time(NULL));
+        return 0;
+    }
+    return keyring_sync_refresh(ks, time(NULL));
+}
+
 /* Wait for SIGTERM/SIGINT, refreshing the keyring when due.  Returns the signal. */
 static int
-supervisor_wait(const struct config *cfg, struct keyring_sync *ks, const sigset_t *set)
+supervisor_wait(const struct config *cfg, struct keyring_sync *ks, struct keyring_cluster *kc,
+                const sigset_t *set)
 {
     for (;;) {
         time_t now = time(NULL);
@@ -172,7 +185,7 @@ supervisor_wait(const struct config *cfg, struct keyring_sync *ks, const sigset_
             log_error("sigtimedwait: %s", strerror(errno));
             return SIGTERM;
         }
-        keyring_sync_refresh(ks, time(NULL));
+        supervisor_refresh(ks, kc);
     }
 }
 
@@ -211,6 +224,7 @@ supervisor_run(const struct config *cfg)
     struct sessions *store = NULL;
     struct seal *seal = NULL;
     struct mc *mc = NULL;
+    struct keyring_cluster *kc = NULL;
     struct keyring_sync *ks = NULL;
     struct admin *admin = NULL;
     struct worker **workers = calloc(cfg->workers, sizeof(*workers));
@@ -253,7 +267,14 @@ supervisor_run(const struct config *cfg)
         log_error("start-up failed: out of memory");
         goto out;
     }
-    if (cfg->sessions.tickets && keyring_sync_refresh(ks, time(NULL)) < 0) {
+    if (mc != NULL && cfg->sessions.tickets) {
+        kc = keyring_cluster_new(cfg, mc, cfg->workers, seal, &err);
+        if (kc == NULL) {
+            log_error("%s", err.msg);
+            goto out;
+        }
+    }
+    if (cfg->sessions.tickets && supervisor_refresh(ks, kc) < 0) {
         log_error("start-up failed: no ticket key could be made");
         goto out;
     }
@@ -294,7 +315,7 @@ supervisor_run(const struct config *cfg)
     log_frontends(cfg, tls, per_worker);
     log_info("tessera started: %u workers, pid %ld", cfg->workers, (long)getpid());
 
-    int sig = supervisor_wait(cfg, ks, &set);
+    int sig = supervisor_wait(cfg, ks, kc, &set);
     log_info("%s: draining (up to %u s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
              cfg->timeouts.shutdown);
     rc = 0;
@@ -307,6 +328,7 @@ stop:
 out:
     admin_stop(admin); /* before the workers it reads from are freed */
     mc_free(mc);       /* after the workers stopped, before their mailboxes go */
+    keyring_cluster_free(kc);
     for (unsigned i = 0; workers != NULL && i < cfg->workers; i++) {
         worker_free(workers[i]);
     }
