@@ -598,6 +598,33 @@ test_fingerprint(void **state)
     assert_int_not_equal(keyring_fingerprint(&c), keyring_fingerprint(&d));
 }
 
+/* keyring_remove drops exactly one key, keeps the others in order, wipes the freed slot. */
+static void
+test_remove(void **state)
+{
+    (void)state;
+    struct keyring r;
+    struct keyring_key a = make_key(5, KEYRING_SOURCE_CLUSTER);
+    struct keyring_key b = make_key(5, KEYRING_SOURCE_LOCAL);
+    struct keyring_key c = make_key(6, KEYRING_SOURCE_CLUSTER);
+
+    keyring_init(&r, 4, 2);
+    assert_int_equal(keyring_add(&r, &a), 0);
+    assert_int_equal(keyring_add(&r, &b), 0);
+    assert_int_equal(keyring_add(&r, &c), 0);
+    assert_int_equal(keyring_remove(&r, 5, KEYRING_SOURCE_LOCAL), 1);
+    assert_int_equal(r.n, 2);
+    assert_null(keyring_get(&r, 5, KEYRING_SOURCE_LOCAL));
+    assert_null(keyring_find(&r, b.name));
+    assert_non_null(keyring_find(&r, a.name));
+    assert_non_null(keyring_find(&r, c.name));
+    assert_true(is_zero(&r.keys[2], sizeof(r.keys[2])));
+    assert_int_equal(keyring_remove(&r, 5, KEYRING_SOURCE_LOCAL), 0);
+    assert_int_equal(keyring_remove(&r, 7, KEYRING_SOURCE_CLUSTER), 0);
+    assert_int_equal(r.n, 2);
+    keyring_wipe(&r);
+}
+
 int
 main(void)
 {
@@ -607,6 +634,7 @@ main(void)
         cmocka_unit_test_setup(test_generate_uses_rng, setup_rng),
         cmocka_unit_test_setup(test_generate_rng_failure, setup_rng),
         cmocka_unit_test_setup(test_add_and_find, setup_rng),
+        cmocka_unit_test_setup(test_remove, setup_rng),
         cmocka_unit_test_setup(test_add_errors, setup_rng),
         cmocka_unit_test_setup(test_add_full, setup_rng),
         cmocka_unit_test_setup(test_replace, setup_rng),
