@@ -12,9 +12,19 @@
 # Server CPU is utime+stime of the server's processes from /proc/PID/stat,
 # sampled by tessera-bench at the start and the end of its measured window.
 #
+# Cells 9-11 (--memcached) measure tessera's shared session cache instead of comparing servers:
+# the measured instance B runs alone on core 0 with one worker; memcached, the instance A that
+# makes the sessions, the client and the backend share core 1.
+#   9, 10  cross-instance resumption (TLS 1.2 session ID; TLS 1.3 stateful ticket): sessions made
+#          on A and resumed on B through memcached ("memcached"), against sessions made and
+#          resumed on one instance with sessions.store = "local" ("local").
+#   11     full handshakes while other clients offer session IDs that B must look up, with
+#          memcached running ("healthy") or SIGSTOPped for the measured window ("stopped").
+#
 # Usage: tests/bench/compare.sh [--quick] [--reps R] [--servers "hitch haproxy tessera"]
-#                               [--cells "1 2 3 4 5 6 7 8"] [--out FILE] [--keep]
+#                               [--cells "1 2 3 4 5 6 7 8"] [--memcached] [--out FILE] [--keep]
 #                               [--report-from RESULTS]   (tables from an earlier run's raw lines)
+#   --memcached is short for --cells "9 10 11" (the servers list does not apply to them).
 # Environment: TESSERA_BIN (build/release/tessera), TESSERA_TOOLS
 # (build/release/tests/tools), TESSERA_BENCH (build/release/tests/bench/tessera-bench;
 # compiled from tests/bench/tessera-bench.c into the work folder when missing),
@@ -55,6 +65,7 @@ while [ $# -gt 0 ]; do
     --reps) REPS=$2; shift ;;
     --servers) SERVERS=$2; shift ;;
     --cells) CELLS=$2; shift ;;
+    --memcached) CELLS="9 10 11" ;;
     --out) OUT=$2; shift ;;
     --keep) KEEP=1 ;;
     --report-from) REPORT_FROM=$2; shift ;;
@@ -66,15 +77,26 @@ done
 
 if [ "$QUICK" = 1 ]; then
     N_FULL=1000; N_RESUME=2000; BULK_CONNS=16; IDLE_N=500; WARMUP=0.3
+    N_MC_RESUME=1500; N_MC_FULL=1000
 else
     N_FULL=8000; N_RESUME=15000; BULK_CONNS=64; IDLE_N=2000; WARMUP=1
+    N_MC_RESUME=10000; N_MC_FULL=6000
 fi
+# Cells 9 and 10: sessions made beforehand, each offered once.  The pool covers the measured
+# exchanges plus those of a short warm-up (MC_WARMUP s at up to ~8000 resumptions/s).
+MC_WARMUP=0.25
+MC_PRIME=$((N_MC_RESUME + 3000))
+# Cell 11: connections of the session-ID load in flight, and the size of its pool of session IDs
+# (offered round-robin: B never learns them, so each offer is a lookup).
+MC_LOOKUP_CONC=4
+MC_LOOKUP_POOL=2000
 BULK_BYTES=$((4 * 1024 * 1024))
 
 WORK=$(mktemp -d /tmp/tessera-compare.XXXXXX)
 [ -n "$OUT" ] || OUT=$WORK/report.md
 PIDS=()
 KIDS=""
+MC_PID=""
 SERVER_PIDS=""
 SERVER_PID=""
 
@@ -95,6 +117,8 @@ stop_pid() {
 
 cleanup() {
     local i
+    # A SIGSTOPped memcached would hold SIGTERM pending: let it run again first.
+    [ -n "$MC_PID" ] && kill -CONT "$MC_PID" 2>/dev/null
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         stop_pid "${PIDS[$i]}"
     done
@@ -153,6 +177,13 @@ pid_tree() {
 # With --report-from, nothing is started: the tables are made from an earlier raw results file.
 if [ -z "$REPORT_FROM" ]; then
 
+# Cells 9-11 need --prime-port, which a load generator built before it was added lacks.
+NEED_PRIME=0
+case " $CELLS " in *" 9 "*|*" 10 "*|*" 11 "*) NEED_PRIME=1 ;; esac
+if [ -x "$BENCH" ] && [ "$NEED_PRIME" = 1 ] && ! "$BENCH" --help 2>/dev/null | grep -q -- --prime-port; then
+    log "$BENCH has no --prime-port (built from an older source)"
+    BENCH=$WORK/missing
+fi
 if [ ! -x "$BENCH" ]; then
     log "no $BENCH; compiling tests/bench/tessera-bench.c"
     BENCH=$WORK/tessera-bench
@@ -339,6 +370,175 @@ stop_server() {
     PIDS=("${PIDS[@]}")
 }
 
+# ---- the memcached cells (9-11) -------------------------------------------------------------
+
+# start_memcached: memcached on the client's core and a free port; sets MC_PORT and MC_PID.
+start_memcached() {
+    local user=()
+    [ "$(id -u)" -eq 0 ] && user=(-u root)
+    MC_PORT=$(free_port)
+    taskset -c "$CLIENT_CPU" memcached -l 127.0.0.1 -p "$MC_PORT" -U 0 -t 1 -m 256 "${user[@]}" \
+        >>"$WORK/memcached.log" 2>&1 &
+    MC_PID=$!
+    PIDS+=("$MC_PID")
+    wait_port "$MC_PORT" "$MC_PID" 10
+}
+
+# start_mc_tessera NAME STORE CPU [ADMIN_PORT]: one tessera instance for the memcached cells, one
+# worker, tickets off (TLS 1.2 session IDs and TLS 1.3 stateful tickets live in the session
+# cache), the same frontend name and certificate as its peer; sets its PID in ${NAME}_PID and
+# its port in ${NAME}_PORT.  Returns 1 if it did not come up.
+start_mc_tessera() {
+    local name=$1 store=$2 cpu=$3 admin=${4:+127.0.0.1:$4} conf=$WORK/mc-$1.conf port pid
+    port=$(free_port)
+    cat >"$conf" <<EOF
+# tessera instance $name of the memcached cells: one worker, store "$store", tickets off.
+workers = 1;
+log = { level = "warn"; syslog = false; };
+tls = {
+  min_version  = "TLSv1.2";
+  ciphers      = "$CIPHERS12";
+  ciphersuites = "$SUITES13";
+  groups       = "$TLS_GROUPS";
+};
+frontends = (
+  { name    = "bench";
+    listen  = "127.0.0.1:$port";
+    backend = "127.0.0.1:$HTTP_PORT";
+    certs   = ( { cert = "$WORK/ec.pem"; } );
+  }
+);
+sessions = { store = "$store"; tickets = false; };
+memcached = {
+  servers     = [ "127.0.0.1:${MC_PORT:-11211}" ];
+  secret_file = "$WORK/cluster.key";
+};
+admin = { listen = "$admin"; };
+timeouts = { idle = 300; shutdown = 2; };
+EOF
+    taskset -c "$cpu" "$TESSERA_BIN" -c "$conf" >>"$WORK/tessera-mc.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    printf -v "${name}_PID" '%s' "$pid"
+    printf -v "${name}_PORT" '%s' "$port"
+    if ! wait_port "$port" "$pid" 10; then
+        log "tessera $name ($store) did not start; its log:"
+        tail -n 20 "$WORK/tessera-mc.log" >&2
+        return 1
+    fi
+}
+
+# stop_mc_all: stop what a memcached cell started (the instances first, then memcached).
+stop_mc_all() {
+    local pid i
+    [ -n "$MC_PID" ] && kill -CONT "$MC_PID" 2>/dev/null
+    for pid in ${B_PID:-} ${A_PID:-} ${MC_PID:-}; do
+        stop_pid "$pid"
+        for i in "${!PIDS[@]}"; do
+            [ "${PIDS[$i]}" = "$pid" ] && unset 'PIDS[i]'
+        done
+    done
+    PIDS=("${PIDS[@]}")
+    A_PID=""
+    B_PID=""
+    MC_PID=""
+    MC_PORT=""
+}
+
+# mc_metric ADMIN_PORT OP RESULT: tessera_session_cache_ops_total{op,result} of an instance.
+mc_metric() {
+    curl -s --max-time 5 "http://127.0.0.1:$1/metrics" |
+        awk -v want="op=\"$2\",result=\"$3\"" 'index($0, "tessera_session_cache_ops_total{") == 1 &&
+            index($0, want) { v += $2 } END { printf "%d", v }'
+}
+
+# run_mc_resume CELL VARIANT REP: cells 9 and 10.  "local": one instance B with the local store;
+# the client makes its sessions on B, then resumes each once on B.  "memcached": A and B share
+# memcached; the client makes its sessions on A, then resumes each once on B.
+run_mc_resume() {
+    local cell=$1 v=$2 rep=$3 args line status=ok prime
+    if [ "$v" = memcached ]; then
+        start_memcached && start_mc_tessera A memcached "$CLIENT_CPU" &&
+            start_mc_tessera B memcached "$SERVER_CPU" || status=nostart
+        prime=${A_PORT:-0}
+    else
+        start_mc_tessera B local "$SERVER_CPU" || status=nostart
+        prime=${B_PORT:-0}
+    fi
+    if [ "$status" = ok ]; then
+        args="$(cell_args "$cell") --port $B_PORT --prime-port $prime --server-pid $B_PID --conn-timeout 10"
+        line=$(taskset -c "$CLIENT_CPU" "$BENCH" $args 2>>"$WORK/bench.err" | grep '^mode=')
+        kill -0 "$B_PID" 2>/dev/null || { status=crashed; log "tessera B DIED in cell $cell ($v): $BENCH $args"; }
+        [ -n "$line" ] || status=nooutput
+        case " $line " in *" timeout=1 "*) status=timeout ;; *" aborted=1 "*) status=aborted ;;
+                          *" pool_reused=0 "*) ;; *" pool_reused="*) status=pool_reused ;; esac
+    fi
+    echo "cell=$cell server=$v rep=$rep status=$status $line" >>"$RESULTS"
+    log "cell $cell $v rep $rep: $status $line"
+    stop_mc_all
+}
+
+# run_mc_outage CELL VARIANT REP: cell 11.  B (memcached store, admin on) on core 0; A (local
+# store) only makes the TLS 1.2 sessions whose IDs the lookup load offers: B has never seen them,
+# so every offer is a memcached GET (a miss while memcached runs; a timeout, or a drop by the
+# circuit breaker, while it is stopped) followed by a full handshake.  The lookup load runs until
+# the full-handshake load has finished; "stopped" SIGSTOPs memcached for that whole time.
+run_mc_outage() {
+    local cell=$1 v=$2 rep=$3 status=ok line="" lk="" lkpid="" aport t0 m args i
+    aport=$(free_port)
+    start_memcached && start_mc_tessera A local "$CLIENT_CPU" &&
+        start_mc_tessera B memcached "$SERVER_CPU" "$aport" || status=nostart
+    if [ "$status" = ok ]; then
+        : >"$WORK/lookup.err"
+        taskset -c "$CLIENT_CPU" "$BENCH" resume --resume id $TLS12 --port "$B_PORT" \
+            --prime-port "$A_PORT" --prime-count "$MC_LOOKUP_POOL" --conc "$MC_LOOKUP_CONC" \
+            --duration 3600 --warmup 0 --max-errors 0 --conn-timeout 10 \
+            >"$WORK/lookup.out" 2>>"$WORK/lookup.err" &
+        lkpid=$!
+        PIDS+=("$lkpid")
+        # The lookup load first makes its sessions on A; wait (bounded) for it to say so.
+        t0=$SECONDS
+        until grep -q 'primed' "$WORK/lookup.err"; do
+            if [ $((SECONDS - t0)) -ge 120 ] || ! kill -0 "$lkpid" 2>/dev/null; then
+                status=noprime
+                break
+            fi
+            sleep 0.05
+        done
+    fi
+    if [ "$status" = ok ]; then
+        [ "$v" = stopped ] && kill -STOP "$MC_PID"
+        args="$(cell_args "$cell") --port $B_PORT --server-pid $B_PID --conn-timeout 10"
+        line=$(taskset -c "$CLIENT_CPU" "$BENCH" $args 2>>"$WORK/bench.err" | grep '^mode=')
+        kill -TERM "$lkpid" 2>/dev/null
+        wait "$lkpid" 2>/dev/null
+        [ "$v" = stopped ] && kill -CONT "$MC_PID"
+        lk=$(grep '^mode=' "$WORK/lookup.out" | sed 's/\([a-z_0-9]*\)=/lk_\1=/g')
+        kill -0 "$B_PID" 2>/dev/null || { status=crashed; log "tessera B DIED in cell $cell ($v)"; }
+        [ -n "$line" ] && [ -n "$lk" ] || status=nooutput
+        case " $line " in *" timeout=1 "*) status=timeout ;; *" aborted=1 "*) status=aborted ;; esac
+        m="get_hit=$(mc_metric "$aport" get hit) get_miss=$(mc_metric "$aport" get miss)"
+        m="$m get_timeout=$(mc_metric "$aport" get timeout) get_dropped=$(mc_metric "$aport" get dropped)"
+        m="$m get_error=$(mc_metric "$aport" get error)"
+        line="$line $m $lk"
+    fi
+    if [ -n "$lkpid" ]; then
+        stop_pid "$lkpid"
+        for i in "${!PIDS[@]}"; do [ "${PIDS[$i]}" = "$lkpid" ] && unset 'PIDS[i]'; done
+        PIDS=("${PIDS[@]}")
+    fi
+    echo "cell=$cell server=$v rep=$rep status=$status $line" >>"$RESULTS"
+    log "cell $cell $v rep $rep: $status $line"
+    stop_mc_all
+}
+
+cell_variants() {
+    case $1 in
+    9|10) echo "local memcached" ;;
+    11) echo "healthy stopped" ;;
+    esac
+}
+
 # ---- cells ---------------------------------------------------------------------------------
 
 TLS13="--tls 1.3 --groups X25519 --ciphersuites $SUITES13"
@@ -356,6 +556,9 @@ cell_name() {
     6) echo "bulk: $BULK_CONNS connections x 4 MiB echoed, TLS 1.3" ;;
     7) echo "idle memory: $IDLE_N idle TLS 1.3 connections" ;;
     8) echo "full TLS 1.3, RSA-2048 (rsa_pss_rsae_sha256), X25519" ;;
+    9) echo "cross-instance resumption, TLS 1.2 session ID (memcached vs in-process)" ;;
+    10) echo "cross-instance resumption, TLS 1.3 stateful ticket (memcached vs in-process)" ;;
+    11) echo "full TLS 1.2 handshakes beside session-ID lookups, memcached healthy vs SIGSTOPped" ;;
     esac
 }
 
@@ -373,6 +576,9 @@ cell_args() {
     6) echo "bulk $TLS13 --conc $BULK_CONNS --count $BULK_CONNS --bytes $BULK_BYTES" ;;
     7) echo "idle $TLS13 --count $IDLE_N --conc 64 --hold 0 --settle 1" ;;
     8) echo "full $TLS13 --sigalgs rsa_pss_rsae_sha256 --count $N_FULL --warmup $WARMUP" ;;
+    9) echo "resume --resume id $TLS12 --count $N_MC_RESUME --warmup $MC_WARMUP --prime-count $MC_PRIME" ;;
+    10) echo "resume --resume ticket $TLS13 --count $N_MC_RESUME --warmup $MC_WARMUP --prime-count $MC_PRIME" ;;
+    11) echo "full $TLS12 --count $N_MC_FULL --warmup $WARMUP" ;;
     esac
 }
 
@@ -427,11 +633,31 @@ done
 if [ -z "$REPORT_FROM" ]; then
     for cell in $CELLS; do
         log "cell $cell: $(cell_name "$cell")"
-        for rep in $(seq "$REPS"); do
-            for s in $AVAILABLE; do
-                run_one "$cell" "$s" "$rep"
+        case $cell in
+        9|10|11)
+            if ! command -v memcached >/dev/null || [ ! -x "$TESSERA_BIN" ]; then
+                log "skipping cell $cell: needs memcached and $TESSERA_BIN"
+                continue
+            fi
+            [ -f "$WORK/cluster.key" ] || { (umask 077 && "$TESSERA_BIN" --gen-secret >"$WORK/cluster.key") || exit 1; }
+            for rep in $(seq "$REPS"); do
+                for v in $(cell_variants "$cell"); do
+                    if [ "$cell" = 11 ]; then
+                        run_mc_outage "$cell" "$v" "$rep"
+                    else
+                        run_mc_resume "$cell" "$v" "$rep"
+                    fi
+                done
             done
-        done
+            ;;
+        *)
+            for rep in $(seq "$REPS"); do
+                for s in $AVAILABLE; do
+                    run_one "$cell" "$s" "$rep"
+                done
+            done
+            ;;
+        esac
     done
 fi
 
@@ -489,7 +715,10 @@ report() {
     echo "- servers: hitch $(hitch --version 2>&1 | awk '{print $2}'), $(haproxy -v | head -n 1 | awk '{print "HAProxy", $3}'), tessera $("$TESSERA_BIN" -V 2>/dev/null | head -n 1 || echo '(absent)')"
     echo "- each server: one worker/thread, pinned to core $SERVER_CPU; client and backend on core $CLIENT_CPU"
     echo "- repetitions: $REPS, servers interleaved; values are median (min-max)"
-    echo "- backends: $HTTP_DESC (cells 1-5, 7, 8), $ECHO_DESC (cell 6)"
+    echo "- backends: $HTTP_DESC (cells 1-5, 7-11), $ECHO_DESC (cell 6)"
+    case " $CELLS " in *" 9 "*|*" 10 "*|*" 11 "*)
+        echo "- cells 9-11: $(memcached -V 2>/dev/null) on core $CLIENT_CPU (-t 1); instance B measured on core $SERVER_CPU, one worker; A, memcached, client and backend on core $CLIENT_CPU; counts: $N_MC_RESUME resumptions (9, 10), $N_MC_FULL full handshakes (11)" ;;
+    esac
     echo "- TLS profile for all servers: TLSv1.2+TLSv1.3, ciphers $CIPHERS12, ciphersuites $SUITES13, groups $TLS_GROUPS"
     echo "- counts: full $N_FULL, resumed $N_RESUME exchanges per run (connect, handshake, 1 request, reply, close), conc 16"
     echo "- server CPU = utime+stime of the server's processes (/proc/PID/stat, 10 ms ticks) over the measured window"
@@ -528,6 +757,30 @@ report() {
             for s in hitch haproxy; do
                 has tessera && has "$s" && echo "- tessera/$s: memory per connection $(ratio "$(med 7 tessera rss_per_conn_b)" "$(med 7 "$s" rss_per_conn_b)")x"
             done
+            ;;
+        9|10)
+            echo "| variant | B: server CPU us/resumed handshake | resumed handshakes/s | p50 ms | p99 ms | resumed ratio | client CPU % | errors (all reps) |"
+            echo "|---|---|---|---|---|---|---|---|"
+            for s in local memcached; do
+                echo "| $s | $(mmr "$cell" "$s" server_us_per_hs 1) | $(mmr "$cell" "$s" hs_per_s 0) | $(mmr "$cell" "$s" p50_ms 2) | $(mmr "$cell" "$s" p99_ms 2) | $(mmr "$cell" "$s" resumed_ratio 3)$(resume_note "$cell" "$s") | $(mmr "$cell" "$s" client_cpu_pct 0) | $(total "$cell" "$s" errors) |"
+            done
+            echo
+            echo "- memcached/local: resumed handshakes/s $(ratio "$(med "$cell" memcached hs_per_s)" "$(med "$cell" local hs_per_s)")x (goal >= 0.80), B's CPU per resumed handshake $(ratio "$(med "$cell" memcached server_us_per_hs)" "$(med "$cell" local server_us_per_hs)")x"
+            echo "- local: one instance, sessions.store = \"local\"; the client makes its sessions on it, then offers each once"
+            echo "- memcached: A and B share memcached; the client makes its sessions on A (before the window), then offers each once to B"
+            echo "- sessions made before the run: $(mmr "$cell" memcached primed 0) (memcached), $(mmr "$cell" local primed 0) (local); offered twice: $(total "$cell" memcached pool_reused) / $(total "$cell" local pool_reused)"
+            ;;
+        11)
+            echo "| memcached | full hs/s | full p50 ms | full p99 ms | B CPU % | B CPU us per full hs | lookup-load hs/s | lookup p99 ms | GETs hit/miss/timeout/dropped/error (median) | errors (all reps) |"
+            echo "|---|---|---|---|---|---|---|---|---|---|"
+            for s in healthy stopped; do
+                echo "| $s | $(mmr 11 "$s" hs_per_s 0) | $(mmr 11 "$s" p50_ms 2) | $(mmr 11 "$s" p99_ms 2) | $(mmr 11 "$s" server_cpu_pct 0) | $(mmr 11 "$s" server_us_per_hs 0) | $(mmr 11 "$s" lk_hs_per_s 0) | $(mmr 11 "$s" lk_p99_ms 1) | $(med 11 "$s" get_hit)/$(med 11 "$s" get_miss)/$(med 11 "$s" get_timeout)/$(med 11 "$s" get_dropped)/$(med 11 "$s" get_error) | $(total 11 "$s" errors) + lookup $(total 11 "$s" lk_errors) |"
+            done
+            echo
+            echo "- stopped/healthy: full hs/s $(ratio "$(med 11 stopped hs_per_s)" "$(med 11 healthy hs_per_s)")x, full p99 $(ratio "$(med 11 stopped p99_ms)" "$(med 11 healthy p99_ms)")x (goal: within 10 %)"
+            echo "- B: sessions.store = \"memcached\", tickets off, memcached.timeout_ms 50 (default); the full load and its figures are those of the client below (16 in flight)"
+            echo "- lookup load, beside it: $MC_LOOKUP_CONC connections in flight offering TLS 1.2 session IDs made on a separate instance A (local store), $MC_LOOKUP_POOL IDs round-robin; B never has them, so each is a GET, then a full handshake"
+            echo "- B CPU us per full hs divides all of B's CPU (both loads) by the full load's handshakes; GET counts are B's whole run"
             ;;
         *)
             echo "| server | server CPU us/handshake | handshakes/s | p50 ms | p99 ms | resumed ratio | client CPU % | errors (all reps) |"

@@ -15,7 +15,9 @@
  * at the two phase changes) with the others.  The main thread merges the counters after
  * joining the load threads.  The idle mode and the backends run on the main thread alone.
  *
- * Ownership: a slot owns its socket, its SSL and the SSL_SESSION it offers next.
+ * Ownership: a slot owns its socket, its SSL and the SSL_SESSION it offers next.  With
+ * --prime-port, a load thread owns a pool of sessions made on the priming server before the
+ * run; a slot takes its own reference to the pool entry it offers.
  */
 
 #include <arpa/inet.h>
@@ -100,6 +102,11 @@ struct bench_opts {
     long max_errors;
     pid_t pids[MAX_PIDS];
     int npids;
+    /* --prime-port: sessions are made there first, and each connection to --port offers one. */
+    bool prime;
+    struct sockaddr_storage prime_addr;
+    socklen_t prime_addrlen;
+    long prime_count;
 };
 
 /* One connection's worth of state; reused for the next connection once released. */
@@ -151,6 +158,15 @@ struct load_thread {
     size_t caplat;
     char params[160];
     pthread_t tid;
+    /* --prime-port: the pool of sessions made on the priming server, and how it was used. */
+    bool priming;
+    SSL_SESSION **pool;
+    long npool;
+    long cappool;
+    long pool_target;
+    long pool_next;
+    long pool_reused;
+    long prime_errors;
 };
 
 /* CPU and memory of a set of processes, and of this one, at one instant. */
@@ -407,6 +423,53 @@ slot_fail(struct slot *s)
     slot_release(s, false);
 }
 
+/* Add a session (its reference passes to the pool) to the thread's pool. */
+static void
+pool_push(struct load_thread *t, SSL_SESSION *sess)
+{
+    if (t->npool == t->cappool) {
+        long cap = t->cappool ? t->cappool * 2 : 1024;
+        SSL_SESSION **p = realloc(t->pool, (size_t)cap * sizeof(*p));
+        BENCH_CHECK(p != NULL);
+        t->pool = p;
+        t->cappool = cap;
+    }
+    t->pool[t->npool++] = sess;
+}
+
+/*
+ * The next session of the pool for a new connection, with a reference for the caller.  The
+ * pool is used in order; once every entry has been offered it starts over, and each such
+ * repeat is counted in pool_reused (a repeated TLS 1.2 session is in the resuming server's
+ * own first-level cache by then, so a run that repeats does not measure first sight).
+ */
+static SSL_SESSION *
+pool_take(struct load_thread *t)
+{
+    if (t->npool == 0) {
+        return NULL;
+    }
+    if (t->pool_next >= t->npool) {
+        t->pool_reused++;
+    }
+    SSL_SESSION *sess = t->pool[t->pool_next % t->npool];
+    t->pool_next++;
+    SSL_SESSION_up_ref(sess);
+    return sess;
+}
+
+static void
+pool_free(struct load_thread *t)
+{
+    for (long i = 0; i < t->npool; i++) {
+        SSL_SESSION_free(t->pool[i]);
+    }
+    free(t->pool);
+    t->pool = NULL;
+    t->npool = 0;
+    t->cappool = 0;
+}
+
 /*
  * Keep the session that the next connection of this slot offers.  For TLS 1.3 the new-session
  * callback does this as tickets arrive; for TLS 1.2 the session at the end of the connection
@@ -424,6 +487,10 @@ slot_keep_session(struct slot *s)
     }
     if (!SSL_SESSION_is_resumable(sess)) {
         SSL_SESSION_free(sess);
+        return;
+    }
+    if (s->thread->priming) {
+        pool_push(s->thread, sess);
         return;
     }
     if (s->session != NULL) {
@@ -448,6 +515,11 @@ on_new_session(SSL *ssl, SSL_SESSION *sess)
     BENCH_CHECK(s != NULL && s->magic == SLOT_MAGIC);
     if (opt.resume == RESUME_NONE || SSL_version(ssl) != TLS1_3_VERSION) {
         return 0;
+    }
+    /* While priming every ticket counts: each is a session of its own on the server. */
+    if (s->thread->priming) {
+        pool_push(s->thread, sess);
+        return 1;
     }
     /* Keep only the newest ticket: TLS 1.3 clients use a ticket once (RFC 8446 C.4). */
     if (s->session != NULL) {
@@ -478,15 +550,23 @@ slot_start(struct load_thread *t)
     t->in_flight++;
     t->launched++;
 
-    s->fd = socket(opt.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const struct sockaddr_storage *addr = t->priming ? &opt.prime_addr : &opt.addr;
+    socklen_t addrlen = t->priming ? opt.prime_addrlen : opt.addrlen;
+    if (opt.prime && !t->priming) {
+        /* Every connection offers a session made on the priming server. */
+        if (s->session != NULL) {
+            SSL_SESSION_free(s->session);
+        }
+        s->session = pool_take(t);
+    }
+    s->fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->fd < 0) {
         slot_fail(s);
         return;
     }
     int one = 1;
     (void)setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(s->fd, (const struct sockaddr *)&opt.addr, opt.addrlen) < 0 &&
-        errno != EINPROGRESS) {
+    if (connect(s->fd, (const struct sockaddr *)addr, addrlen) < 0 && errno != EINPROGRESS) {
         slot_fail(s);
         return;
     }
@@ -868,6 +948,7 @@ thread_cleanup(struct load_thread *t)
     free(t->slots);
     t->slots = NULL;
     close(t->epfd);
+    pool_free(t);
 }
 
 static void *
@@ -884,6 +965,72 @@ thread_main(void *arg)
         thread_expire(t, now);
     }
     return NULL;
+}
+
+/*
+ * The priming pass of one load thread: full handshakes against --prime-port until the
+ * thread's pool holds pool_target sessions (or too many fail, or 120 s pass).  The
+ * connections still open then are dropped, and the error counters start again from zero.
+ */
+static void *
+thread_prime_main(void *arg)
+{
+    struct load_thread *t = arg;
+    uint64_t limit = now_ns() + secs_to_ns(120);
+
+    BENCH_CHECK(t != NULL && t->magic == THREAD_MAGIC);
+    t->priming = true;
+    while (t->npool < t->pool_target && now_ns() < limit && !stop_signal &&
+           (opt.max_errors <= 0 || t->errors < opt.max_errors)) {
+        thread_fill(t);
+        thread_poll(t, 20);
+        thread_expire(t, now_ns());
+    }
+    for (int i = 0; i < t->nslots; i++) {
+        struct slot *s = &t->slots[i];
+        if (s->state != SLOT_FREE) {
+            slot_release(s, false);
+        }
+        if (s->session != NULL) {
+            SSL_SESSION_free(s->session);
+            s->session = NULL;
+        }
+    }
+    t->priming = false;
+    t->prime_errors = t->errors;
+    t->errors = 0;
+    t->launched = 0;
+    return NULL;
+}
+
+/*
+ * --prime-port: fill every load thread's pool before the run.  Returns -1 when a thread got
+ * no session at all.
+ */
+static int
+bench_prime(struct load_thread *threads, double *secs, long *made)
+{
+    uint64_t start = now_ns();
+    int rc = 0;
+
+    for (int i = 0; i < opt.threads; i++) {
+        threads[i].pool_target =
+            opt.prime_count / opt.threads + (i < opt.prime_count % opt.threads);
+        BENCH_CHECK(pthread_create(&threads[i].tid, NULL, thread_prime_main, &threads[i]) == 0);
+    }
+    *made = 0;
+    for (int i = 0; i < opt.threads; i++) {
+        pthread_join(threads[i].tid, NULL);
+        *made += threads[i].npool;
+        if (threads[i].npool == 0) {
+            rc = -1;
+        }
+    }
+    *secs = (double)(now_ns() - start) / 1e9;
+    atomic_store(&total_errors, 0);
+    /* compare.sh waits for this line before it changes the conditions of the run. */
+    fprintf(stderr, "tessera-bench: primed %ld sessions in %.3f s\n", *made, *secs);
+    return rc;
 }
 
 static int
@@ -926,6 +1073,8 @@ threads_merge(struct load_thread *threads, int n)
         a->bytes += b->bytes;
         a->held += b->held;
         a->dropped += b->dropped;
+        a->pool_reused += b->pool_reused;
+        a->prime_errors += b->prime_errors;
         if (a->params[0] == '\0') {
             memcpy(a->params, b->params, sizeof(a->params));
         }
@@ -981,6 +1130,17 @@ bench_run_load(void)
         int c = opt.conc / opt.threads + (i < opt.conc % opt.threads ? 1 : 0);
         thread_init(&threads[i], i, c, c);
     }
+    double prime_secs = 0;
+    long primed = 0;
+    if (opt.prime && bench_prime(threads, &prime_secs, &primed) < 0) {
+        fprintf(stderr, "tessera-bench: priming made no session\n");
+        for (int i = 0; i < opt.threads; i++) {
+            thread_cleanup(&threads[i]);
+            free(threads[i].lat_us);
+        }
+        free(threads);
+        return 1;
+    }
     run_start_ns = now_ns();
     if (opt.warmup <= 0) {
         phase_advance(PHASE_WARMUP, false);
@@ -1017,6 +1177,10 @@ bench_run_load(void)
     if (opt.npids > 0) {
         printf(" server_cpu_us=%.0f server_us_per_hs=%.1f server_cpu_pct=%.1f", server_us,
                hs > 0 ? server_us / (double)hs : 0.0, secs > 0 ? server_us / 1e4 / secs : 0.0);
+    }
+    if (opt.prime) {
+        printf(" primed=%ld prime_seconds=%.3f prime_errors=%ld pool_reused=%ld", primed,
+               prime_secs, t->prime_errors, t->pool_reused);
     }
     printf(" client_cpu_pct=%.1f timeout=%d aborted=%d %s\n", secs > 0 ? self_us / 1e4 / secs : 0.0,
            atomic_load(&timed_out), atomic_load(&aborted),
@@ -1308,6 +1472,9 @@ usage(FILE *f)
                "  --ciphersuites LIST  TLS 1.3 cipher suites\n"
                "  --sni NAME           server name to send (none)\n"
                "  --resume id|ticket   resume mode: session ID (TLS 1.2) or ticket\n"
+               "  --prime-port A       resume: make sessions on port A first (full handshakes,\n"
+               "                       before the run); every connection to --port offers one\n"
+               "  --prime-count N      resume: sessions to make on A (count + 4 * conc)\n"
                "  --conc N             connections in flight (16)\n"
                "  -j N, --threads N    load threads (1)\n"
                "  --duration S         measure for S seconds (10) ...\n"
@@ -1375,6 +1542,8 @@ parse_opts(int argc, char **argv)
         OPT_HOLD,
         OPT_SETTLE,
         OPT_MAX_ERRORS,
+        OPT_PRIME_PORT,
+        OPT_PRIME_COUNT,
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
@@ -1398,11 +1567,14 @@ parse_opts(int argc, char **argv)
         {"hold", required_argument, NULL, OPT_HOLD},
         {"settle", required_argument, NULL, OPT_SETTLE},
         {"max-errors", required_argument, NULL, OPT_MAX_ERRORS},
+        {"prime-port", required_argument, NULL, OPT_PRIME_PORT},
+        {"prime-count", required_argument, NULL, OPT_PRIME_COUNT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *host = "127.0.0.1";
     int port = 0;
+    int prime_port = 0;
     bool warmup_set = false;
 
     if (argc < 2) {
@@ -1527,6 +1699,12 @@ parse_opts(int argc, char **argv)
         case OPT_MAX_ERRORS:
             opt.max_errors = atol(optarg);
             break;
+        case OPT_PRIME_PORT:
+            prime_port = atoi(optarg);
+            break;
+        case OPT_PRIME_COUNT:
+            opt.prime_count = atol(optarg);
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -1542,6 +1720,24 @@ parse_opts(int argc, char **argv)
     if (port <= 0 || port > 65535 || !parse_host(host, port)) {
         fprintf(stderr, "tessera-bench: need --port, and a loopback --host\n");
         return -1;
+    }
+    if (prime_port != 0) {
+        /* The priming server lives on the same (loopback) host as the measured one. */
+        if (opt.mode != MODE_RESUME || prime_port < 0 || prime_port > 65535) {
+            fprintf(stderr, "tessera-bench: --prime-port needs resume mode and a port\n");
+            return -1;
+        }
+        opt.prime_addr = opt.addr;
+        opt.prime_addrlen = opt.addrlen;
+        if (opt.addr.ss_family == AF_INET) {
+            ((struct sockaddr_in *)&opt.prime_addr)->sin_port = htons((uint16_t)prime_port);
+        } else {
+            ((struct sockaddr_in6 *)&opt.prime_addr)->sin6_port = htons((uint16_t)prime_port);
+        }
+        opt.prime = true;
+        if (opt.prime_count <= 0) {
+            opt.prime_count = (opt.count > 0 ? opt.count : 10000) + 4L * opt.conc;
+        }
     }
     if (opt.mode == MODE_RESUME && opt.resume == RESUME_NONE) {
         opt.resume = RESUME_TICKET;
