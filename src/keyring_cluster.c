@@ -70,6 +70,7 @@ struct keyring_cluster {
     uintptr_t round;  /* tags this refresh's requests; late answers are dropped */
     struct mc_req *reply[EPOCHS_MAX];
     bool was_degraded;
+    unsigned failures; /* refreshes in a row that could not reach memcached */
 };
 
 struct keyring_cluster *
@@ -436,15 +437,19 @@ keyring_cluster_refresh(struct keyring_cluster *kc, struct keyring_sync *ks, tim
             OPENSSL_cleanse(&k, sizeof(k));
         }
     }
-    if (!reachable != kc->was_degraded) {
-        if (!reachable) {
+    /* One slow refresh on a loaded machine is not an outage: report degraded
+     * after two in a row (the local keys above are made at once anyway). */
+    kc->failures = reachable ? 0 : kc->failures + 1;
+    bool degraded = kc->failures >= 2;
+    if (degraded != kc->was_degraded) {
+        if (degraded) {
             log_warn("keyring: memcached unreachable; encrypting tickets with local keys");
         } else {
             log_info("keyring: memcached reachable again; using the cluster's keys");
         }
-        kc->was_degraded = !reachable;
+        kc->was_degraded = degraded;
     }
 
     /* 5. Publish. */
-    keyring_sync_publish(ks, r, !reachable, rejected);
+    keyring_sync_publish(ks, r, degraded, rejected);
 }

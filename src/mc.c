@@ -429,7 +429,7 @@ mc_prober_main(void *arg)
     for (;;) {
         mc_probe_all(mc);
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += MC_PROBE_EVERY_MS / 1000;
         pthread_mutex_lock(&mc->stop_lock);
         if (!atomic_load(&mc->stopping)) {
@@ -466,8 +466,13 @@ mc_new(const struct config *cfg, size_t nqueues, struct err *err)
         err_set(err, "memcached: out of memory");
         return NULL;
     }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    /* The prober's sleep must not stretch when the wall clock steps back. */
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&mc->stop_lock, NULL);
-    pthread_cond_init(&mc->stop_cond, NULL);
+    pthread_cond_init(&mc->stop_cond, &ca);
+    pthread_condattr_destroy(&ca);
     mc->timeout_ms = cfg->memcached.timeout_ms;
     mc->nservers = cfg->memcached.nservers;
     mc->servers = calloc(mc->nservers, sizeof(*mc->servers));

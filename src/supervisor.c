@@ -168,9 +168,16 @@ supervisor_wait(const struct config *cfg, struct keyring_sync *ks, struct keyrin
                 const sigset_t *set)
 {
     for (;;) {
-        time_t now = time(NULL);
-        unsigned wait = keyring_sync_next_refresh(ks, now, cfg->tickets.refresh);
-        struct timespec ts = {.tv_sec = wait, .tv_nsec = 0};
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        unsigned wait = keyring_sync_next_refresh(ks, rt.tv_sec, cfg->tickets.refresh);
+        /* Wake on the second the refresh is due (an epoch boundary falls on
+         * a whole second), not `wait` seconds after some fraction of one. */
+        struct timespec ts = {.tv_sec = (time_t)wait - 1, .tv_nsec = 1000000000L - rt.tv_nsec};
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
         siginfo_t info;
         int sig = sigtimedwait(set, &info, &ts);
 

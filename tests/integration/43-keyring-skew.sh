@@ -1,0 +1,203 @@
+#!/bin/bash
+# 43-keyring-skew: clocks that differ by half an epoch never produce a
+# ticket another instance cannot read (design.md "Encrypt": the key of e+1
+# is known a whole epoch before anyone encrypts with it).  tickets = {
+# rotate = 4; keep = 15; refresh = 1; }: epoch = floor(unix time / 4), so
+# half an epoch is 2 s.
+#
+# A runs on the real clock; B runs under libfaketime with FAKETIME="+2s",
+# then (restarted) with "-2s".  For each offset: B's /keyring epoch is seen
+# ahead of (behind) the real one at least once, and for three epoch
+# boundaries, TLS 1.3 and TLS 1.2 tickets made on A resume on B and tickets
+# made on B resume on A, every time, and resume-chains alternating A/B
+# resume every connection.
+#
+# Release build only: under a sanitizer runtime LD_PRELOADing libfaketime is
+# not sound, so the test skips itself (exit 0) when TESSERA_BIN links
+# libasan or libtsan.  Not in the TSan subset.
+# shellcheck source=tests/integration/lib.sh disable=SC2034,SC2015,SC2016,SC2119,SC2153
+. "$(dirname "$0")/lib.sh"
+
+ROTATE=4
+PREFIX="kr43:"
+EPOCHS=3
+CHAIN=10
+BANNER_RE="220 backend ready"
+FAKETIME_LIB=${FAKETIME_LIB:-/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1}
+
+if ldd "$TESSERA_BIN" 2>/dev/null | grep -Eq 'lib(asan|tsan)'; then
+    log "skipped: $TESSERA_BIN is a sanitizer build (libfaketime needs the release build)"
+    exit 0
+fi
+[ -f "$FAKETIME_LIB" ] || fail "libfaketime not found at $FAKETIME_LIB (apt-get install faketime)"
+
+# ---- helpers ----
+
+epoch() {
+    echo $(($(date +%s) / ROTATE))
+}
+
+epoch_at_least() {
+    [ "$(epoch)" -ge "$1" ]
+}
+
+# kr_epoch ADMIN: the epoch the instance is in, from /keyring.
+kr_epoch() {
+    curl -sS --max-time 10 "http://127.0.0.1:$1/keyring" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["epoch"])'
+}
+
+# b_off DIR: B's /keyring epoch is strictly ahead of (DIR = +1) or behind
+# (DIR = -1) the real epoch, read before and after the query.
+b_off() {
+    local before after b
+    before=$(epoch)
+    b=$(kr_epoch "$B_ADMIN") || return 1
+    after=$(epoch)
+    B_SEEN="B's epoch $b, real $before..$after"
+    if [ "$1" -gt 0 ]; then
+        [ "$b" -gt "$after" ]
+    else
+        [ "$b" -lt "$before" ]
+    fi
+}
+
+m() {
+    metric "$@" || fail "no sample $* on admin port $1"
+}
+
+new_session() {
+    local port=$1 file=$2
+    shift 2
+    rm -f "$file"
+    sclient_exchange "" "$BANNER_RE" "$port" "$@" -sess_out "$file" ||
+        fail "s_client $* -sess_out on port $port: $(tail -n 20 "$SCLIENT_OUT")"
+    assert_contains "$SCLIENT_OUT" "^New, "
+    assert_contains "$SCLIENT_OUT" "TLS session ticket"
+}
+
+# offer PORT FILE TLSFLAG...: offer the saved session; sets R to Reused or New.
+offer() {
+    local port=$1 file=$2
+    shift 2
+    sclient_exchange "" "$BANNER_RE" "$port" "$@" -sess_in "$file" ||
+        fail "s_client $* -sess_in on port $port: $(tail -n 20 "$SCLIENT_OUT")"
+    R=$(sed -n 's/^\(Reused\|New\), .*/\1/p' "$SCLIENT_OUT" | head -n 1)
+}
+
+# start_instance VAR [FAKETIME]: one tessera of the cluster, under
+# libfaketime with FAKETIME when given (through a wrapper that execs tessera,
+# so the tracked pid is tessera's).  Sets VAR_PORT, VAR_ADMIN, VAR_PID.
+start_instance() {
+    local var=$1 fake=${2:-} port bin=$TESSERA_BIN wrapper
+    cfg_reset
+    port=$(free_port)
+    cfg_frontend web "$port" "$BANNER" "$(cert_entry ec)"
+    cfg_admin
+    CFG_SESSIONS="lifetime = 60; tickets = true;"
+    CFG_TICKETS="rotate = $ROTATE; keep = 15; refresh = 1;"
+    cfg_memcached "$MC_PORT"
+    CFG_MEMCACHED="$CFG_MEMCACHED prefix = \"$PREFIX\";"
+    write_config "$TEST_DIR/$var.conf"
+    if [ -n "$fake" ]; then
+        wrapper=$TEST_DIR/tessera-faketime-$var.sh
+        printf '#!/bin/sh\nFAKETIME=%s LD_PRELOAD=%s exec %s "$@"\n' "'$fake'" \
+            "'$FAKETIME_LIB'" "'$bin'" >"$wrapper"
+        chmod +x "$wrapper"
+        TESSERA_BIN=$wrapper
+    fi
+    start_tessera "$TEST_DIR/$var.conf"
+    TESSERA_BIN=$bin
+    printf -v "${var}_PORT" '%s' "$port"
+    printf -v "${var}_ADMIN" '%s' "$ADMIN_PORT"
+    printf -v "${var}_PID" '%s' "$TESSERA_PID"
+}
+
+# cross TLSFLAG FROM_PORT TO_PORT WHAT...: a ticket made on FROM resumes on TO.
+cross() {
+    local v=$1 from=$2 to=$3
+    shift 3
+    new_session "$from" cross.pem "$v"
+    offer "$to" cross.pem "$v"
+    [ "$R" = Reused ] || fail "$* ($v, real epoch $(epoch), B's $(kr_epoch "$B_ADMIN")): $R"
+}
+
+# ---- the cluster ----
+
+make_certs
+start_backend banner
+BANNER=$BACKEND_PORT
+start_memcached
+start_instance A
+
+for off in +2s -2s; do
+    start_instance B "$off"
+    if [ "$off" = +2s ]; then
+        dir=1 AHEAD=$B_PORT AHEAD_NAME=B BEHIND=$A_PORT BEHIND_NAME=A
+    else
+        dir=-1 AHEAD=$A_PORT AHEAD_NAME=A BEHIND=$B_PORT BEHIND_NAME=B
+    fi
+    # libfaketime really moves B's clock: B's epoch leads (lags) at times.
+    WAIT_FOR_LIMIT=$((ROTATE + 2)) wait_for b_off "$dir" ||
+        fail "B under FAKETIME=$off never showed an epoch $([ $dir -gt 0 ] && echo ahead of ||
+            echo behind) the real one (B: $(kr_epoch "$B_ADMIN"), real: $(epoch))"
+    log "FAKETIME=$off: B's clock is off: $B_SEEN"
+
+    start=$(epoch)
+    end=$((start + EPOCHS))
+    rounds=0
+    seen_off=0
+    a_res0=$(m "$A_ADMIN" tessera_handshakes_total type=resumed_ticket)
+    b_res0=$(m "$B_ADMIN" tessera_handshakes_total type=resumed_ticket)
+    b_unk0=$(m "$B_ADMIN" tessera_tickets_total op=unknown_key)
+    a_unk0=$(m "$A_ADMIN" tessera_tickets_total op=unknown_key)
+    chains=0
+    while ! epoch_at_least "$end"; do
+        # The telling direction: from the instance whose clock runs ahead
+        # (its epoch's key is the other's next) to the other.  Count the
+        # rounds where the clocks were in different epochs throughout.
+        pre=0
+        b_off "$dir" && pre=1
+        for v in -tls1_3 -tls1_2; do
+            cross "$v" "$AHEAD" "$BEHIND" "ticket made on $AHEAD_NAME offered to $BEHIND_NAME" \
+                "(FAKETIME=$off)"
+        done
+        if [ $pre = 1 ] && b_off "$dir"; then
+            seen_off=$((seen_off + 1))
+        fi
+        for v in -tls1_3 -tls1_2; do
+            cross "$v" "$BEHIND" "$AHEAD" "ticket made on $BEHIND_NAME offered to $AHEAD_NAME" \
+                "(FAKETIME=$off)"
+        done
+        tv=1.3
+        [ $((rounds % 2)) -eq 1 ] && tv=1.2
+        tclient resume-chain --port "$A_PORT" --alt-port "$B_PORT" --tls "$tv" --mode ticket \
+            --count "$CHAIN" >/dev/null ||
+            fail "TLS $tv resume-chain alternating A/B (FAKETIME=$off, real epoch $(epoch))"
+        chains=$((chains + 1))
+        rounds=$((rounds + 1))
+    done
+    a_res1=$(m "$A_ADMIN" tessera_handshakes_total type=resumed_ticket)
+    b_res1=$(m "$B_ADMIN" tessera_handshakes_total type=resumed_ticket)
+    # Per round: 2 cross resumptions on each side (s_client), and a chain
+    # of CHAIN resumptions, CHAIN/2 on each side.
+    assert_eq $((a_res1 - a_res0 + b_res1 - b_res0)) $((rounds * (4 + CHAIN))) \
+        "resumed_ticket handshakes on A and B (FAKETIME=$off)"
+    assert_eq $(($(m "$A_ADMIN" tessera_tickets_total op=unknown_key) - a_unk0)) 0 \
+        "A: tickets{unknown_key} (FAKETIME=$off)"
+    assert_eq $(($(m "$B_ADMIN" tessera_tickets_total op=unknown_key) - b_unk0)) 0 \
+        "B: tickets{unknown_key} (FAKETIME=$off)"
+    [ "$seen_off" -ge 1 ] ||
+        fail "FAKETIME=$off: no round had A and B in different epochs throughout its" \
+            "$AHEAD_NAME -> $BEHIND_NAME resumptions"
+    log "FAKETIME=$off: epochs $start..$end, $rounds rounds ($seen_off with A and B in" \
+        "different epochs throughout the $AHEAD_NAME -> $BEHIND_NAME resumptions):" \
+        "$((rounds * 4)) cross s_client resumptions and $chains chains of $CHAIN, all resumed"
+
+    TESSERA_PID=$B_PID
+    stop_tessera || fail "tessera B (FAKETIME=$off) exited with $?"
+done
+
+TESSERA_PID=$A_PID
+stop_tessera || fail "tessera A exited with $?"
+log "ok"
