@@ -36,55 +36,58 @@ write_counters(FILE *out, const struct metrics_snapshot *s)
     }
 }
 
-static void
-write_histogram(FILE *out, const struct metrics_snapshot *s)
-{
-    const char *name = "tessera_handshake_duration_seconds";
+/* One histogram family, per frontend: cumulative buckets, +Inf, sum, count. */
+struct histogram_def {
+    const char *name;
+    const char *help;
+    const uint64_t *bounds_us;
+    size_t nbounds;
+    /* The frontend's buckets (nbounds + 1, the last is +Inf) and sum. */
+    const uint64_t *(*buckets)(const struct stats_totals *t, uint64_t *sum_us);
+};
 
-    family_header(out, name, "histogram",
-                  "Time from accept to a completed handshake (completed handshakes only).");
-    for (size_t f = 0; f < s->nfrontends; f++) {
-        const struct stats_totals *t = &s->frontend[f];
-        uint64_t cum = 0;
-        for (size_t b = 0; b < STATS_HS_BUCKETS; b++) {
-            cum += t->hs_bucket[b];
-            fprintf(out, "%s_bucket{frontend=\"%s\",le=\"%g\"} %" PRIu64 "\n", name,
-                    s->frontend_names[f], (double)stats_hs_bounds_us[b] / 1e6, cum);
-        }
-        cum += t->hs_bucket[STATS_HS_BUCKETS];
-        fprintf(out, "%s_bucket{frontend=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name,
-                s->frontend_names[f], cum);
-        fprintf(out, "%s_sum{frontend=\"%s\"} %.6f\n", name, s->frontend_names[f],
-                (double)t->hs_sum_us / 1e6);
-        fprintf(out, "%s_count{frontend=\"%s\"} %" PRIu64 "\n", name, s->frontend_names[f], cum);
-    }
+static const uint64_t *
+handshake_buckets(const struct stats_totals *t, uint64_t *sum_us)
+{
+    *sum_us = t->hs_sum_us;
+    return t->hs_bucket;
 }
 
-static void
-write_memcached_histogram(FILE *out, const struct metrics_snapshot *s)
+static const uint64_t *
+memcached_buckets(const struct stats_totals *t, uint64_t *sum_us)
 {
-    const char *name = "tessera_memcached_duration_seconds";
+    *sum_us = t->mc_sum_us;
+    return t->mc_bucket;
+}
 
-    family_header(out, name, "histogram",
-                  "memcached round trips of the session cache, from queueing to the answer.");
+static const struct histogram_def histograms[] = {
+    {"tessera_handshake_duration_seconds",
+     "Time from accept to a completed handshake (completed handshakes only).", stats_hs_bounds_us,
+     STATS_HS_BUCKETS, handshake_buckets},
+    {"tessera_memcached_duration_seconds",
+     "memcached round trips of the session cache, from queueing to the answer.", stats_mc_bounds_us,
+     STATS_MC_BUCKETS, memcached_buckets},
+};
+
+static void
+write_histogram(FILE *out, const struct metrics_snapshot *s, const struct histogram_def *h)
+{
+    family_header(out, h->name, "histogram", h->help);
     for (size_t f = 0; f < s->nfrontends; f++) {
-        const struct stats_totals *t = &s->frontend[f];
+        const char *fe = s->frontend_names[f];
+        uint64_t sum_us;
+        const uint64_t *bucket = h->buckets(&s->frontend[f], &sum_us);
         uint64_t cum = 0;
-        for (size_t b = 0; b < STATS_MC_BUCKETS; b++) {
-            cum += t->mc_bucket[b];
-            fprintf(out, "%s_bucket{frontend=\"%s\",le=\"%g\"} %" PRIu64 "\n", name,
-                    s->frontend_names[f], (double)stats_mc_bounds_us[b] / 1e6, cum);
+        for (size_t b = 0; b < h->nbounds; b++) {
+            cum += bucket[b];
+            fprintf(out, "%s_bucket{frontend=\"%s\",le=\"%g\"} %" PRIu64 "\n", h->name, fe,
+                    (double)h->bounds_us[b] / 1e6, cum);
         }
-        cum += t->mc_bucket[STATS_MC_BUCKETS];
-        fprintf(out, "%s_bucket{frontend=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name,
-                s->frontend_names[f], cum);
-        fprintf(out, "%s_sum{frontend=\"%s\"} %.6f\n", name, s->frontend_names[f],
-                (double)t->mc_sum_us / 1e6);
-        fprintf(out, "%s_count{frontend=\"%s\"} %" PRIu64 "\n", name, s->frontend_names[f], cum);
+        cum += bucket[h->nbounds];
+        fprintf(out, "%s_bucket{frontend=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", h->name, fe, cum);
+        fprintf(out, "%s_sum{frontend=\"%s\"} %.6f\n", h->name, fe, (double)sum_us / 1e6);
+        fprintf(out, "%s_count{frontend=\"%s\"} %" PRIu64 "\n", h->name, fe, cum);
     }
-    family_header(out, "tessera_memcached_queue_depth", "gauge",
-                  "memcached requests queued for the helper threads now.");
-    fprintf(out, "tessera_memcached_queue_depth %zu\n", s->memcached_queue_depth);
 }
 
 static void
@@ -93,6 +96,9 @@ write_gauges(FILE *out, const struct metrics_snapshot *s)
     const struct keyring_view *k = s->keyring;
     uint64_t rejected = k != NULL ? k->rejected : 0;
 
+    family_header(out, "tessera_memcached_queue_depth", "gauge",
+                  "memcached requests queued for the helper threads now.");
+    fprintf(out, "tessera_memcached_queue_depth %zu\n", s->memcached_queue_depth);
     family_header(out, "tessera_connections_active", "gauge", "Client connections open now.");
     for (size_t f = 0; f < s->nfrontends; f++) {
         fprintf(out, "tessera_connections_active{frontend=\"%s\"} %" PRId64 "\n",
@@ -137,8 +143,9 @@ int
 metrics_write_prometheus(FILE *out, const struct metrics_snapshot *s)
 {
     write_counters(out, s);
-    write_histogram(out, s);
-    write_memcached_histogram(out, s);
+    for (size_t i = 0; i < sizeof(histograms) / sizeof(histograms[0]); i++) {
+        write_histogram(out, s, &histograms[i]);
+    }
     write_gauges(out, s);
     return ferror(out) ? -1 : 0;
 }
