@@ -30,6 +30,7 @@
 #define MC_BREAKER_TIMEOUTS  3
 #define MC_BREAKER_OPEN_MS   2000
 #define MC_PROBE_EVERY_MS    1000
+#define MC_REROUTE_TRIES     8
 
 struct mc_server {
     char *name; /* "host:port" as configured */
@@ -278,6 +279,14 @@ mc_gets(memcached_st *memc, const char *group, size_t glen, struct mc_req *req)
     return frc;
 }
 
+/* Is server `si` to be skipped now (breaker open, or known unreachable)? */
+static bool
+mc_skipped(struct mc *mc, int si)
+{
+    return atomic_load(&mc->servers[si].open_until_ms) > mc_now_ms() ||
+           !atomic_load(&mc->servers[si].up);
+}
+
 static void
 mc_run(struct mc_helper *h, struct mc_req *req)
 {
@@ -296,9 +305,27 @@ mc_run(struct mc_helper *h, struct mc_req *req)
     /* Breaker: a server that keeps timing out, or that the last operation or
      * probe found unreachable, is skipped until the prober sees it answer
      * (at most MC_PROBE_EVERY_MS later), so a dead or hung server costs
-     * handshakes nothing. */
-    if (si >= 0 && (atomic_load(&mc->servers[si].open_until_ms) > mc_now_ms() ||
-                    !atomic_load(&mc->servers[si].up))) {
+     * handshakes nothing.  A request without its own placement (a session)
+     * moves meanwhile to the first of "key#1", "key#2"... that maps to a
+     * server still up: every instance that sees the same server down picks
+     * the same one, so sessions keep being shared. */
+    char alt[MC_KEY_MAX + 1];
+    if (si >= 0 && mc_skipped(mc, si) && req->grouplen == 0) {
+        for (unsigned i = 1; i <= MC_REROUTE_TRIES && mc->nservers > 1; i++) {
+            int n = snprintf(alt, sizeof(alt), "%s#%u", req->key, i);
+            if (n <= 0 || (size_t)n > MC_KEY_MAX) {
+                break;
+            }
+            int sj = mc_server_of(mc, h->memc, alt, (size_t)n);
+            if (sj >= 0 && !mc_skipped(mc, sj)) {
+                group = alt;
+                glen = (size_t)n;
+                si = sj;
+                break;
+            }
+        }
+    }
+    if (si >= 0 && mc_skipped(mc, si)) {
         req->result = MC_RES_DROPPED;
         return;
     }

@@ -50,6 +50,12 @@
 #define ENTRY_MAX        16384 /* DER of a session with a client chain stays well below */
 #define SET_BUDGET_MS    1000  /* a store older than this in the queue is not worth sending */
 
+/* Marks, in SSL_SESSION ex_data, a session another instance made, so that a
+ * later hit in the in-process store still counts as origin="remote".  The
+ * index is made once, on the main thread, before any worker runs. */
+static int remote_index = -1;
+static char remote_mark;
+
 struct sessions *
 sessions_new(const struct config *cfg, struct mc *mc, struct seal *seal)
 {
@@ -57,6 +63,9 @@ sessions_new(const struct config *cfg, struct mc *mc, struct seal *seal)
 
     if (s == NULL) {
         return NULL;
+    }
+    if (remote_index < 0) {
+        remote_index = SSL_SESSION_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     }
     s->magic = SESSIONS_MAGIC;
     s->cfg = cfg;
@@ -239,6 +248,9 @@ open_entry(struct worker *w, unsigned fe, struct mc_req *req, struct sessions_lo
             sess = NULL;
         } else {
             l->remote = memcmp(pt + 20, s->instance, SESSIONS_INSTANCE_LEN) != 0;
+            if (l->remote && remote_index >= 0) {
+                SSL_SESSION_set_ex_data(sess, remote_index, &remote_mark);
+            }
         }
     }
     OPENSSL_cleanse(pt, req->vlen);
@@ -440,6 +452,8 @@ on_client_hello(SSL *ssl, int *alert, void *arg)
     if (!l->tls13) {
         l->found = sessions_local_get(s->local, id, idlen, (time_t)evloop_wall(w->loop), 0);
         if (l->found != NULL) {
+            l->remote = remote_index >= 0 &&
+                        SSL_SESSION_get_ex_data(l->found, remote_index) == &remote_mark;
             stats_add(&w->stats[fe], STAT_SESS_GET_HIT, 1);
             return SSL_CLIENT_HELLO_SUCCESS;
         }
