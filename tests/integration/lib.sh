@@ -103,6 +103,7 @@ cleanup() {
     STARTED_PIDS+=($(jobs -p))
     for pid in "${STARTED_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
+        kill -CONT "$pid" 2>/dev/null # a test may have stopped it (SIGSTOP)
     done
     for pid in "${STARTED_PIDS[@]}"; do
         local i=0
@@ -286,6 +287,8 @@ start_backend() {
 #   CFG_WORKERS   workers (TESSERA_TEST_WORKERS overrides it; default 2)
 #   CFG_ADMIN     body of the admin group, e.g. 'listen = "127.0.0.1:9090";'
 #                 (default: the endpoint is off); cfg_admin fills it in
+#   CFG_MEMCACHED body of the memcached group; when set, sessions.store is
+#                 "memcached" (cfg_memcached fills it in)
 CFG_FRONTENDS=()
 TESSERA_PORTS=()
 
@@ -298,6 +301,7 @@ cfg_reset() {
     CFG_TICKETS=
     CFG_EXTRA=
     CFG_ADMIN=
+    CFG_MEMCACHED=
     ADMIN_PORT=
 }
 cfg_reset
@@ -345,7 +349,12 @@ write_config() {
             sep=","
         done
         echo ");"
-        [ -n "$CFG_SESSIONS" ] && echo "sessions = { $CFG_SESSIONS };"
+        if [ -n "$CFG_MEMCACHED" ]; then
+            echo "sessions = { store = \"memcached\"; $CFG_SESSIONS };"
+            echo "memcached = { $CFG_MEMCACHED };"
+        elif [ -n "$CFG_SESSIONS" ]; then
+            echo "sessions = { $CFG_SESSIONS };"
+        fi
         [ -n "$CFG_TICKETS" ] && echo "tickets = { $CFG_TICKETS };"
         if [ -n "$CFG_ADMIN" ]; then
             echo "admin = { $CFG_ADMIN };"
@@ -481,4 +490,248 @@ check_echo() {
     shift
     sclient_exchange "ping $$ $SEQ" "ping $$ " "$port" "$@" ||
         fail "echo through port $port failed: $(tail -n 20 "$SCLIENT_OUT")"
+}
+
+# ---- memcached (the shared session cache) ----
+
+MEMCACHED_BIN=${MEMCACHED_BIN:-memcached}
+MC_PORT=
+MC_PID=
+
+# start_memcached [PORT]: start memcached in the foreground (in the
+# background of the test) on 127.0.0.1:PORT (a free port by default; give
+# the old one to restart a server in place); sets MC_PORT and MC_PID and
+# waits until it answers "version".  Log in memcached-N.log.
+start_memcached() {
+    local port=${1:-} n
+    local args=(-l 127.0.0.1 -U 0 -t 1 -m 64)
+    command -v "$MEMCACHED_BIN" >/dev/null || fail "memcached not found (set MEMCACHED_BIN)"
+    [ -n "$port" ] || port=$(free_port)
+    [ -n "$port" ] || fail "start_memcached: no port"
+    [ "$(id -u)" = 0 ] && args+=(-u root)
+    SEQ=$((SEQ + 1))
+    n=$SEQ
+    "$MEMCACHED_BIN" "${args[@]}" -p "$port" >"$TEST_DIR/memcached-$n.log" 2>&1 &
+    MC_PID=$!
+    # shellcheck disable=SC2034 # for the tests
+    MC_PORT=$port
+    track_pid "$MC_PID"
+    wait_for memcached_ready "$MC_PID" "$port" ||
+        fail "memcached does not answer on port $port: $(tail -n 5 "$TEST_DIR/memcached-$n.log")"
+    log "memcached (pid $MC_PID) on port $port"
+}
+
+# memcached_ready PID PORT: PID lives and PORT answers "version" (fails the
+# test at once if PID died, e.g. because the port was taken).
+memcached_ready() {
+    kill -0 "$1" 2>/dev/null || fail "memcached (pid $1) exited during start-up"
+    mc_tool version "$2" >/dev/null 2>&1
+}
+
+# stop_memcached PID: kill it (SIGKILL: no goodbye to the clients) and reap it.
+stop_memcached() {
+    kill -CONT "$1" 2>/dev/null
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    true
+}
+
+# gen_secret FILE: a new cluster secret from `tessera --gen-secret`, mode 0600.
+gen_secret() {
+    (umask 077 && "$TESSERA_BIN" --gen-secret >"$1") || fail "tessera --gen-secret failed"
+    chmod 600 "$1"
+}
+
+# cfg_memcached [--secret FILE] [--old FILE]... [--timeout-ms N]
+#               [--options TEXT] SERVER...
+# Use the memcached store with SERVER ("PORT" or "HOST:PORT") listed in
+# order.  The secret is FILE, or the test's own $TEST_DIR/cluster.key
+# (made with gen_secret on first use, so that every instance of a test
+# shares it); --old adds an old_secret_files entry.  Fills CFG_MEMCACHED.
+cfg_memcached() {
+    local secret=$TEST_DIR/cluster.key timeout='' options='' servers='' olds='' sep='' s
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --secret) secret=$2; shift 2 ;;
+        --old) olds="${olds:+$olds, }\"$2\""; shift 2 ;;
+        --timeout-ms) timeout=$2; shift 2 ;;
+        --options) options=$2; shift 2 ;;
+        *) break ;;
+        esac
+    done
+    [ $# -gt 0 ] || fail "cfg_memcached: no server"
+    for s in "$@"; do
+        case "$s" in *:*) ;; *) s=127.0.0.1:$s ;; esac
+        servers="$servers$sep\"$s\""
+        sep=", "
+    done
+    if [ "$secret" = "$TEST_DIR/cluster.key" ] && [ ! -f "$secret" ]; then
+        gen_secret "$secret"
+    fi
+    CFG_MEMCACHED="servers = [ $servers ]; secret_file = \"$secret\";"
+    [ -n "$olds" ] && CFG_MEMCACHED="$CFG_MEMCACHED old_secret_files = [ $olds ];"
+    [ -n "$timeout" ] && CFG_MEMCACHED="$CFG_MEMCACHED timeout_ms = $timeout;"
+    [ -n "$options" ] && CFG_MEMCACHED="$CFG_MEMCACHED options = \"$options\";"
+    true
+}
+
+# mc_tool COMMAND PORT [ARGS...]: memcached's text protocol on
+# 127.0.0.1:PORT, binary-safe (values travel as hex):
+#   version PORT           print the server's version
+#   keys PORT              print every key (lru_crawler metadump all)
+#   get PORT KEY           print the value in hex; status 1 if absent
+#   set PORT KEY HEX [TTL] store the bytes HEX under KEY
+#   delete PORT KEY        status 1 if absent
+#   search PORT HEX        look for the bytes HEX, and for HEX as text in
+#                          either case, in every key and value; prints
+#                          "scanned N keys" and each "found ... in KEY";
+#                          status 0 iff found
+mc_tool() {
+    python3 - "$@" <<'PYEOF'
+import socket, sys, urllib.parse
+
+cmd, port = sys.argv[1], int(sys.argv[2])
+args = sys.argv[3:]
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+buf = b""
+
+def line():
+    global buf
+    # metadump ends its lines with a bare LF, everything else with CRLF.
+    while b"\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            raise SystemExit("memcached closed the connection")
+        buf += d
+    l, buf = buf.split(b"\n", 1)
+    return l.rstrip(b"\r")
+
+def exact(n):
+    global buf
+    while len(buf) < n + 2:
+        d = s.recv(65536)
+        if not d:
+            raise SystemExit("memcached closed the connection")
+        buf += d
+    v, buf = buf[:n], buf[n + 2:]
+    return v
+
+def get(key):
+    s.sendall(b"get " + key + b"\r\n")
+    value = None
+    while True:
+        l = line()
+        if l == b"END":
+            return value
+        parts = l.split()
+        if parts[0] != b"VALUE":
+            raise SystemExit("get %r: %r" % (key, l))
+        value = exact(int(parts[3]))
+
+def keys():
+    s.sendall(b"lru_crawler metadump all\r\n")
+    out = []
+    while True:
+        l = line()
+        if l == b"END":
+            return out
+        if l.startswith(b"key="):
+            out.append(urllib.parse.unquote_to_bytes(l.split()[0][4:]))
+        elif l.startswith(b"BUSY") or l.startswith(b"ERROR") or l.startswith(b"CLIENT_ERROR"):
+            raise SystemExit("metadump: %r" % l)
+
+if cmd == "version":
+    s.sendall(b"version\r\n")
+    print(line().decode())
+elif cmd == "keys":
+    for k in keys():
+        print(k.decode("latin-1"))
+elif cmd == "get":
+    v = get(args[0].encode())
+    if v is None:
+        sys.exit(1)
+    print(v.hex())
+elif cmd == "set":
+    v = bytes.fromhex(args[1])
+    ttl = args[2] if len(args) > 2 else "0"
+    s.sendall(b"set %s 0 %s %d\r\n" % (args[0].encode(), ttl.encode(), len(v)) + v + b"\r\n")
+    l = line()
+    if l != b"STORED":
+        raise SystemExit("set: %r" % l)
+elif cmd == "delete":
+    s.sendall(b"delete " + args[0].encode() + b"\r\n")
+    sys.exit(0 if line() == b"DELETED" else 1)
+elif cmd == "search":
+    raw = bytes.fromhex(args[0])
+    needles = [raw, args[0].lower().encode(), args[0].upper().encode()]
+    ks = keys()
+    print("scanned %d keys" % len(ks))
+    found = False
+    for k in ks:
+        v = get(k) or b""
+        for n in needles:
+            if n in k or n in v:
+                print("found %r in %s" % (n[:8], k.decode("latin-1")))
+                found = True
+    sys.exit(0 if found else 1)
+else:
+    raise SystemExit("mc_tool: unknown command " + cmd)
+PYEOF
+}
+
+# sess_field FILE FIELD: a field of `openssl sess_id -text` for a session
+# saved by s_client -sess_out (Session-ID, Master-Key; a TLS 1.3 session
+# shows "Resumption PSK" instead of Master-Key).
+sess_field() {
+    openssl sess_id -in "$1" -noout -text | sed -n "s/^ *$2: *//p" | head -n 1
+}
+
+# sess_key FILE [PREFIX]: the memcached key of a saved TLS 1.2 session,
+# PREFIX ("tessera:") + "sess:" + its session ID in lower-case hex.
+sess_key() {
+    local id
+    id=$(sess_field "$1" Session-ID | tr 'A-F' 'a-f')
+    [ -n "$id" ] || fail "no Session-ID in $1"
+    echo "${2:-tessera:}sess:$id"
+}
+
+# ---- admin endpoint readings ----
+
+# metric ADMIN_PORT NAME [LABEL=VALUE...]: print the value of a sample of
+# /metrics (summed over the labels not given); status 1 if there is none.
+metric() {
+    local port=$1 f
+    shift
+    f=$TEST_DIR/.metrics.$$
+    curl -sS --max-time 10 -o "$f" "http://127.0.0.1:$port/metrics" || return 1
+    python3 "$LIB_DIR/../tools/promcheck.py" value "$f" "$@"
+}
+
+# metric_is ADMIN_PORT VALUE NAME [LABEL=VALUE...]: the sample has VALUE
+# (compared as numbers), for wait_for.
+metric_is() {
+    local port=$1 want=$2 v
+    shift 2
+    v=$(metric "$port" "$@") || return 1
+    python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) == float(sys.argv[2]) else 1)' \
+        "$v" "$want"
+}
+
+# metric_at_least ADMIN_PORT MIN NAME [LABEL=VALUE...]: for wait_for.
+metric_at_least() {
+    local port=$1 min=$2 v
+    shift 2
+    v=$(metric "$port" "$@") || return 1
+    python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' \
+        "$v" "$min"
+}
+
+# healthz ADMIN_PORT: print the body of GET /healthz.
+healthz() {
+    curl -sS --max-time 10 "http://127.0.0.1:$1/healthz"
+}
+
+# healthz_matches ADMIN_PORT REGEXP: for wait_for.
+healthz_matches() {
+    healthz "$1" 2>/dev/null | grep -Eq -- "$2"
 }

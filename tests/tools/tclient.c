@@ -3,6 +3,8 @@
  * `openssl s_client` cannot do well.
  *
  *   tclient resume-chain --port P [--tls 1.2|1.3] --mode id|ticket --count N
+ *                        [--alt-port P2]   with P2, every other connection
+ *                                          goes to P2 (two instances)
  *   tclient echo --port P --bytes N          N random bytes out, the same N back
  *   tclient sink --port P --bytes N          N bytes to a sink backend, then
  *                                            close_notify; expects "received N"
@@ -52,6 +54,7 @@
 struct opts {
     const char *host;
     const char *port;
+    const char *alt_port; /* resume-chain: odd connections go here */
     const char *servername;
     const char *verify;
     const char *mode;
@@ -480,8 +483,11 @@ cmd_resume_chain(void)
         /* TLS 1.2 session-ID resumption: offer no ticket extension. */
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     }
+    const char *first_port = opt.port;
     for (long i = 0; i <= opt.count; i++) {
         double deadline = now_s() + opt.timeout;
+        /* With --alt-port each resumption crosses to the other instance. */
+        opt.port = opt.alt_port != NULL && i % 2 == 1 ? opt.alt_port : first_port;
         int fd = tcp_connect(deadline, true);
         if (fd < 0) {
             failures++;
@@ -544,6 +550,7 @@ cmd_resume_chain(void)
     SSL_SESSION_free(latest_session);
     latest_session = NULL;
     SSL_CTX_free(ctx);
+    opt.port = first_port;
     printf("resumed %d of %ld\n", resumed, opt.count);
     return failures == 0 && resumed == opt.count ? 0 : 1;
 }
@@ -1159,7 +1166,7 @@ usage(void)
             "usage: tclient resume-chain|echo|sink|halfclose|concurrent|hold|raw --port P "
             "[options]\n"
             "  --host H --servername S --tls 1.2|1.3 --verify CAFILE --timeout S\n"
-            "  --mode id|ticket --count N --bytes N --conns N --parallel K\n"
+            "  --mode id|ticket --count N --alt-port P2 --bytes N --conns N --parallel K\n"
             "  --ready-file F --go-file G\n"
             "  --data TEXT | --random N | --hello PERCENT | --nothing  --then wait|shutwr|reset\n");
     exit(2);
@@ -1219,6 +1226,8 @@ main(int argc, char **argv)
             opt.host = v;
         } else if (strcmp(a, "--port") == 0) {
             opt.port = v;
+        } else if (strcmp(a, "--alt-port") == 0) {
+            opt.alt_port = v;
         } else if (strcmp(a, "--servername") == 0) {
             opt.servername = v;
         } else if (strcmp(a, "--verify") == 0) {
