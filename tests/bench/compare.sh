@@ -20,11 +20,19 @@
 #          resumed on one instance with sessions.store = "local" ("local").
 #   11     full handshakes while other clients offer session IDs that B must look up, with
 #          memcached running ("healthy") or SIGSTOPped for the measured window ("stopped").
+# Cells 12-13 (--tickets) measure stateless-ticket resumption across instances, with the same
+# layout (B measured on core 0; A, memcached, client and backend on core 1):
+#   12, 13 TLS 1.2 ticket; TLS 1.3 ticket (psk_dhe_ke, X25519).  Tickets made on one tessera and
+#          resumed on it ("local"), made on A and resumed on B where A and B share the ticket
+#          keyring through memcached ("memcached"), and made on one HAProxy and resumed on
+#          another where both load one tls-ticket-keys file ("haproxy").
 #
 # Usage: tests/bench/compare.sh [--quick] [--reps R] [--servers "hitch haproxy tessera"]
-#                               [--cells "1 2 3 4 5 6 7 8"] [--memcached] [--out FILE] [--keep]
-#                               [--report-from RESULTS]   (tables from an earlier run's raw lines)
-#   --memcached is short for --cells "9 10 11" (the servers list does not apply to them).
+#                               [--cells "1 2 3 4 5 6 7 8"] [--memcached] [--tickets] [--out FILE]
+#                               [--keep] [--report-from RESULTS]   (tables from an earlier run)
+#   --memcached is short for --cells "9 10 11", --tickets for --cells "12 13"; given together
+#   they add up (the servers list does not apply to cells 9-13).  R is 3 (5 for cells 12 and 13)
+#   unless --reps or --quick (R=1) says otherwise.
 # Environment: TESSERA_BIN (build/release/tessera), TESSERA_TOOLS
 # (build/release/tests/tools), TESSERA_BENCH (build/release/tests/bench/tessera-bench;
 # compiled from tests/bench/tessera-bench.c into the work folder when missing),
@@ -43,9 +51,11 @@ SERVER_CPU=${BENCH_SERVER_CPU:-0}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
 
 REPS=3
+TK_REPS=5   # cells 12 and 13 (their differences are small; --reps and --quick set both)
 QUICK=0
 SERVERS="hitch haproxy tessera"
 CELLS="1 2 3 4 5 6 7 8"
+CELLS_GIVEN=0
 OUT=""
 KEEP=0
 REPORT_FROM=""
@@ -61,11 +71,12 @@ usage() {
 
 while [ $# -gt 0 ]; do
     case "$1" in
-    --quick) QUICK=1; REPS=1 ;;
-    --reps) REPS=$2; shift ;;
+    --quick) QUICK=1; REPS=1; TK_REPS=1 ;;
+    --reps) REPS=$2; TK_REPS=$2; shift ;;
     --servers) SERVERS=$2; shift ;;
-    --cells) CELLS=$2; shift ;;
-    --memcached) CELLS="9 10 11" ;;
+    --cells) CELLS=$2; CELLS_GIVEN=1; shift ;;
+    --memcached) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")9 10 11"; CELLS_GIVEN=1 ;;
+    --tickets) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")12 13"; CELLS_GIVEN=1 ;;
     --out) OUT=$2; shift ;;
     --keep) KEEP=1 ;;
     --report-from) REPORT_FROM=$2; shift ;;
@@ -77,15 +88,18 @@ done
 
 if [ "$QUICK" = 1 ]; then
     N_FULL=1000; N_RESUME=2000; BULK_CONNS=16; IDLE_N=500; WARMUP=0.3
-    N_MC_RESUME=1500; N_MC_FULL=1000
+    N_MC_RESUME=1500; N_MC_FULL=1000; N_TK_RESUME=2000
 else
     N_FULL=8000; N_RESUME=15000; BULK_CONNS=64; IDLE_N=2000; WARMUP=1
-    N_MC_RESUME=10000; N_MC_FULL=6000
+    N_MC_RESUME=10000; N_MC_FULL=6000; N_TK_RESUME=15000
 fi
 # Cells 9 and 10: sessions made beforehand, each offered once.  The pool covers the measured
 # exchanges plus those of a short warm-up (MC_WARMUP s at up to ~8000 resumptions/s).
 MC_WARMUP=0.25
 MC_PRIME=$((N_MC_RESUME + 3000))
+# Cells 12 and 13: the same, with more exchanges (a resumption from a ticket is cheap, so the run
+# needs more of them to last long enough for the 10 ms CPU ticks).
+TK_PRIME=$((N_TK_RESUME + 3000))
 # Cell 11: connections of the session-ID load in flight, and the size of its pool of session IDs
 # (offered round-robin: B never learns them, so each offer is a lookup).
 MC_LOOKUP_CONC=4
@@ -177,9 +191,9 @@ pid_tree() {
 # With --report-from, nothing is started: the tables are made from an earlier raw results file.
 if [ -z "$REPORT_FROM" ]; then
 
-# Cells 9-11 need --prime-port, which a load generator built before it was added lacks.
+# Cells 9-13 need --prime-port, which a load generator built before it was added lacks.
 NEED_PRIME=0
-case " $CELLS " in *" 9 "*|*" 10 "*|*" 11 "*) NEED_PRIME=1 ;; esac
+case " $CELLS " in *" 9 "*|*" 10 "*|*" 11 "*|*" 12 "*|*" 13 "*) NEED_PRIME=1 ;; esac
 if [ -x "$BENCH" ] && [ "$NEED_PRIME" = 1 ] && ! "$BENCH" --help 2>/dev/null | grep -q -- --prime-port; then
     log "$BENCH has no --prime-port (built from an older source)"
     BENCH=$WORK/missing
@@ -386,13 +400,15 @@ start_memcached() {
 
 # start_mc_tessera NAME STORE CPU [ADMIN_PORT]: one tessera instance for the memcached cells, one
 # worker, tickets off (TLS 1.2 session IDs and TLS 1.3 stateful tickets live in the session
-# cache), the same frontend name and certificate as its peer; sets its PID in ${NAME}_PID and
-# its port in ${NAME}_PORT.  Returns 1 if it did not come up.
+# cache) unless MC_TICKETS=true (cells 12 and 13: stateless tickets, and with the memcached store
+# the ticket keyring is the cluster's), the same frontend name, certificate and cluster secret as
+# its peer; sets its PID in ${NAME}_PID and its port in ${NAME}_PORT.  Returns 1 if it did not
+# come up.
 start_mc_tessera() {
     local name=$1 store=$2 cpu=$3 admin=${4:+127.0.0.1:$4} conf=$WORK/mc-$1.conf port pid
     port=$(free_port)
     cat >"$conf" <<EOF
-# tessera instance $name of the memcached cells: one worker, store "$store", tickets off.
+# tessera instance $name of the memcached cells: one worker, store "$store", tickets ${MC_TICKETS:-false}.
 workers = 1;
 log = { level = "warn"; syslog = false; };
 tls = {
@@ -408,7 +424,7 @@ frontends = (
     certs   = ( { cert = "$WORK/ec.pem"; } );
   }
 );
-sessions = { store = "$store"; tickets = false; };
+sessions = { store = "$store"; tickets = ${MC_TICKETS:-false}; };
 memcached = {
   servers     = [ "127.0.0.1:${MC_PORT:-11211}" ];
   secret_file = "$WORK/cluster.key";
@@ -532,10 +548,169 @@ run_mc_outage() {
     stop_mc_all
 }
 
+# ---- the ticket cells (12, 13) --------------------------------------------------------------
+
+# start_tk_haproxy NAME CPU: one HAProxy 2.6 (one thread) for cells 12 and 13, with the TLS
+# profile of the other cells and the ticket keys of $WORK/tickets.keys, which both instances
+# load; sets ${NAME}_PID and ${NAME}_PORT.  Returns 1 if it did not come up.
+start_tk_haproxy() {
+    local name=$1 cpu=$2 conf=$WORK/haproxy-tk-$1.cfg port pid
+    port=$(free_port)
+    cat >"$conf" <<EOF
+# HAProxy 2.6 instance $name of the ticket cells: TCP mode, one thread; the session tickets are
+# encrypted with keys from a file that every instance loads (tls-ticket-keys).
+global
+    nbthread 1
+    maxconn 8000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+frontend fe
+    bind 127.0.0.1:$port ssl crt $WORK/ec.pem tls-ticket-keys $WORK/tickets.keys ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3 ciphers $CIPHERS12 ciphersuites $SUITES13 curves $TLS_GROUPS
+    default_backend be
+backend be
+    server s1 127.0.0.1:$HTTP_PORT
+EOF
+    taskset -c "$cpu" haproxy -db -f "$conf" >>"$WORK/haproxy-tk.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    printf -v "${name}_PID" '%s' "$pid"
+    printf -v "${name}_PORT" '%s' "$port"
+    if ! wait_port "$port" "$pid" 10; then
+        log "haproxy $name did not start; its log:"
+        tail -n 20 "$WORK/haproxy-tk.log" >&2
+        return 1
+    fi
+}
+
+# keyring_current ADMIN_PORT: the fingerprint(s) of the keys an instance encrypts with now
+# (role "current", source "cluster"), from GET /keyring; empty while the instance is degraded,
+# does not answer, or encrypts with a local key.
+keyring_current() {
+    local json
+    json=$(curl -s --max-time 2 "http://127.0.0.1:$1/keyring") || return 0
+    case "$json" in *'"degraded": false'*) ;; *) return 0 ;; esac
+    echo "$json" | grep -o '{[^{}]*"role": "current"[^{}]*}' | grep '"source": "cluster"' |
+        sed -n 's/.*"fingerprint": "\([0-9a-f]*\)".*/\1/p' | sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+
+# wait_keyring_agree ADMIN_PORT_A ADMIN_PORT_B LIMIT: poll both instances' /keyring (at most
+# LIMIT seconds) until both encrypt with the same cluster key; prints its fingerprint.
+wait_keyring_agree() {
+    local t0=$SECONDS a b
+    while [ $((SECONDS - t0)) -lt "$3" ]; do
+        a=$(keyring_current "$1")
+        b=$(keyring_current "$2")
+        if [ -n "$a" ] && [ "$a" = "$b" ]; then
+            echo "$a"
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "the keyrings did not agree within $3 s: A current '$a', B current '$b'"
+    return 1
+}
+
+# tk_counters ADMIN_PORT: B's handshake and ticket counters, as key=value pairs.
+tk_counters() {
+    curl -s --max-time 5 "http://127.0.0.1:$1/metrics" | awk '
+        index($0, "tessera_handshakes_total{") == 1 {
+            if (index($0, "type=\"full\"")) f += $2
+            else if (index($0, "type=\"resumed_ticket\"")) t += $2
+            else if (index($0, "type=\"resumed_session\"")) s += $2 }
+        index($0, "tessera_resumptions_total{") == 1 && index($0, "origin=\"remote\"") { r += $2 }
+        index($0, "tessera_tickets_total{") == 1 && index($0, "op=\"unknown_key\"") { u += $2 }
+        index($0, "tessera_tickets_total{") == 1 && index($0, "op=\"issued\"") { i += $2 }
+        END { printf "full=%d rticket=%d rsession=%d remote=%d unknown_key=%d issued=%d", f, t, s, r, u, i }'
+}
+
+# tk_delta BEFORE AFTER: AFTER minus BEFORE for each key (both from tk_counters), prefixed b_.
+tk_delta() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); v[kv[1]] = kv[2] }
+        n = split(b, y, " ")
+        for (i = 1; i <= n; i++) { split(y[i], kv, "="); printf "%sb_%s=%d", (i > 1 ? " " : ""), kv[1], kv[2] - v[kv[1]] } }'
+}
+
+# run_tk_resume CELL VARIANT REP: cells 12 and 13, one measurement of instance B.
+#   local      one tessera B, sessions.store = "local", tickets on; the client makes its tickets
+#              on B, then offers each once to B.
+#   memcached  tessera A and B, sessions.store = "memcached", tickets on, one cluster secret; the
+#              run starts once both /keyring endpoints name the same current cluster key; the
+#              client makes its tickets on A, then offers each once to B.
+#   haproxy    HAProxy A and B loading one tls-ticket-keys file; tickets made on A, offered to B.
+# For tessera, B's counters (/metrics) are read once the tickets are made and after the run, so
+# the line also says how B handled the offered tickets (b_full should be 0).
+run_tk_resume() {
+    local cell=$1 v=$2 rep=$3 status=ok line="" prime=0 aadm="" badm="" fp="" before="" t0 args
+    local out=$WORK/tk-bench.out err=$WORK/tk-bench.err bpid i
+    case $v in
+    local)
+        badm=$(free_port)
+        MC_TICKETS=true start_mc_tessera B local "$SERVER_CPU" "$badm" || status=nostart
+        prime=${B_PORT:-0}
+        ;;
+    memcached)
+        aadm=$(free_port)
+        badm=$(free_port)
+        start_memcached && MC_TICKETS=true start_mc_tessera A memcached "$CLIENT_CPU" "$aadm" &&
+            MC_TICKETS=true start_mc_tessera B memcached "$SERVER_CPU" "$badm" || status=nostart
+        prime=${A_PORT:-0}
+        if [ "$status" = ok ]; then
+            fp=$(wait_keyring_agree "$aadm" "$badm" 20) || status=nokeyring
+        fi
+        ;;
+    haproxy)
+        start_tk_haproxy A "$CLIENT_CPU" && start_tk_haproxy B "$SERVER_CPU" || status=nostart
+        prime=${A_PORT:-0}
+        ;;
+    esac
+    if [ "$status" = ok ]; then
+        args="$(cell_args "$cell") --port $B_PORT --prime-port $prime --server-pid $B_PID --conn-timeout 10"
+        : >"$out"
+        : >"$err"
+        taskset -c "$CLIENT_CPU" "$BENCH" $args >"$out" 2>"$err" &
+        bpid=$!
+        PIDS+=("$bpid")
+        # Read B's counters between priming and the run (bounded wait for the "primed" line).
+        if [ -n "$badm" ]; then
+            t0=$SECONDS
+            until grep -q 'primed' "$err"; do
+                if [ $((SECONDS - t0)) -ge 180 ] || ! kill -0 "$bpid" 2>/dev/null; then
+                    break
+                fi
+                sleep 0.02
+            done
+            before=$(tk_counters "$badm")
+        fi
+        wait "$bpid" 2>/dev/null
+        for i in "${!PIDS[@]}"; do [ "${PIDS[$i]}" = "$bpid" ] && unset 'PIDS[i]'; done
+        PIDS=("${PIDS[@]}")
+        cat "$err" >>"$WORK/bench.err"
+        line=$(grep '^mode=' "$out")
+        kill -0 "$B_PID" 2>/dev/null || { status=crashed; log "$v B DIED in cell $cell: $BENCH $args"; }
+        [ -n "$line" ] || status=nooutput
+        case " $line " in *" timeout=1 "*) status=timeout ;; *" aborted=1 "*) status=aborted ;; esac
+        if [ -n "$badm" ] && [ -n "$before" ]; then
+            line="$line $(tk_delta "$before" "$(tk_counters "$badm")")"
+        fi
+        if [ "$v" = memcached ]; then
+            # The keyring may only change at an epoch boundary; say so if it did during the run.
+            line="$line keyring=$fp keyring_after=$(keyring_current "$badm" | tr ' ' '+')"
+        fi
+    fi
+    echo "cell=$cell server=$v rep=$rep status=$status $line" >>"$RESULTS"
+    log "cell $cell $v rep $rep: $status $line"
+    stop_mc_all
+}
+
 cell_variants() {
     case $1 in
     9|10) echo "local memcached" ;;
     11) echo "healthy stopped" ;;
+    12|13) echo "local memcached${TK_HAPROXY:+ haproxy}" ;;
     esac
 }
 
@@ -559,6 +734,8 @@ cell_name() {
     9) echo "cross-instance resumption, TLS 1.2 session ID (memcached vs in-process)" ;;
     10) echo "cross-instance resumption, TLS 1.3 stateful ticket (memcached vs in-process)" ;;
     11) echo "full TLS 1.2 handshakes beside session-ID lookups, memcached healthy vs SIGSTOPped" ;;
+    12) echo "cross-instance resumption, TLS 1.2 ticket (cluster keyring vs one instance vs HAProxy ticket-key file)" ;;
+    13) echo "cross-instance resumption, TLS 1.3 ticket, psk_dhe_ke X25519 (cluster keyring vs one instance vs HAProxy ticket-key file)" ;;
     esac
 }
 
@@ -579,6 +756,8 @@ cell_args() {
     9) echo "resume --resume id $TLS12 --count $N_MC_RESUME --warmup $MC_WARMUP --prime-count $MC_PRIME" ;;
     10) echo "resume --resume ticket $TLS13 --count $N_MC_RESUME --warmup $MC_WARMUP --prime-count $MC_PRIME" ;;
     11) echo "full $TLS12 --count $N_MC_FULL --warmup $WARMUP" ;;
+    12) echo "resume --resume ticket $TLS12 --count $N_TK_RESUME --warmup $MC_WARMUP --prime-count $TK_PRIME" ;;
+    13) echo "resume --resume ticket $TLS13 --count $N_TK_RESUME --warmup $MC_WARMUP --prime-count $TK_PRIME" ;;
     esac
 }
 
@@ -650,6 +829,27 @@ if [ -z "$REPORT_FROM" ]; then
                 done
             done
             ;;
+        12|13)
+            if ! command -v memcached >/dev/null || [ ! -x "$TESSERA_BIN" ]; then
+                log "skipping cell $cell: needs memcached and $TESSERA_BIN"
+                continue
+            fi
+            [ -f "$WORK/cluster.key" ] || { (umask 077 && "$TESSERA_BIN" --gen-secret >"$WORK/cluster.key") || exit 1; }
+            # HAProxy's shared ticket keys: three 80-byte keys (AES-256 + HMAC), base64, one a line.
+            TK_HAPROXY=""
+            if command -v haproxy >/dev/null; then
+                TK_HAPROXY=1
+                [ -f "$WORK/tickets.keys" ] || (umask 077 && for i in 1 2 3; do
+                    openssl rand -base64 80 | tr -d '\n'; echo; done >"$WORK/tickets.keys") || exit 1
+            else
+                log "cell $cell: no haproxy, the haproxy variant is skipped"
+            fi
+            for rep in $(seq "$TK_REPS"); do
+                for v in $(cell_variants "$cell"); do
+                    run_tk_resume "$cell" "$v" "$rep"
+                done
+            done
+            ;;
         *)
             for rep in $(seq "$REPS"); do
                 for s in $AVAILABLE; do
@@ -699,6 +899,24 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
 }
 
+# versus CELL A B KEY DIGITS UNIT: "A - B = d UNIT (p %); spread A s, B s: within|outside", where
+# the spread of a variant is max - min of its runs: a difference of the medians that is no larger
+# than the bigger spread is not a measurable difference.
+versus() {
+    local ma mb
+    ma=$(med "$1" "$2" "$4")
+    mb=$(med "$1" "$3" "$4")
+    { vals "$1" "$2" "$4" | sort -g | awk '{v[NR] = $1} END { print (NR ? v[NR] - v[1] : "-") }'
+      vals "$1" "$3" "$4" | sort -g | awk '{v[NR] = $1} END { print (NR ? v[NR] - v[1] : "-") }'; } |
+        tr '\n' ' ' | awk -v a="$ma" -v b="$mb" -v d="$5" -v u="$6" -v na="$2" -v nb="$3" '{
+            if (a == "-" || b == "-" || b == 0 || $1 == "-" || $2 == "-") { print "-"; exit }
+            diff = a - b; sp = ($1 > $2) ? $1 : $2
+            printf "%s - %s = %+.*f %s (%+.1f %%)", na, nb, d, diff, u, 100 * diff / b
+            if (sp == 0) { printf " (too few runs for a spread)"; exit }
+            printf "; run-to-run spread %s %.*f, %s %.*f: %s the spread", na, d, $1, nb, d, $2,
+                ((diff < 0 ? -diff : diff) <= sp) ? "within" : "OUTSIDE" }'
+}
+
 # A resume cell whose median ratio is below 0.95 did not really resume.
 resume_note() {
     local r
@@ -714,10 +932,13 @@ report() {
     echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); host: $(nproc) cores, $(uname -r); $(openssl version)"
     echo "- servers: hitch $(hitch --version 2>&1 | awk '{print $2}'), $(haproxy -v | head -n 1 | awk '{print "HAProxy", $3}'), tessera $("$TESSERA_BIN" -V 2>/dev/null | head -n 1 || echo '(absent)')"
     echo "- each server: one worker/thread, pinned to core $SERVER_CPU; client and backend on core $CLIENT_CPU"
-    echo "- repetitions: $REPS, servers interleaved; values are median (min-max)"
-    echo "- backends: $HTTP_DESC (cells 1-5, 7-11), $ECHO_DESC (cell 6)"
+    echo "- repetitions: $REPS (cells 12-13: $TK_REPS), servers interleaved; values are median (min-max)"
+    echo "- backends: $HTTP_DESC (cells 1-5, 7-13), $ECHO_DESC (cell 6)"
     case " $CELLS " in *" 9 "*|*" 10 "*|*" 11 "*)
         echo "- cells 9-11: $(memcached -V 2>/dev/null) on core $CLIENT_CPU (-t 1); instance B measured on core $SERVER_CPU, one worker; A, memcached, client and backend on core $CLIENT_CPU; counts: $N_MC_RESUME resumptions (9, 10), $N_MC_FULL full handshakes (11)" ;;
+    esac
+    case " $CELLS " in *" 12 "*|*" 13 "*)
+        echo "- cells 12-13: instance B measured on core $SERVER_CPU (one worker / one thread); A, $(memcached -V 2>/dev/null) (-t 1), client and backend on core $CLIENT_CPU; $N_TK_RESUME resumptions per run, each of a ticket B has never seen" ;;
     esac
     echo "- TLS profile for all servers: TLSv1.2+TLSv1.3, ciphers $CIPHERS12, ciphersuites $SUITES13, groups $TLS_GROUPS"
     echo "- counts: full $N_FULL, resumed $N_RESUME exchanges per run (connect, handshake, 1 request, reply, close), conc 16"
@@ -769,6 +990,26 @@ report() {
             echo "- local: one instance, sessions.store = \"local\"; the client makes its sessions on it, then offers each once"
             echo "- memcached: A and B share memcached; the client makes its sessions on A (before the window), then offers each once to B"
             echo "- sessions made before the run: $(mmr "$cell" memcached primed 0) (memcached), $(mmr "$cell" local primed 0) (local); offered twice: $(total "$cell" memcached pool_reused) / $(total "$cell" local pool_reused)"
+            ;;
+        12|13)
+            echo "| variant | B: server CPU us/resumed handshake | resumed handshakes/s | p50 ms | p99 ms | resumed ratio | B: full / ticket / session resumptions, from A (median) | client CPU % | errors (all reps) |"
+            echo "|---|---|---|---|---|---|---|---|---|"
+            for s in local memcached haproxy; do
+                grep -q "^cell=$cell server=$s " "$RESULTS" || continue
+                local counts="-"
+                [ "$s" = haproxy ] || counts="$(med "$cell" "$s" b_full) / $(med "$cell" "$s" b_rticket) / $(med "$cell" "$s" b_rsession), $(med "$cell" "$s" b_remote)"
+                echo "| $s | $(mmr "$cell" "$s" server_us_per_hs 1) | $(mmr "$cell" "$s" hs_per_s 0) | $(mmr "$cell" "$s" p50_ms 2) | $(mmr "$cell" "$s" p99_ms 2) | $(mmr "$cell" "$s" resumed_ratio 3)$(resume_note "$cell" "$s") | $counts | $(mmr "$cell" "$s" client_cpu_pct 0) | $(total "$cell" "$s" errors) |"
+            done
+            echo
+            echo "- memcached vs local, B's CPU per resumed handshake: $(versus "$cell" memcached local server_us_per_hs 1 us); resumed handshakes/s: $(versus "$cell" memcached local hs_per_s 0 /s) (goal: no measurable difference)"
+            if grep -q "^cell=$cell server=haproxy " "$RESULTS"; then
+                echo "- memcached/haproxy: B's CPU per resumed handshake $(ratio "$(med "$cell" memcached server_us_per_hs)" "$(med "$cell" haproxy server_us_per_hs)")x, resumed handshakes/s $(ratio "$(med "$cell" memcached hs_per_s)" "$(med "$cell" haproxy hs_per_s)")x (goal: CPU <= 1, rate >= 1 within the spread)"
+            fi
+            echo "- local: one tessera, sessions.store = \"local\", tickets = true; the client makes its tickets on it, then offers each once"
+            echo "- memcached: tessera A and B, sessions.store = \"memcached\", tickets = true, one secret file (mode 600), frontend \"bench\", one certificate; the run starts when both /keyring endpoints name the same current cluster key (fingerprints per run: $(vals "$cell" memcached keyring | sort | uniq -c | awk '{printf "%s%s x%d", (NR > 1 ? ", " : ""), $2, $1}'); changed during a run: $(grep "^cell=$cell server=memcached rep=[0-9]* status=ok " "$RESULTS" | awk '{k = ""; a = ""; for (i = 1; i <= NF; i++) { if ($i ~ /^keyring=/) k = substr($i, 9); if ($i ~ /^keyring_after=/) a = substr($i, 15) } if (k != a) n++ } END { printf "%d", n }'))"
+            echo "- haproxy: two HAProxy 2.6, one thread each, loading one tls-ticket-keys file of 3 base64 80-byte keys; tickets made on A, offered once to B"
+            echo "- B's counters are /metrics deltas from the end of priming to the end of the run (warm-up included): full handshakes, resumptions from a ticket, from the session cache, and (memcached) resumptions of a ticket another instance made; tickets B could not decrypt (unknown key, all reps): $(total "$cell" memcached b_unknown_key) (memcached), $(total "$cell" local b_unknown_key) (local)"
+            echo "- tickets made before each run: $(mmr "$cell" memcached primed 0) (memcached), $(mmr "$cell" local primed 0) (local), $(mmr "$cell" haproxy primed 0) (haproxy); offered twice (all reps): $(total "$cell" memcached pool_reused) / $(total "$cell" local pool_reused) / $(total "$cell" haproxy pool_reused)"
             ;;
         11)
             echo "| memcached | full hs/s | full p50 ms | full p99 ms | B CPU % | B CPU us per full hs | lookup-load hs/s | lookup p99 ms | GETs hit/miss/timeout/dropped/error (median) | errors (all reps) |"
