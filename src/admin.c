@@ -293,13 +293,13 @@ admin_start(const struct config *cfg, struct worker **workers, size_t nworkers,
     if (cfg->admin.listen.ss.ss_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
-    a->daemon = MHD_start_daemon(flags, 0, on_accept, a, on_request, a, MHD_OPTION_SOCK_ADDR,
-                                 &cfg->admin.listen.ss, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned)ADMIN_CONNECTION_LIMIT,
-                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)ADMIN_PER_IP_LIMIT,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_TIMEOUT_S,
-                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ADMIN_MEMORY_LIMIT,
-                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+    /* The logger option first, so that MHD's own messages reach our log. */
+    a->daemon = MHD_start_daemon(
+        flags, 0, on_accept, a, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, &cfg->admin.listen.ss, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)ADMIN_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)ADMIN_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ADMIN_MEMORY_LIMIT, MHD_OPTION_END);
     if (a->daemon == NULL) {
         err_set(err, "%s: admin.listen %s: cannot listen (address in use or not local?)", cfg->path,
                 cfg->admin.listen_text);
