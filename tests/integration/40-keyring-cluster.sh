@@ -21,22 +21,16 @@
 # subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2015,SC2016,SC2119,SC2153
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/lib-keyring.sh
+. "$(dirname "$0")/lib-keyring.sh"
 
 ROTATE=4
+PREFIX="kr40:"
 HOPS=10
 CHAIN=20
 BANNER_RE="220 backend ready"
 
-# ---- helpers (keyring, epochs, tickets) ----
-
-# epoch: the current epoch as tessera computes it, floor(unix time / ROTATE).
-epoch() {
-    echo $(($(date +%s) / ROTATE))
-}
-
-epoch_at_least() {
-    [ "$(epoch)" -ge "$1" ]
-}
+# ---- helpers (see lib-keyring.sh for the shared ones) ----
 
 # wait_epoch E: poll the clock until epoch E has begun (at most 3 epochs).
 wait_epoch() {
@@ -44,75 +38,11 @@ wait_epoch() {
         fail "epoch $1 did not come (now $(epoch))"
 }
 
-# keyring ADMIN: /keyring as lines: "degraded true|false EPOCH", then one
-# "EPOCH ROLE SOURCE FINGERPRINT" per key.
-keyring() {
-    curl -sS --max-time 10 "http://127.0.0.1:$1/keyring" | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-print("degraded", "true" if d["degraded"] else "false", d.get("epoch"))
-for k in d["keys"]:
-    print(k["epoch"], k["role"], k["source"], k["fingerprint"])
-'
-}
-
-# kr_has ADMIN REGEXP: a line of `keyring ADMIN` matches REGEXP.
-kr_has() {
-    local k
-    k=$(keyring "$1") || return 1
-    grep -Eq -- "$2" <<<"$k"
-}
-
-# key_epoch ADMIN FINGERPRINT: the epoch of the cluster key with FINGERPRINT.
-key_epoch() {
-    local k
-    k=$(keyring "$1") || return 1
-    awk -v fp="$2" '$3 == "cluster" && $4 == fp { print $1 }' <<<"$k"
-}
-
 # role_keys ADMIN: "EPOCH:FINGERPRINT" of the cluster's current and next keys.
 role_keys() {
     keyring "$1" | awk '$3 == "cluster" && $2 == "current" { c = $1 ":" $4 }
                         $3 == "cluster" && $2 == "next" { n = $1 ":" $4 }
                         END { print c, n }'
-}
-
-# agree ADMIN1 ADMIN2: both hold the same current and next cluster keys.
-agree() {
-    local a b
-    a=$(role_keys "$1") || return 1
-    b=$(role_keys "$2") || return 1
-    [ "$a" = "$b" ] && [[ "$a" =~ ^[0-9]+:[0-9a-f]{8}\ [0-9]+:[0-9a-f]{8}$ ]]
-}
-
-# m ADMIN NAME [LABEL=VALUE...]: a sample's value (the test fails without one).
-m() {
-    metric "$@" || fail "no sample $* on admin port $1"
-}
-
-# ticket_hex FILE: the session ticket in a saved session (hex, no spaces).
-ticket_hex() {
-    openssl sess_id -in "$1" -noout -text 2>/dev/null |
-        sed -n '/TLS session ticket:/,/^$/p' | grep -E '^ +[0-9a-f]{4} - ' |
-        sed -E 's/^ +[0-9a-f]{4} - //; s/   .*$//; s/[ -]//g' | tr -d '\n'
-}
-
-# name_fingerprint TICKET_HEX: the fingerprint /keyring shows for the key a
-# ticket was made with (first 4 bytes of SHA-256 of its 16-byte name).
-name_fingerprint() {
-    python3 -c 'import hashlib, sys
-print(hashlib.sha256(bytes.fromhex(sys.argv[1][:32])).hexdigest()[:8])' "$1"
-}
-
-# new_session PORT FILE TLSFLAG...: a full handshake that saves its session.
-new_session() {
-    local port=$1 file=$2
-    shift 2
-    rm -f "$file"
-    sclient_exchange "" "$BANNER_RE" "$port" "$@" -sess_out "$file" ||
-        fail "s_client $* -sess_out on port $port: $(tail -n 20 "$SCLIENT_OUT")"
-    assert_contains "$SCLIENT_OUT" "^New, "
-    [ -n "$(ticket_hex "$file")" ] || fail "s_client $* on port $port: no ticket in the session"
 }
 
 # printed_ticket FILE: the ticket of the session s_client printed after its
@@ -123,47 +53,15 @@ printed_ticket() {
         sed -E 's/^ +[0-9a-f]{4} - //; s/   .*$//; s/[ -]//g' | tr -d '\n'
 }
 
-# offer PORT IN OUT TLSFLAG...: offer the session saved in IN, save the
-# session the server leaves us with in OUT (TLS 1.3: the new ticket; TLS
-# 1.2: see printed_ticket); sets R to Reused or New.
-offer() {
-    local port=$1 in=$2 out=$3
-    shift 3
-    rm -f "$out"
-    sclient_exchange "" "$BANNER_RE" "$port" "$@" -sess_in "$in" -sess_out "$out" ||
-        fail "s_client $* -sess_in on port $port: $(tail -n 20 "$SCLIENT_OUT")"
-    R=$(sed -n 's/^\(Reused\|New\), .*/\1/p' "$SCLIENT_OUT" | head -n 1)
-}
-
-# start_instance VAR PREFIX KEEP LIFETIME: one tessera of the cluster; sets
-# VAR_PORT, VAR_ADMIN, VAR_PID, VAR_LOG.
-start_instance() {
-    local var=$1 prefix=$2 keep=$3 lifetime=$4 port
-    cfg_reset
-    port=$(free_port)
-    cfg_frontend web "$port" "$BANNER" "$(cert_entry ec)"
-    cfg_admin
-    CFG_SESSIONS="lifetime = $lifetime; tickets = true;"
-    CFG_TICKETS="rotate = $ROTATE; keep = $keep; refresh = 1;"
-    cfg_memcached "$MC_PORT"
-    CFG_MEMCACHED="$CFG_MEMCACHED prefix = \"$prefix\";"
-    write_config "$TEST_DIR/$var.conf"
-    start_tessera "$TEST_DIR/$var.conf"
-    printf -v "${var}_PORT" '%s' "$port"
-    printf -v "${var}_ADMIN" '%s' "$ADMIN_PORT"
-    printf -v "${var}_PID" '%s' "$TESSERA_PID"
-    printf -v "${var}_LOG" '%s' "$TESSERA_LOG"
-}
-
 # ---- set-up ----
 
 make_certs
 start_backend banner
 BANNER=$BACKEND_PORT
 start_memcached
-start_instance A "kr40:" 15 60
-start_instance B "kr40:" 15 60
-start_instance C "kr40c:" 1 4
+start_instance A
+start_instance B
+PREFIX="kr40c:" KEEP=1 LIFETIME=4 start_instance C
 
 # --- C: a TLS 1.2 ticket of epoch K, refused from epoch K+2 on (checked last) ---
 k0=$(epoch)
@@ -185,8 +83,7 @@ K2=$(key_epoch "$A_ADMIN" "$(name_fingerprint "$OLD_TICKET")")
 $(keyring "$A_ADMIN")"
 
 # --- A and B agree on the current and the next key ---
-WAIT_FOR_LIMIT=5 wait_for agree "$A_ADMIN" "$B_ADMIN" ||
-    fail "A and B disagree on the keyring: A: $(role_keys "$A_ADMIN"), B: $(role_keys "$B_ADMIN")"
+wait_agree "the current and next keys" '^[0-9]+:[0-9a-f]{8} [0-9]+:[0-9a-f]{8}$' role_keys
 log "A and B agree on current and next: $(role_keys "$A_ADMIN")"
 for a in "$A_ADMIN" "$B_ADMIN"; do
     wait_for metric_is "$a" 0 tessera_keyring_degraded ||
@@ -317,9 +214,5 @@ log "TLS 1.2 ticket of epoch $K refused by C in epoch $E; unknown_key +1"
 for a in "$A_ADMIN" "$B_ADMIN" "$C_ADMIN"; do
     assert_eq "$(m "$a" tessera_keyring_rejected_total)" 0 "tessera_keyring_rejected_total on $a"
 done
-for v in A B C; do
-    pid_var=${v}_PID
-    TESSERA_PID=${!pid_var}
-    stop_tessera || fail "tessera $v exited with $?"
-done
+stop_instances A B C
 log "ok"

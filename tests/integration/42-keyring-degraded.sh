@@ -19,35 +19,14 @@
 #      it was degraded (their key is in memcached now).
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2015,SC2016,SC2119,SC2153
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/lib-keyring.sh
+. "$(dirname "$0")/lib-keyring.sh"
 
 ROTATE=4
 PREFIX="kr42:"
 BANNER_RE="220 backend ready"
 
-# ---- helpers (keyring, epochs, tickets) ----
-
-epoch() {
-    echo $(($(date +%s) / ROTATE))
-}
-
-# keyring ADMIN: /keyring as lines: "degraded true|false EPOCH", then one
-# "EPOCH ROLE SOURCE FINGERPRINT" per key.
-keyring() {
-    curl -sS --max-time 10 "http://127.0.0.1:$1/keyring" | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-print("degraded", "true" if d["degraded"] else "false", d.get("epoch"))
-for k in d["keys"]:
-    print(k["epoch"], k["role"], k["source"], k["fingerprint"])
-'
-}
-
-# kr_has ADMIN REGEXP: a line of `keyring ADMIN` matches REGEXP.
-kr_has() {
-    local k
-    k=$(keyring "$1") || return 1
-    grep -Eq -- "$2" <<<"$k"
-}
+# ---- helpers (see lib-keyring.sh for the shared ones) ----
 
 # role_fp ADMIN ROLE SOURCE: "EPOCH:FINGERPRINT" of the key with ROLE from SOURCE.
 role_fp() {
@@ -56,61 +35,10 @@ role_fp() {
     awk -v r="$2" -v s="$3" '$2 == r && $3 == s { print $1 ":" $4 }' <<<"$k"
 }
 
-# epoch_of_fp ADMIN FINGERPRINT SOURCE: the epoch of that key (empty if none).
-epoch_of_fp() {
-    local k
-    k=$(keyring "$1") || return 1
-    awk -v fp="$2" -v s="$3" '$4 == fp && $3 == s { print $1 }' <<<"$k"
-}
-
-m() {
-    metric "$@" || fail "no sample $* on admin port $1"
-}
-
-# ticket_hex FILE: the session ticket in a saved session (hex, no spaces).
-ticket_hex() {
-    openssl sess_id -in "$1" -noout -text 2>/dev/null |
-        sed -n '/TLS session ticket:/,/^$/p' | grep -E '^ +[0-9a-f]{4} - ' |
-        sed -E 's/^ +[0-9a-f]{4} - //; s/   .*$//; s/[ -]//g' | tr -d '\n'
-}
-
-# name_fingerprint TICKET_HEX: /keyring's fingerprint of the ticket's key
-# (first 4 bytes of SHA-256 of the 16-byte key name the ticket starts with).
-name_fingerprint() {
-    python3 -c 'import hashlib, sys
-print(hashlib.sha256(bytes.fromhex(sys.argv[1][:32])).hexdigest()[:8])' "$1"
-}
-
-new_session() {
-    local port=$1 file=$2
-    shift 2
-    rm -f "$file"
-    sclient_exchange "" "$BANNER_RE" "$port" "$@" -sess_out "$file" ||
-        fail "s_client $* -sess_out on port $port: $(tail -n 20 "$SCLIENT_OUT")"
-    assert_contains "$SCLIENT_OUT" "^New, "
-    [ -n "$(ticket_hex "$file")" ] || fail "s_client $* on port $port: no ticket in the session"
-}
-
-# offer PORT FILE TLSFLAG...: offer the saved session; sets R to Reused or New.
-offer() {
-    local port=$1 file=$2
-    shift 2
-    sclient_exchange "" "$BANNER_RE" "$port" "$@" -sess_in "$file" ||
-        fail "s_client $* -sess_in on port $port: $(tail -n 20 "$SCLIENT_OUT")"
-    R=$(sed -n 's/^\(Reused\|New\), .*/\1/p' "$SCLIENT_OUT" | head -n 1)
-}
-
 # expect_reused PORT FILE TLSFLAG WHAT
 expect_reused() {
     offer "$1" "$2" "$3"
     assert_eq "$R" Reused "$4"
-}
-
-entries_exist() {
-    local e
-    for e in "$@"; do
-        mc_tool get "$MC_PORT" "${PREFIX}stek:$e" >/dev/null || return 1
-    done
 }
 
 entries_current_exist() {
@@ -126,23 +54,6 @@ recovered() {
         kr_has "$1" "^degraded false " &&
         kr_has "$1" "^[0-9]+ current cluster " &&
         healthz_matches "$1" '^ok$'
-}
-
-start_instance() {
-    local var=$1 port
-    cfg_reset
-    port=$(free_port)
-    cfg_frontend web "$port" "$BANNER" "$(cert_entry ec)"
-    cfg_admin
-    CFG_SESSIONS="lifetime = 60; tickets = true;"
-    CFG_TICKETS="rotate = $ROTATE; keep = 15; refresh = 1;"
-    cfg_memcached "$MC_PORT"
-    CFG_MEMCACHED="$CFG_MEMCACHED prefix = \"$PREFIX\";"
-    write_config "$TEST_DIR/$var.conf"
-    start_tessera "$TEST_DIR/$var.conf"
-    printf -v "${var}_PORT" '%s' "$port"
-    printf -v "${var}_ADMIN" '%s' "$ADMIN_PORT"
-    printf -v "${var}_PID" '%s' "$TESSERA_PID"
 }
 
 # ---- 1. A without memcached ----
@@ -173,7 +84,7 @@ for v in 1_2 1_3; do
     expect_reused "$A_PORT" "deg$v.pem" "-tls$v" "TLS ${v/_/.} ticket of degraded A offered to A"
 done
 DEG_FP=$(name_fingerprint "$(ticket_hex deg1_2.pem)")
-DEG_EPOCH=$(epoch_of_fp "$A_ADMIN" "$DEG_FP" local)
+DEG_EPOCH=$(key_epoch "$A_ADMIN" "$DEG_FP" local)
 [ -n "$DEG_EPOCH" ] || fail "the degraded ticket's key $DEG_FP is not a local key of A: \
 $(keyring "$A_ADMIN")"
 assert_eq "$(m "$A_ADMIN" tessera_keyring_degraded)" 1 "tessera_keyring_degraded on A"
@@ -206,14 +117,8 @@ log "tickets made while degraded still resume on A"
 # ---- 3. B joins ----
 
 start_instance B
-agree_current() {
-    local a
-    a=$(role_fp "$A_ADMIN" current cluster)
-    [ -n "$a" ] && [ "$a" = "$(role_fp "$B_ADMIN" current cluster)" ]
-}
-WAIT_FOR_LIMIT=5 wait_for agree_current ||
-    fail "A and B disagree on the current key: A $(role_fp "$A_ADMIN" current cluster), B \
-$(role_fp "$B_ADMIN" current cluster)"
+# (any non-empty answer, the same on both)
+wait_agree "the current key" . role_fp current cluster
 WAIT_FOR_LIMIT=5 wait_for recovered "$B_ADMIN" || fail "B is degraded: $(keyring "$B_ADMIN")"
 log "B agrees with A on the current key $(role_fp "$B_ADMIN" current cluster)"
 for v in 1_2 1_3; do
@@ -228,9 +133,5 @@ log "tickets made on A after the recovery, and while degraded, resume on B"
 for a in "$A_ADMIN" "$B_ADMIN"; do
     assert_eq "$(m "$a" tessera_keyring_rejected_total)" 0 "tessera_keyring_rejected_total on $a"
 done
-for v in A B; do
-    pid_var=${v}_PID
-    TESSERA_PID=${!pid_var}
-    stop_tessera || fail "tessera $v exited with $?"
-done
+stop_instances A B
 log "ok"

@@ -17,6 +17,8 @@
 # libasan or libtsan.  Not in the TSan subset.
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2015,SC2016,SC2119,SC2153
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/lib-keyring.sh
+. "$(dirname "$0")/lib-keyring.sh"
 
 ROTATE=4
 PREFIX="kr43:"
@@ -31,15 +33,7 @@ if ldd "$TESSERA_BIN" 2>/dev/null | grep -Eq 'lib(asan|tsan)'; then
 fi
 [ -f "$FAKETIME_LIB" ] || fail "libfaketime not found at $FAKETIME_LIB (apt-get install faketime)"
 
-# ---- helpers ----
-
-epoch() {
-    echo $(($(date +%s) / ROTATE))
-}
-
-epoch_at_least() {
-    [ "$(epoch)" -ge "$1" ]
-}
+# ---- helpers (see lib-keyring.sh for the shared ones) ----
 
 # kr_epoch ADMIN: the epoch the instance is in, from /keyring.
 kr_epoch() {
@@ -60,57 +54,6 @@ b_off() {
     else
         [ "$b" -lt "$before" ]
     fi
-}
-
-m() {
-    metric "$@" || fail "no sample $* on admin port $1"
-}
-
-new_session() {
-    local port=$1 file=$2
-    shift 2
-    rm -f "$file"
-    sclient_exchange "" "$BANNER_RE" "$port" "$@" -sess_out "$file" ||
-        fail "s_client $* -sess_out on port $port: $(tail -n 20 "$SCLIENT_OUT")"
-    assert_contains "$SCLIENT_OUT" "^New, "
-    assert_contains "$SCLIENT_OUT" "TLS session ticket"
-}
-
-# offer PORT FILE TLSFLAG...: offer the saved session; sets R to Reused or New.
-offer() {
-    local port=$1 file=$2
-    shift 2
-    sclient_exchange "" "$BANNER_RE" "$port" "$@" -sess_in "$file" ||
-        fail "s_client $* -sess_in on port $port: $(tail -n 20 "$SCLIENT_OUT")"
-    R=$(sed -n 's/^\(Reused\|New\), .*/\1/p' "$SCLIENT_OUT" | head -n 1)
-}
-
-# start_instance VAR [FAKETIME]: one tessera of the cluster, under
-# libfaketime with FAKETIME when given (through a wrapper that execs tessera,
-# so the tracked pid is tessera's).  Sets VAR_PORT, VAR_ADMIN, VAR_PID.
-start_instance() {
-    local var=$1 fake=${2:-} port bin=$TESSERA_BIN wrapper
-    cfg_reset
-    port=$(free_port)
-    cfg_frontend web "$port" "$BANNER" "$(cert_entry ec)"
-    cfg_admin
-    CFG_SESSIONS="lifetime = 60; tickets = true;"
-    CFG_TICKETS="rotate = $ROTATE; keep = 15; refresh = 1;"
-    cfg_memcached "$MC_PORT"
-    CFG_MEMCACHED="$CFG_MEMCACHED prefix = \"$PREFIX\";"
-    write_config "$TEST_DIR/$var.conf"
-    if [ -n "$fake" ]; then
-        wrapper=$TEST_DIR/tessera-faketime-$var.sh
-        printf '#!/bin/sh\nFAKETIME=%s LD_PRELOAD=%s exec %s "$@"\n' "'$fake'" \
-            "'$FAKETIME_LIB'" "'$bin'" >"$wrapper"
-        chmod +x "$wrapper"
-        TESSERA_BIN=$wrapper
-    fi
-    start_tessera "$TEST_DIR/$var.conf"
-    TESSERA_BIN=$bin
-    printf -v "${var}_PORT" '%s' "$port"
-    printf -v "${var}_ADMIN" '%s' "$ADMIN_PORT"
-    printf -v "${var}_PID" '%s' "$TESSERA_PID"
 }
 
 # cross TLSFLAG FROM_PORT TO_PORT WHAT...: a ticket made on FROM resumes on TO.
