@@ -8,6 +8,7 @@
 #include "mailbox.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -59,8 +60,11 @@ mailbox_post_flags(struct mailbox *m, unsigned flags)
 void
 mailbox_post(struct mailbox *m, struct mailbox_msg *msg)
 {
+    bool was_empty;
+
     msg->next = NULL;
     pthread_mutex_lock(&m->lock);
+    was_empty = m->head == NULL;
     if (m->tail != NULL) {
         m->tail->next = msg;
     } else {
@@ -68,7 +72,11 @@ mailbox_post(struct mailbox *m, struct mailbox_msg *msg)
     }
     m->tail = msg;
     pthread_mutex_unlock(&m->lock);
-    mailbox_wake(m);
+    /* A non-empty list has a wake-up pending already: the owner takes the
+     * whole list after reading the eventfd, so one write per batch is enough. */
+    if (was_empty) {
+        mailbox_wake(m);
+    }
 }
 
 unsigned
