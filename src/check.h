@@ -35,4 +35,7 @@ _Noreturn void check_fail(const char *file, int line, const char *func, const ch
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The object of `type` whose `member` is at `ptr` (an embedded handler or timer). */
+#define CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
 #endif

@@ -428,7 +428,7 @@ conn_session_ready(struct conn *c)
 static void
 on_client_event(struct evhandler *h, uint32_t events)
 {
-    struct conn *c = (struct conn *)((char *)h - offsetof(struct conn, ch));
+    struct conn *c = CONTAINER_OF(h, struct conn, ch);
 
     CHECK_OBJ(c, CONN_MAGIC);
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
@@ -443,7 +443,7 @@ on_client_event(struct evhandler *h, uint32_t events)
 static void
 on_backend_event(struct evhandler *h, uint32_t events)
 {
-    struct conn *c = (struct conn *)((char *)h - offsetof(struct conn, bh));
+    struct conn *c = CONTAINER_OF(h, struct conn, bh);
 
     CHECK_OBJ(c, CONN_MAGIC);
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
@@ -461,7 +461,7 @@ on_backend_event(struct evhandler *h, uint32_t events)
 static void
 on_conn_timer(struct evtimer *t)
 {
-    struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
+    struct conn *c = CONTAINER_OF(t, struct conn, timer);
 
     CHECK_OBJ(c, CONN_MAGIC);
     if (c->state == CONN_CLOSED) {

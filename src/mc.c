@@ -59,7 +59,6 @@ struct mc_helper {
 };
 
 struct mc {
-    unsigned timeout_ms;
     char *probe_key;
     size_t nservers;
     struct mc_server *servers;
@@ -500,7 +499,6 @@ mc_new(const struct config *cfg, size_t nqueues, struct err *err)
     pthread_mutex_init(&mc->stop_lock, NULL);
     pthread_cond_init(&mc->stop_cond, &ca);
     pthread_condattr_destroy(&ca);
-    mc->timeout_ms = cfg->memcached.timeout_ms;
     mc->nservers = cfg->memcached.nservers;
     mc->servers = calloc(mc->nservers, sizeof(*mc->servers));
     mc->nqueues = nqueues;

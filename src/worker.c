@@ -100,7 +100,7 @@ worker_conn_closed(struct worker *w)
 static void
 on_accept_timer(struct evtimer *t)
 {
-    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, accept_timer));
+    struct worker *w = CONTAINER_OF(t, struct worker, accept_timer);
 
     CHECK_OBJ(w, WORKER_MAGIC);
     if (w->nconns < w->max_conns) {
@@ -111,8 +111,7 @@ on_accept_timer(struct evtimer *t)
 static void
 on_listener_event(struct evhandler *h, uint32_t events)
 {
-    struct worker_listener *l =
-        (struct worker_listener *)((char *)h - offsetof(struct worker_listener, h));
+    struct worker_listener *l = CONTAINER_OF(h, struct worker_listener, h);
     struct worker *w;
 
     (void)events;
@@ -143,7 +142,7 @@ on_listener_event(struct evhandler *h, uint32_t events)
 static void
 on_ring_timer(struct evtimer *t)
 {
-    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, ring_timer));
+    struct worker *w = CONTAINER_OF(t, struct worker, ring_timer);
 
     CHECK_OBJ(w, WORKER_MAGIC);
     keyring_sync_fetch(w->keyring_sync, w->ring, &w->ring_generation);
@@ -166,7 +165,7 @@ worker_close_listeners(struct worker *w)
 static void
 on_mailbox(struct evhandler *h, uint32_t events)
 {
-    struct worker *w = (struct worker *)((char *)h - offsetof(struct worker, mbox_h));
+    struct worker *w = CONTAINER_OF(h, struct worker, mbox_h);
     struct mailbox_msg *list;
 
     (void)events;
