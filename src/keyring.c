@@ -145,6 +145,28 @@ keyring_replace(struct keyring *r, const struct keyring_key *k)
 }
 
 int
+keyring_fill_local(struct keyring *r, time_t now, keyring_rand_fn rand)
+{
+    uint64_t e = keyring_epoch(r, now);
+    int made = 0;
+
+    for (uint64_t epoch = e; epoch <= e + 1; epoch++) {
+        struct keyring_key k;
+        if (keyring_get(r, epoch, KEYRING_SOURCE_CLUSTER) != NULL ||
+            keyring_get(r, epoch, KEYRING_SOURCE_LOCAL) != NULL) {
+            continue;
+        }
+        if (keyring_generate(&k, epoch, KEYRING_SOURCE_LOCAL, rand) < 0) {
+            return -1;
+        }
+        CHECK(keyring_add(r, &k) == 0);
+        OPENSSL_cleanse(&k, sizeof(k));
+        made++;
+    }
+    return made;
+}
+
+int
 keyring_remove(struct keyring *r, uint64_t epoch, enum keyring_source source)
 {
     size_t i;

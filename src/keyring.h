@@ -73,6 +73,11 @@ int keyring_add(struct keyring *r, const struct keyring_key *k);
  * one), or add it if there is none.  Returns 0 or -ENOSPC. */
 int keyring_replace(struct keyring *r, const struct keyring_key *k);
 
+/* Give the current and next epochs at `now` a new local key where the ring
+ * holds no key at all for them.  Returns how many keys were made, or -1 if
+ * `rand` failed (keys made before the failure stay). */
+int keyring_fill_local(struct keyring *r, time_t now, keyring_rand_fn rand);
+
 /* Drop (and wipe) the key of `epoch` from `source`.  Returns 1 if there was one. */
 int keyring_remove(struct keyring *r, uint64_t epoch, enum keyring_source source);
 

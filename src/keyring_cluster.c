@@ -429,13 +429,8 @@ keyring_cluster_refresh(struct keyring_cluster *kc, struct keyring_sync *ks, tim
     kc_clear(kc);
 
     /* 4. Degraded: local keys where we hold none, so tickets keep working here. */
-    for (uint64_t epoch = e; epoch <= e + 1; epoch++) {
-        struct keyring_key k;
-        if (held(r, epoch) == NULL &&
-            keyring_generate(&k, epoch, KEYRING_SOURCE_LOCAL, RAND_priv_bytes) == 0) {
-            keyring_add(r, &k);
-            OPENSSL_cleanse(&k, sizeof(k));
-        }
+    if (keyring_fill_local(r, now, RAND_priv_bytes) < 0) {
+        log_error("keyring: the random generator failed; no new ticket key");
     }
     /* One slow refresh on a loaded machine is not an outage: report degraded
      * after two in a row (the local keys above are made at once anyway). */

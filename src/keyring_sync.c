@@ -86,36 +86,17 @@ keyring_sync_free(struct keyring_sync *ks)
 int
 keyring_sync_refresh(struct keyring_sync *ks, time_t now)
 {
-    struct keyring_key k;
-    bool changed = false;
-    int rc = 0;
-
     pthread_mutex_lock(&ks->lock);
-    uint64_t e = keyring_epoch(ks->ring, now);
-    if (keyring_expire(ks->ring, now) > 0) {
-        changed = true;
-    }
-    for (uint64_t epoch = e; epoch <= e + 1; epoch++) {
-        if (keyring_get(ks->ring, epoch, KEYRING_SOURCE_LOCAL) != NULL ||
-            keyring_get(ks->ring, epoch, KEYRING_SOURCE_CLUSTER) != NULL) {
-            continue;
-        }
-        if (keyring_generate(&k, epoch, KEYRING_SOURCE_LOCAL, RAND_priv_bytes) < 0) {
-            rc = -1;
-            continue;
-        }
-        CHECK(keyring_add(ks->ring, &k) == 0);
-        OPENSSL_cleanse(&k, sizeof(k));
-        changed = true;
-    }
-    if (changed) {
+    bool changed = keyring_expire(ks->ring, now) > 0;
+    int rc = keyring_fill_local(ks->ring, now, RAND_priv_bytes);
+    if (changed || rc != 0) {
         atomic_fetch_add_explicit(&ks->generation, 1, memory_order_release);
     }
     pthread_mutex_unlock(&ks->lock);
     if (rc < 0) {
         log_error("keyring: the random generator failed; no new ticket key");
     }
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 unsigned

@@ -625,6 +625,30 @@ test_remove(void **state)
     keyring_wipe(&r);
 }
 
+/* keyring_fill_local makes local keys for e and e+1 only where no key is held. */
+static void
+test_fill_local(void **state)
+{
+    (void)state;
+    struct keyring r;
+    struct keyring_key c = make_key(10, KEYRING_SOURCE_CLUSTER);
+    time_t now = 10 * 4 + 1; /* epoch 10 with rotate 4 */
+
+    keyring_init(&r, 4, 2);
+    assert_int_equal(keyring_add(&r, &c), 0);
+    assert_int_equal(keyring_fill_local(&r, now, rng_counter_bytes), 1);
+    assert_null(keyring_get(&r, 10, KEYRING_SOURCE_LOCAL));
+    assert_non_null(keyring_get(&r, 11, KEYRING_SOURCE_LOCAL));
+    assert_int_equal(keyring_fill_local(&r, now, rng_counter_bytes), 0);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(keyring_fill_local(&r, now + 4, rng_counter_bytes), 1); /* epoch 12 */
+    assert_non_null(keyring_get(&r, 12, KEYRING_SOURCE_LOCAL));
+    rng_fail_at = rng_calls + 1;
+    assert_int_equal(keyring_fill_local(&r, now + 8, rng_counter_bytes), -1); /* 13 fails */
+    assert_null(keyring_get(&r, 13, KEYRING_SOURCE_LOCAL));
+    keyring_wipe(&r);
+}
+
 int
 main(void)
 {
@@ -635,6 +659,7 @@ main(void)
         cmocka_unit_test_setup(test_generate_rng_failure, setup_rng),
         cmocka_unit_test_setup(test_add_and_find, setup_rng),
         cmocka_unit_test_setup(test_remove, setup_rng),
+        cmocka_unit_test_setup(test_fill_local, setup_rng),
         cmocka_unit_test_setup(test_add_errors, setup_rng),
         cmocka_unit_test_setup(test_add_full, setup_rng),
         cmocka_unit_test_setup(test_replace, setup_rng),
