@@ -15,6 +15,7 @@
 #include "mc.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +32,15 @@
 #define MC_BREAKER_OPEN_MS   2000
 #define MC_PROBE_EVERY_MS    1000
 #define MC_REROUTE_TRIES     8
+#define MC_ADDRS_MAX         4
 
 struct mc_server {
     char *name; /* "host:port" as configured */
     char *host;
     unsigned port;
+    struct sockaddr_storage addrs[MC_ADDRS_MAX]; /* resolved once, for mcget.c */
+    socklen_t addrlens[MC_ADDRS_MAX];
+    size_t naddrs;
     memcached_st *probe; /* the prober's own single-server handle */
     _Atomic bool up;
     _Atomic unsigned timeouts;      /* consecutive */
@@ -58,8 +63,14 @@ struct mc_helper {
     bool started;
 };
 
+struct mc_router {
+    struct mc *mc;
+    memcached_st *memc; /* a clone used only for hashing: never connects */
+};
+
 struct mc {
     char *probe_key;
+    unsigned timeout_ms;
     size_t nservers;
     struct mc_server *servers;
     size_t nqueues;
@@ -220,8 +231,14 @@ mc_note_result(struct mc *mc, int si, memcached_return_t rc)
     }
     if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_NOTSTORED ||
         rc == MEMCACHED_DATA_EXISTS || rc == MEMCACHED_END) {
-        atomic_store(&s->timeouts, 0);
-        atomic_store(&s->up, true);
+        /* Loads first: every worker's every answer passes here, and stores
+         * would bounce the line between their cores. */
+        if (atomic_load(&s->timeouts) != 0) {
+            atomic_store(&s->timeouts, 0);
+        }
+        if (!atomic_load(&s->up)) {
+            atomic_store(&s->up, true);
+        }
         return;
     }
     switch (rc) {
@@ -286,45 +303,67 @@ mc_skipped(struct mc *mc, int si)
            !atomic_load(&mc->servers[si].up);
 }
 
+/*
+ * The server for an operation on `key` placed by `group` (or by `key` when
+ * `group` is empty), or MC_ROUTE_SKIPPED / MC_ROUTE_UNKNOWN.  Breaker: a
+ * server that keeps timing out, or that the last operation or probe found
+ * unreachable, is skipped until the prober sees it answer (at most
+ * MC_PROBE_EVERY_MS later), so a dead or hung server costs handshakes
+ * nothing.  A request without its own placement (a session) moves meanwhile
+ * to the first of "key#1", "key#2"... that maps to a server still up: every
+ * instance that sees the same server down picks the same one, so sessions
+ * keep being shared.  *group and *glen are updated to the placement used.
+ */
+static int
+mc_route_memc(struct mc *mc, memcached_st *memc, const char *key, size_t keylen, const char **group,
+              size_t *glen, char *alt)
+{
+    bool placed = *glen > 0;
+    int si;
+
+    if (!placed) {
+        *group = key;
+        *glen = keylen;
+    }
+    si = mc_server_of(mc, memc, *group, *glen);
+    if (si < 0) {
+        return MC_ROUTE_UNKNOWN;
+    }
+    if (!mc_skipped(mc, si)) {
+        return si;
+    }
+    for (unsigned i = 1; !placed && i <= MC_REROUTE_TRIES && mc->nservers > 1; i++) {
+        int n = snprintf(alt, MC_KEY_MAX + 1, "%.*s#%u", (int)keylen, key, i);
+        if (n <= 0 || (size_t)n > MC_KEY_MAX) {
+            break;
+        }
+        int sj = mc_server_of(mc, memc, alt, (size_t)n);
+        if (sj >= 0 && !mc_skipped(mc, sj)) {
+            *group = alt;
+            *glen = (size_t)n;
+            return sj;
+        }
+    }
+    return MC_ROUTE_SKIPPED;
+}
+
 static void
 mc_run(struct mc_helper *h, struct mc_req *req)
 {
     struct mc *mc = h->mc;
     memcached_return_t rc = MEMCACHED_FAILURE;
     uint32_t flags = 0;
+    char alt[MC_KEY_MAX + 1];
+    const char *group = req->group;
+    size_t glen = req->grouplen;
     int si;
 
     if (atomic_load(&mc->stopping) || mc_now_ms() >= req->deadline_ms) {
         req->result = MC_RES_DROPPED;
         return;
     }
-    const char *group = req->grouplen > 0 ? req->group : req->key;
-    size_t glen = req->grouplen > 0 ? req->grouplen : req->keylen;
-    si = mc_server_of(mc, h->memc, group, glen);
-    /* Breaker: a server that keeps timing out, or that the last operation or
-     * probe found unreachable, is skipped until the prober sees it answer
-     * (at most MC_PROBE_EVERY_MS later), so a dead or hung server costs
-     * handshakes nothing.  A request without its own placement (a session)
-     * moves meanwhile to the first of "key#1", "key#2"... that maps to a
-     * server still up: every instance that sees the same server down picks
-     * the same one, so sessions keep being shared. */
-    char alt[MC_KEY_MAX + 1];
-    if (si >= 0 && mc_skipped(mc, si) && req->grouplen == 0) {
-        for (unsigned i = 1; i <= MC_REROUTE_TRIES && mc->nservers > 1; i++) {
-            int n = snprintf(alt, sizeof(alt), "%s#%u", req->key, i);
-            if (n <= 0 || (size_t)n > MC_KEY_MAX) {
-                break;
-            }
-            int sj = mc_server_of(mc, h->memc, alt, (size_t)n);
-            if (sj >= 0 && !mc_skipped(mc, sj)) {
-                group = alt;
-                glen = (size_t)n;
-                si = sj;
-                break;
-            }
-        }
-    }
-    if (si >= 0 && mc_skipped(mc, si)) {
+    si = mc_route_memc(mc, h->memc, req->key, req->keylen, &group, &glen, alt);
+    if (si == MC_ROUTE_SKIPPED) {
         req->result = MC_RES_DROPPED;
         return;
     }
@@ -479,7 +518,25 @@ mc_parse_server(struct mc_server *s, const char *text)
     s->name = strdup(text);
     s->host = strndup(text, (size_t)(colon - text));
     s->port = (unsigned)strtoul(colon + 1, NULL, 10);
-    return s->name != NULL && s->host != NULL ? 0 : -1;
+    if (s->name == NULL || s->host == NULL) {
+        return -1;
+    }
+    /* For mcget.c's own connections.  A name that does not resolve now
+     * leaves the server to the helpers (libmemcached resolves lazily). */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char port[16];
+    snprintf(port, sizeof(port), "%u", s->port);
+    if (getaddrinfo(s->host, port, &hints, &res) == 0) {
+        for (struct addrinfo *ai = res; ai != NULL && s->naddrs < MC_ADDRS_MAX; ai = ai->ai_next) {
+            if (ai->ai_addrlen <= sizeof(s->addrs[0])) {
+                memcpy(&s->addrs[s->naddrs], ai->ai_addr, ai->ai_addrlen);
+                s->addrlens[s->naddrs++] = ai->ai_addrlen;
+            }
+        }
+        freeaddrinfo(res);
+    }
+    return 0;
 }
 
 struct mc *
@@ -499,6 +556,7 @@ mc_new(const struct config *cfg, size_t nqueues, struct err *err)
     pthread_mutex_init(&mc->stop_lock, NULL);
     pthread_cond_init(&mc->stop_cond, &ca);
     pthread_condattr_destroy(&ca);
+    mc->timeout_ms = cfg->memcached.timeout_ms;
     mc->nservers = cfg->memcached.nservers;
     mc->servers = calloc(mc->nservers, sizeof(*mc->servers));
     mc->nqueues = nqueues;
@@ -581,6 +639,89 @@ mc_submit(struct mc *mc, size_t qi, struct mc_req *req)
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->lock);
     return 0;
+}
+
+struct mc_router *
+mc_router_new(struct mc *mc)
+{
+    struct mc_router *r = calloc(1, sizeof(*r));
+
+    if (r == NULL) {
+        return NULL;
+    }
+    r->mc = mc;
+    r->memc = memcached_clone(NULL, mc->proto);
+    if (r->memc == NULL) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void
+mc_router_free(struct mc_router *r)
+{
+    if (r != NULL) {
+        memcached_free(r->memc);
+        free(r);
+    }
+}
+
+int
+mc_route(struct mc_router *r, const char *key, size_t keylen)
+{
+    char alt[MC_KEY_MAX + 1];
+    const char *group = NULL;
+    size_t glen = 0;
+
+    return mc_route_memc(r->mc, r->memc, key, keylen, &group, &glen, alt);
+}
+
+const struct sockaddr *
+mc_server_addr(const struct mc *mc, size_t i, size_t which, socklen_t *len)
+{
+    const struct mc_server *s = &mc->servers[i];
+
+    if (which >= s->naddrs) {
+        return NULL;
+    }
+    *len = s->addrlens[which];
+    return (const struct sockaddr *)&s->addrs[which];
+}
+
+const char *
+mc_workers_excluded(const struct mc *mc)
+{
+    /* libmemcached features a worker's text-protocol connection to one
+     * server does not reproduce. */
+    if (memcached_behavior_get(mc->proto, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL)) {
+        return "--BINARY-PROTOCOL";
+    }
+    if (memcached_behavior_get(mc->proto, MEMCACHED_BEHAVIOR_USE_UDP)) {
+        return "--USE-UDP";
+    }
+    if (memcached_behavior_get(mc->proto, MEMCACHED_BEHAVIOR_NUMBER_OF_REPLICAS) > 0) {
+        return "--NUMBER-OF-REPLICAS";
+    }
+    return NULL;
+}
+
+unsigned
+mc_timeout_ms(const struct mc *mc)
+{
+    return mc->timeout_ms;
+}
+
+void
+mc_note_timeout(struct mc *mc, size_t i)
+{
+    mc_note_result(mc, (int)i, MEMCACHED_TIMEOUT);
+}
+
+void
+mc_note_answer(struct mc *mc, size_t i)
+{
+    mc_note_result(mc, (int)i, MEMCACHED_SUCCESS);
 }
 
 int

@@ -1,7 +1,9 @@
 /*
  * mc.h - the only user of libmemcached: helper threads that run memcached
- * operations on behalf of workers (and the keyring upkeep), so that no
- * worker ever blocks on memcached.
+ * operations for the keyring upkeep (main thread) and for workers when
+ * their own connections (mcget.h) cannot take a session operation; the
+ * circuit breaker and prober that both paths obey; and the server map
+ * (ketama) both paths share.
  *
  * mc_new/mc_free run on the main thread.  mc_submit may be called from any
  * thread and never blocks: each queue (one per worker, plus one for the main
@@ -19,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "mailbox.h"
@@ -91,6 +94,33 @@ int mc_submit(struct mc *mc, size_t q, struct mc_req *req);
  * does (the same on every instance: ketama over the same server list), or
  * an empty string with a single server.  Writes at most MC_KEY_MAX + 1. */
 void mc_fallback_group(struct mc *mc, const char *group, char *out);
+
+/*
+ * A thread's own copy of the server map (libmemcached's ketama), for
+ * mcget.c's lookups on a worker's loop.  mc_route gives the server a
+ * session key is on now: its own, or while that one is skipped (breaker
+ * open, unreachable) the reroute every instance agrees on; else
+ * MC_ROUTE_SKIPPED, or MC_ROUTE_UNKNOWN when the map names no configured
+ * server.  Pure computation: never blocks, never connects.
+ */
+#define MC_ROUTE_UNKNOWN (-1)
+#define MC_ROUTE_SKIPPED (-2)
+struct mc_router;
+struct mc_router *mc_router_new(struct mc *mc);
+void mc_router_free(struct mc_router *r);
+int mc_route(struct mc_router *r, const char *key, size_t keylen);
+
+/* Address `which` (0, 1...) server i resolved to at start-up, or NULL. */
+const struct sockaddr *mc_server_addr(const struct mc *mc, size_t i, size_t which, socklen_t *len);
+unsigned mc_timeout_ms(const struct mc *mc);
+/* The memcached.options setting that rules out workers' own connections
+ * (the binary protocol, UDP, replicas: libmemcached features mcget.c does
+ * not reproduce), or NULL when they may be used. */
+const char *mc_workers_excluded(const struct mc *mc);
+/* Any thread: feed the breaker of server i with an operation done outside
+ * the helpers (a timeout; an answer). */
+void mc_note_timeout(struct mc *mc, size_t i);
+void mc_note_answer(struct mc *mc, size_t i);
 
 /* Main thread: the index of the server `key` maps to, or -1. */
 int mc_server_index(struct mc *mc, const char *key);

@@ -2,16 +2,17 @@
  * sessions.c - session-cache callbacks over the in-process store and, with
  * the memcached store, sealed entries in memcached.
  *
- * Runs on worker threads inside OpenSSL's handshake and on the worker's
- * mailbox for memcached answers; never blocks (the in-process store's shard
+ * Runs on worker threads inside OpenSSL's handshake and in the worker's
+ * loop for memcached answers; never blocks (the in-process store's shard
  * locks are held for a few hundred nanoseconds, memcached is only reached
- * through mc.c's queues).
+ * through the worker's own non-blocking connections (mcget.c) or, when
+ * those cannot take an operation, mc.c's queues).
  *
  * The lookup path (memcached store): the client-hello callback decides
  * whether the ClientHello can resume from the cache at all (design.md: a TLS
  * 1.3 ClientHello's random legacy session ID, or a ClientHello that carries
  * a stateless ticket, never costs a round trip), tries the in-process store,
- * and otherwise queues a GET and returns SSL_CLIENT_HELLO_RETRY.  The answer
+ * and otherwise sends a GET and returns SSL_CLIENT_HELLO_RETRY.  The answer
  * is opened (seal.c) and decoded on the worker, and the handshake resumes;
  * OpenSSL then calls the client-hello callback again (it is idempotent) and
  * get_session_cb, which hands over what was found.
@@ -29,6 +30,7 @@
  */
 #include "sessions.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +41,7 @@
 #include "conn.h"
 #include "log.h"
 #include "mc.h"
+#include "mcget.h"
 #include "seal.h"
 #include "sessions_local.h"
 #include "stats.h"
@@ -131,6 +134,66 @@ get_u64(const unsigned char *p)
     return v;
 }
 
+static void
+count_result(struct stats *st, enum mc_op op, enum mc_result r)
+{
+    static const enum stats_id get[] = {
+        [MC_RES_HIT] = STAT_SESS_GET_HIT,         [MC_RES_MISS] = STAT_SESS_GET_MISS,
+        [MC_RES_STORED] = STAT_SESS_GET_ERROR,    [MC_RES_EXISTS] = STAT_SESS_GET_ERROR,
+        [MC_RES_ERROR] = STAT_SESS_GET_ERROR,     [MC_RES_TIMEOUT] = STAT_SESS_GET_TIMEOUT,
+        [MC_RES_DROPPED] = STAT_SESS_GET_DROPPED,
+    };
+    static const enum stats_id set[] = {
+        [MC_RES_HIT] = STAT_SESS_SET_STORED,      [MC_RES_MISS] = STAT_SESS_SET_ERROR,
+        [MC_RES_STORED] = STAT_SESS_SET_STORED,   [MC_RES_EXISTS] = STAT_SESS_SET_ERROR,
+        [MC_RES_ERROR] = STAT_SESS_SET_ERROR,     [MC_RES_TIMEOUT] = STAT_SESS_SET_TIMEOUT,
+        [MC_RES_DROPPED] = STAT_SESS_SET_DROPPED,
+    };
+    static const enum stats_id del[] = {
+        [MC_RES_HIT] = STAT_SESS_DELETE_HIT,         [MC_RES_MISS] = STAT_SESS_DELETE_MISS,
+        [MC_RES_STORED] = STAT_SESS_DELETE_ERROR,    [MC_RES_EXISTS] = STAT_SESS_DELETE_ERROR,
+        [MC_RES_ERROR] = STAT_SESS_DELETE_ERROR,     [MC_RES_TIMEOUT] = STAT_SESS_DELETE_TIMEOUT,
+        [MC_RES_DROPPED] = STAT_SESS_DELETE_DROPPED,
+    };
+
+    switch (op) {
+    case MC_GET:
+    case MC_GETS:
+        stats_add(st, get[r], 1);
+        return;
+    case MC_SET:
+    case MC_ADD:
+    case MC_CAS:
+        stats_add(st, set[r], 1);
+        return;
+    case MC_DELETE:
+        stats_add(st, del[r], 1);
+        return;
+    }
+}
+
+/* Send `req` (its reply_to, fe and owner set) on the worker's own memcached
+ * connection, or through the helpers when that cannot take it (mcget.h).
+ * 0: the answer comes to sessions_on_reply.  -1: not sent, counted, freed. */
+static int
+submit(struct worker *w, struct mc_req *req)
+{
+    int rc = w->mcget != NULL ? mcget_submit(w->mcget, req) : -EAGAIN;
+
+    if (rc == -EAGAIN) {
+        rc = mc_submit(sessions_of(w)->mc, w->id, req);
+        if (rc < 0) {
+            req->result = MC_RES_DROPPED; /* the queue is full */
+        }
+    }
+    if (rc < 0) {
+        count_result(&w->stats[req->fe], req->op, req->result);
+        mc_req_free(req);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- memcached: store ---- */
 
 static void
@@ -179,10 +242,7 @@ store_remote(struct worker *w, unsigned fe, SSL_SESSION *sess)
     req->deadline_ms = mc_now_ms() + SET_BUDGET_MS;
     req->reply_to = &w->mbox;
     req->fe = fe;
-    if (mc_submit(s->mc, w->id, req) < 0) {
-        stats_add(st, STAT_SESS_SET_DROPPED, 1);
-        mc_req_free(req);
-    }
+    submit(w, req);
     return;
 fail:
     if (pt != NULL) {
@@ -209,10 +269,7 @@ delete_remote(struct worker *w, unsigned fe, const unsigned char *id, size_t idl
     req->deadline_ms = mc_now_ms() + SET_BUDGET_MS;
     req->reply_to = &w->mbox;
     req->fe = fe;
-    if (mc_submit(s->mc, w->id, req) < 0) {
-        stats_add(&w->stats[fe], STAT_SESS_DELETE_DROPPED, 1);
-        mc_req_free(req);
-    }
+    submit(w, req);
 }
 
 /* ---- memcached: open an answer ---- */
@@ -260,44 +317,6 @@ open_entry(struct worker *w, unsigned fe, struct mc_req *req, struct sessions_lo
         log_debug("memcached entry %s %s", req->key, why);
     }
     return sess;
-}
-
-static void
-count_result(struct stats *st, enum mc_op op, enum mc_result r)
-{
-    static const enum stats_id get[] = {
-        [MC_RES_HIT] = STAT_SESS_GET_HIT,         [MC_RES_MISS] = STAT_SESS_GET_MISS,
-        [MC_RES_STORED] = STAT_SESS_GET_ERROR,    [MC_RES_EXISTS] = STAT_SESS_GET_ERROR,
-        [MC_RES_ERROR] = STAT_SESS_GET_ERROR,     [MC_RES_TIMEOUT] = STAT_SESS_GET_TIMEOUT,
-        [MC_RES_DROPPED] = STAT_SESS_GET_DROPPED,
-    };
-    static const enum stats_id set[] = {
-        [MC_RES_HIT] = STAT_SESS_SET_STORED,      [MC_RES_MISS] = STAT_SESS_SET_ERROR,
-        [MC_RES_STORED] = STAT_SESS_SET_STORED,   [MC_RES_EXISTS] = STAT_SESS_SET_ERROR,
-        [MC_RES_ERROR] = STAT_SESS_SET_ERROR,     [MC_RES_TIMEOUT] = STAT_SESS_SET_TIMEOUT,
-        [MC_RES_DROPPED] = STAT_SESS_SET_DROPPED,
-    };
-    static const enum stats_id del[] = {
-        [MC_RES_HIT] = STAT_SESS_DELETE_HIT,         [MC_RES_MISS] = STAT_SESS_DELETE_MISS,
-        [MC_RES_STORED] = STAT_SESS_DELETE_ERROR,    [MC_RES_EXISTS] = STAT_SESS_DELETE_ERROR,
-        [MC_RES_ERROR] = STAT_SESS_DELETE_ERROR,     [MC_RES_TIMEOUT] = STAT_SESS_DELETE_TIMEOUT,
-        [MC_RES_DROPPED] = STAT_SESS_DELETE_DROPPED,
-    };
-
-    switch (op) {
-    case MC_GET:
-    case MC_GETS:
-        stats_add(st, get[r], 1);
-        return;
-    case MC_SET:
-    case MC_ADD:
-    case MC_CAS:
-        stats_add(st, set[r], 1);
-        return;
-    case MC_DELETE:
-        stats_add(st, del[r], 1);
-        return;
-    }
 }
 
 void
@@ -469,9 +488,7 @@ on_client_hello(SSL *ssl, int *alert, void *arg)
     req->reply_to = &w->mbox;
     req->owner = c;
     req->fe = fe;
-    if (mc_submit(s->mc, w->id, req) < 0) {
-        stats_add(&w->stats[fe], STAT_SESS_GET_DROPPED, 1);
-        mc_req_free(req);
+    if (submit(w, req) < 0) {
         return SSL_CLIENT_HELLO_SUCCESS;
     }
     l->req = req;

@@ -6,8 +6,9 @@
  * sessions_new/sessions_free/sessions_setup_ctx run on the main thread;
  * everything else on workers.  A lookup that must ask memcached pauses only
  * its own handshake (the client-hello callback returns
- * SSL_CLIENT_HELLO_RETRY); the answer comes back through the worker's
- * mailbox (sessions_on_reply) or the connection's deadline passes first.
+ * SSL_CLIENT_HELLO_RETRY); the answer comes back from the worker's own
+ * memcached connection or through its mailbox (sessions_on_reply), or the
+ * connection's deadline passes first.
  */
 #ifndef TESSERA_SESSIONS_H
 #define TESSERA_SESSIONS_H
@@ -66,7 +67,8 @@ void sessions_free(struct sessions *s);
  * lock), and the client-hello callback that pauses for memcached. */
 void sessions_setup_ctx(SSL_CTX *ctx, const struct config *cfg);
 
-/* Worker: a memcached request of this worker's came back; takes ownership. */
+/* Worker: a memcached request of this worker's came back (from mcget.c or
+ * the mailbox); takes ownership. */
 void sessions_on_reply(struct worker *w, struct mc_req *req);
 /* Worker: the connection's wait for memcached ran out (count it, forget the
  * request: its late answer is discarded). */

@@ -267,6 +267,12 @@ supervisor_run(const struct config *cfg)
             log_error("%s", err.msg);
             goto out;
         }
+        const char *why = mc_workers_excluded(mc);
+        if (why != NULL) {
+            log_info("memcached.options has %s: session operations go through helper "
+                     "threads, not the workers' own connections",
+                     why);
+        }
     }
     store = sessions_new(cfg, mc, seal);
     ks = keyring_sync_new(cfg->tickets.rotate, cfg->tickets.keep);

@@ -25,6 +25,7 @@
 #include "listener.h"
 #include "log.h"
 #include "mc.h"
+#include "mcget.h"
 #include "relay.h"
 #include "sessions.h"
 
@@ -187,6 +188,15 @@ on_mailbox(struct evhandler *h, uint32_t events)
     }
 }
 
+static void
+on_mcget_done(void *arg, struct mc_req *req)
+{
+    struct worker *w = arg;
+
+    CHECK_OBJ(w, WORKER_MAGIC);
+    sessions_on_reply(w, req);
+}
+
 void
 worker_notify(struct worker *w, unsigned msg)
 {
@@ -264,6 +274,12 @@ worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls, struct se
     if (mailbox_init(&w->mbox) < 0 || evloop_add(w->loop, w->mbox.efd, EPOLLIN, &w->mbox_h) < 0) {
         goto fail;
     }
+    if (sessions->mc != NULL && mc_workers_excluded(sessions->mc) == NULL) {
+        w->mcget = mcget_new(sessions->mc, w->loop, on_mcget_done, w);
+        if (w->mcget == NULL) {
+            goto fail;
+        }
+    }
     return w;
 fail:
     worker_free(w);
@@ -297,6 +313,7 @@ worker_free(struct worker *w)
         }
         mailbox_destroy(&w->mbox);
     }
+    mcget_free(w->mcget); /* its requests' connections are gone */
     keyring_sync_free_ring(w->ring);
     evloop_free(w->loop);
     free(w->listeners);

@@ -24,6 +24,7 @@ struct config;
 struct conn;
 struct keyring;
 struct keyring_sync;
+struct mcget;
 struct sessions;
 struct tlsctx;
 
@@ -67,6 +68,10 @@ struct worker {
     struct evtimer accept_timer;
     uint64_t pause_logged_ms; /* when "accept paused" was last logged */
     uint64_t pauses_unlogged; /* pauses since then */
+
+    /* Session lookups on this loop's own memcached connections (NULL
+     * without the memcached store); other operations go through mc.c. */
+    struct mcget *mcget;
 
     /* Mailbox: supervisor messages and memcached answers (queue = id). */
     struct evhandler mbox_h;

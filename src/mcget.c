@@ -1,0 +1,692 @@
+/*
+ * mcget.c - the session cache's memcached operations on a worker's own
+ * event loop (see mcget.h).
+ *
+ * One connection per server, opened on first use, registered once
+ * (edge-triggered, both directions).  Requests are written in order and
+ * queued in order; memcached answers a connection's requests in order, so
+ * each reply belongs to the queue's head.  The connection's timer sits at
+ * the head's deadline.
+ *
+ * Failures, and who decides what:
+ * - no answer by the head's deadline: the connection is closed, every
+ *   request on it ends as MC_RES_TIMEOUT, and mc.c's breaker hears of one
+ *   timeout (three in a row open it: the server is skipped until the prober
+ *   sees it answer).  A fresh connection is opened by the next lookup.
+ * - refused, reset, closed, or anything that is not the text protocol: the
+ *   requests end as MC_RES_ERROR and this path stands aside for
+ *   MCGET_RETRY_MS; meanwhile lookups go through the helpers, whose
+ *   libmemcached decides whether the server is down (one authority on that,
+ *   not two).
+ *
+ * Sending: mcget_submit only appends to the connection's buffer (its caller
+ * is inside a handshake); a timer armed for "now" sends each connection's
+ * buffer once after the loop pass's events, so the lookups of one pass share
+ * one send, and a write error is handled from a clean stack.
+ */
+#include "mcget.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "evloop.h"
+#include "log.h"
+
+#define MCGET_PIPELINE 64   /* requests in flight per connection */
+#define MCGET_LINE_MAX 512  /* longest line accepted, and longest command line sent */
+#define MCGET_RETRY_MS 1000 /* stand aside this long after a failed connection */
+#define MCGET_BUF_MIN  4096
+#define MCGET_OUT_MAX  (256 * 1024) /* unsent bytes; beyond, the helpers */
+#define MCGET_IN_MAX   (MCGET_VALUE_MAX + 2 * MCGET_LINE_MAX)
+#define MCGET_TTL_MAX  (30u * 24 * 3600) /* memcached reads longer ones as a date */
+
+struct mcget_conn {
+    unsigned magic;
+#define MCGET_CONN_MAGIC 0x4d434743u
+    struct mcget *g;
+    size_t si; /* server index in mc */
+    int fd;
+    bool connecting;
+    bool dirty;           /* c->out holds commands to send at the end of this loop pass */
+    size_t next_addr;     /* the resolved address to try next */
+    uint64_t retry_at_ms; /* after a failure: stand aside until then */
+    struct evhandler h;
+    struct evtimer timer;
+    struct mc_req *head, *tail; /* in flight, oldest first, chained through msg.next */
+    size_t npending;
+    char *out; /* written but not yet sent */
+    size_t outlen, outcap;
+    char *in; /* received but not yet parsed */
+    size_t inlen, incap;
+};
+
+struct mcget {
+    unsigned magic;
+#define MCGET_MAGIC 0x4d434754u
+    struct mc *mc;
+    struct evloop *loop;
+    struct mc_router *router;
+    mcget_done_fn *done;
+    void *arg;
+    size_t nconns;
+    struct mcget_conn *conns;
+    /* Sends what this pass of the loop queued, one send per connection
+     * (armed for "now": timers run after the pass's events). */
+    struct evtimer flush_timer;
+};
+
+/* ---- the parser ---- */
+
+/* The line at buf[0..len) without its "\r\n", or NULL if incomplete
+ * (*bad when it can never become a line). */
+static const char *
+line_end(const char *buf, size_t len, bool *bad)
+{
+    const char *nl = memchr(buf, '\n', len < MCGET_LINE_MAX ? len : MCGET_LINE_MAX);
+
+    *bad = false;
+    if (nl == NULL) {
+        *bad = len >= MCGET_LINE_MAX;
+        return NULL;
+    }
+    if (nl == buf || nl[-1] != '\r') {
+        *bad = true;
+        return NULL;
+    }
+    return nl - 1;
+}
+
+static bool
+starts(const char *p, const char *end, const char *word)
+{
+    size_t n = strlen(word);
+
+    return (size_t)(end - p) >= n && memcmp(p, word, n) == 0;
+}
+
+/* A decimal number of at most 10 digits at *p, followed by a space or end. */
+static bool
+number(const char **p, const char *end, unsigned long *out)
+{
+    const char *q = *p;
+    unsigned long v = 0;
+
+    while (q < end && *q >= '0' && *q <= '9' && q - *p < 10) {
+        v = v * 10 + (unsigned long)(*q - '0');
+        q++;
+    }
+    if (q == *p || (q < end && *q != ' ')) {
+        return false;
+    }
+    *p = q;
+    *out = v;
+    return true;
+}
+
+static bool
+is(const char *p, const char *end, const char *word)
+{
+    return (size_t)(end - p) == strlen(word) && memcmp(p, word, (size_t)(end - p)) == 0;
+}
+
+enum mcget_parsed
+mcget_parse(const char *buf, size_t len, enum mc_op op, const char *key, size_t keylen,
+            size_t *used, enum mc_result *result, size_t *voff, size_t *vlen)
+{
+    bool bad;
+    const char *end = line_end(buf, len, &bad);
+
+    if (end == NULL) {
+        return bad ? MCGET_BAD : MCGET_MORE;
+    }
+    size_t hlen = (size_t)(end - buf) + 2;
+    *used = hlen;
+    if (is(buf, end, "ERROR") || starts(buf, end, "CLIENT_ERROR ") ||
+        starts(buf, end, "SERVER_ERROR ")) {
+        *result = MC_RES_ERROR;
+        return MCGET_REPLY;
+    }
+    switch (op) {
+    case MC_SET:
+        if (is(buf, end, "STORED")) {
+            *result = MC_RES_STORED;
+        } else if (is(buf, end, "NOT_STORED") || is(buf, end, "EXISTS")) {
+            *result = MC_RES_EXISTS;
+        } else {
+            return MCGET_BAD;
+        }
+        return MCGET_REPLY;
+    case MC_DELETE:
+        if (is(buf, end, "DELETED")) {
+            *result = MC_RES_HIT;
+        } else if (is(buf, end, "NOT_FOUND")) {
+            *result = MC_RES_MISS;
+        } else {
+            return MCGET_BAD;
+        }
+        return MCGET_REPLY;
+    case MC_GET:
+        break;
+    default:
+        return MCGET_BAD;
+    }
+    if (is(buf, end, "END")) {
+        *result = MC_RES_MISS;
+        return MCGET_REPLY;
+    }
+    /* VALUE <key> <flags> <bytes>[ <cas>] */
+    const char *p = buf;
+    unsigned long flags, bytes;
+    if (!starts(p, end, "VALUE ")) {
+        return MCGET_BAD;
+    }
+    p += 6;
+    if ((size_t)(end - p) < keylen + 1 || memcmp(p, key, keylen) != 0 || p[keylen] != ' ') {
+        return MCGET_BAD; /* not the key asked for: the stream is out of step */
+    }
+    p += keylen + 1;
+    if (!number(&p, end, &flags) || p == end) {
+        return MCGET_BAD;
+    }
+    p++;
+    if (!number(&p, end, &bytes) || bytes > MCGET_VALUE_MAX) {
+        return MCGET_BAD;
+    }
+    (void)flags;
+    /* the value, its "\r\n", then "END\r\n" */
+    if (len < hlen + bytes + 7) {
+        return MCGET_MORE;
+    }
+    const char *v = buf + hlen;
+    if (memcmp(v + bytes, "\r\nEND\r\n", 7) != 0) {
+        return MCGET_BAD;
+    }
+    *used = hlen + bytes + 7;
+    *result = MC_RES_HIT;
+    *voff = hlen;
+    *vlen = bytes;
+    return MCGET_REPLY;
+}
+
+/* ---- connections ---- */
+
+/* When the oldest request on c must have had its answer. */
+static uint64_t
+answer_due(const struct mcget_conn *c)
+{
+    return c->head->submitted_us / 1000u + mc_timeout_ms(c->g->mc);
+}
+
+static void
+finish(struct mcget *g, struct mc_req *req, enum mc_result r)
+{
+    req->msg.next = NULL;
+    req->result = r;
+    req->latency_us = mc_now_us() - req->submitted_us;
+    g->done(g->arg, req);
+}
+
+/* Close the connection and end every request on it with `r`. */
+static void
+conn_fail(struct mcget_conn *c, enum mc_result r, uint64_t retry_in_ms)
+{
+    struct mcget *g = c->g;
+    struct mc_req *list = c->head;
+
+    if (c->fd >= 0) {
+        evloop_del(g->loop, c->fd);
+        close(c->fd);
+        c->fd = -1;
+    }
+    evtimer_disarm(g->loop, &c->timer);
+    c->head = c->tail = NULL;
+    c->npending = 0;
+    c->outlen = 0;
+    c->inlen = 0;
+    c->connecting = false;
+    c->dirty = false;
+    c->retry_at_ms = retry_in_ms > 0 ? mc_now_ms() + retry_in_ms : 0;
+    /* Detached first: a callback may submit again (a fresh connection). */
+    while (list != NULL) {
+        struct mc_req *next = (struct mc_req *)list->msg.next;
+        finish(g, list, r);
+        list = next;
+    }
+}
+
+static void
+conn_error(struct mcget_conn *c, const char *what, int err)
+{
+    log_debug("memcached %s (worker connection): %s%s%s", mc_server_name(c->g->mc, c->si), what,
+              err ? ": " : "", err ? strerror(err) : "");
+    c->next_addr++; /* a name with several addresses: try the next one next time */
+    conn_fail(c, MC_RES_ERROR, MCGET_RETRY_MS);
+}
+
+/* Send what is buffered.  0 (all sent, or the rest waits for EPOLLOUT) or -errno. */
+static int
+conn_flush(struct mcget_conn *c)
+{
+    size_t off = 0;
+
+    while (off < c->outlen) {
+        ssize_t n = send(c->fd, c->out + off, c->outlen - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && errno == EAGAIN) {
+            break;
+        } else {
+            return n < 0 ? -errno : -EPIPE;
+        }
+    }
+    memmove(c->out, c->out + off, c->outlen - off);
+    c->outlen -= off;
+    return 0;
+}
+
+/* Hand the replies in c->in to their requests, oldest first. */
+static void
+conn_parse(struct mcget_conn *c)
+{
+    struct mcget *g = c->g;
+    size_t off = 0;
+
+    while (c->head != NULL && off < c->inlen) {
+        struct mc_req *req = c->head;
+        size_t used = 0, voff = 0, vlen = 0;
+        enum mc_result r = MC_RES_ERROR;
+        enum mcget_parsed p = mcget_parse(c->in + off, c->inlen - off, req->op, req->key,
+                                          req->keylen, &used, &r, &voff, &vlen);
+        if (p == MCGET_MORE) {
+            break;
+        }
+        if (p == MCGET_BAD) {
+            conn_error(c, "unexpected reply", 0);
+            return;
+        }
+        if (r == MC_RES_HIT) {
+            req->value = malloc(vlen > 0 ? vlen : 1);
+            if (req->value == NULL) {
+                r = MC_RES_ERROR;
+            } else {
+                memcpy(req->value, c->in + off + voff, vlen);
+                req->vlen = vlen;
+            }
+        }
+        off += used;
+        c->head = (struct mc_req *)req->msg.next;
+        if (c->head == NULL) {
+            c->tail = NULL;
+        }
+        c->npending--;
+        mc_note_answer(g->mc, c->si);
+        finish(g, req, r);
+        if (c->fd < 0) {
+            return; /* failed meanwhile (cannot happen today; cheap to be sure) */
+        }
+    }
+    if (c->head == NULL && off < c->inlen) {
+        conn_error(c, "a reply nobody asked for", 0);
+        return;
+    }
+    memmove(c->in, c->in + off, c->inlen - off);
+    c->inlen -= off;
+    if (c->head != NULL) {
+        evtimer_arm(g->loop, &c->timer, answer_due(c));
+    } else {
+        evtimer_disarm(g->loop, &c->timer);
+    }
+}
+
+/* Read everything the socket has (edge-triggered). */
+static void
+conn_read(struct mcget_conn *c)
+{
+    for (;;) {
+        if (c->incap - c->inlen < MCGET_BUF_MIN / 2) {
+            size_t cap = c->incap * 2;
+            if (cap > MCGET_IN_MAX) {
+                cap = MCGET_IN_MAX;
+            }
+            if (cap <= c->incap) {
+                conn_error(c, "reply too long", 0);
+                return;
+            }
+            char *in = realloc(c->in, cap);
+            if (in == NULL) {
+                conn_error(c, "out of memory", 0);
+                return;
+            }
+            c->in = in;
+            c->incap = cap;
+        }
+        ssize_t n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, 0);
+        if (n > 0) {
+            c->inlen += (size_t)n;
+            conn_parse(c);
+            if (c->fd < 0) {
+                return;
+            }
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            return;
+        }
+        conn_error(c, n == 0 ? "closed by the server" : "read failed", n == 0 ? 0 : errno);
+        return;
+    }
+}
+
+static void
+on_conn_event(struct evhandler *h, uint32_t events)
+{
+    struct mcget_conn *c = CONTAINER_OF(h, struct mcget_conn, h);
+
+    CHECK_OBJ(c, MCGET_CONN_MAGIC);
+    if (c->fd < 0) {
+        return;
+    }
+    if (c->connecting) {
+        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+            return;
+        }
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+            err = errno;
+        }
+        if (err != 0) {
+            conn_error(c, "connect failed", err);
+            return;
+        }
+        c->connecting = false;
+        events |= EPOLLOUT;
+    }
+    if (events & EPOLLOUT) {
+        c->dirty = false;
+        int rc = conn_flush(c);
+        if (rc < 0) {
+            conn_error(c, "write failed", -rc);
+            return;
+        }
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        conn_read(c);
+    }
+}
+
+static void
+on_conn_timer(struct evtimer *t)
+{
+    struct mcget_conn *c = CONTAINER_OF(t, struct mcget_conn, timer);
+
+    CHECK_OBJ(c, MCGET_CONN_MAGIC);
+    if (c->head == NULL) {
+        return;
+    }
+    if (answer_due(c) > mc_now_ms()) {
+        evtimer_arm(c->g->loop, &c->timer, answer_due(c));
+        return;
+    }
+    /* No answer in time: the connection is out of step for good (the late
+     * answers would still come); start over, and tell the breaker. */
+    log_debug("memcached %s (worker connection): no answer within %u ms",
+              mc_server_name(c->g->mc, c->si), mc_timeout_ms(c->g->mc));
+    mc_note_timeout(c->g->mc, c->si);
+    conn_fail(c, MC_RES_TIMEOUT, 0);
+}
+
+static void
+on_flush_timer(struct evtimer *t)
+{
+    struct mcget *g = CONTAINER_OF(t, struct mcget, flush_timer);
+
+    CHECK_OBJ(g, MCGET_MAGIC);
+    for (size_t i = 0; i < g->nconns; i++) {
+        struct mcget_conn *c = &g->conns[i];
+        if (!c->dirty) {
+            continue;
+        }
+        c->dirty = false;
+        int rc = c->fd >= 0 && !c->connecting ? conn_flush(c) : 0;
+        if (rc < 0) {
+            conn_error(c, "write failed", -rc);
+        }
+    }
+}
+
+/* Open the connection (non-blocking).  0, or -errno. */
+static int
+conn_open(struct mcget_conn *c)
+{
+    struct mcget *g = c->g;
+    socklen_t alen = 0;
+    const struct sockaddr *sa = mc_server_addr(g->mc, c->si, c->next_addr, &alen);
+
+    if (sa == NULL && c->next_addr > 0) {
+        c->next_addr = 0;
+        sa = mc_server_addr(g->mc, c->si, 0, &alen);
+    }
+    if (sa == NULL) {
+        return -EDESTADDRREQ; /* not resolved: the helpers only */
+    }
+    if (c->in == NULL) {
+        if ((c->in = malloc(MCGET_BUF_MIN)) == NULL) {
+            return -ENOMEM;
+        }
+        c->incap = MCGET_BUF_MIN;
+    }
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, sa, alen) < 0 && errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        c->next_addr++;
+        return -err;
+    }
+    int rc = evloop_add(g->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->h);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    c->fd = fd;
+    c->connecting = true; /* EPOLLOUT says how it went, even if it is done already */
+    return 0;
+}
+
+/* Room for `n` more bytes in c->out (at most MCGET_OUT_MAX unsent). */
+static bool
+out_reserve(struct mcget_conn *c, size_t n)
+{
+    if (c->outcap - c->outlen >= n) {
+        return true;
+    }
+    if (c->outlen + n > MCGET_OUT_MAX) {
+        return false;
+    }
+    size_t cap = c->outcap > 0 ? c->outcap : MCGET_BUF_MIN;
+    while (cap < c->outlen + n) {
+        cap *= 2;
+    }
+    char *out = realloc(c->out, cap);
+    if (out == NULL) {
+        return false;
+    }
+    c->out = out;
+    c->outcap = cap;
+    return true;
+}
+
+/* The command for `req` at the end of c->out; false if it does not fit. */
+static bool
+put_command(struct mcget_conn *c, const struct mc_req *req)
+{
+    char line[MCGET_LINE_MAX];
+    int n;
+
+    switch (req->op) {
+    case MC_GET:
+        n = snprintf(line, sizeof(line), "get %s\r\n", req->key);
+        break;
+    case MC_DELETE:
+        n = snprintf(line, sizeof(line), "delete %s\r\n", req->key);
+        break;
+    case MC_SET:
+        /* sessions.lifetime is at most 7 days: a relative time for memcached */
+        n = snprintf(line, sizeof(line), "set %s 0 %u %zu\r\n", req->key, req->ttl, req->vlen);
+        break;
+    default:
+        return false;
+    }
+    if (n <= 0 || (size_t)n >= sizeof(line)) {
+        return false;
+    }
+    size_t body = req->op == MC_SET ? req->vlen + 2 : 0;
+    if (!out_reserve(c, (size_t)n + body)) {
+        return false;
+    }
+    memcpy(c->out + c->outlen, line, (size_t)n);
+    c->outlen += (size_t)n;
+    if (body > 0) {
+        memcpy(c->out + c->outlen, req->value, req->vlen);
+        memcpy(c->out + c->outlen + req->vlen, "\r\n", 2);
+        c->outlen += body;
+    }
+    return true;
+}
+
+int
+mcget_submit(struct mcget *g, struct mc_req *req)
+{
+    CHECK_OBJ(g, MCGET_MAGIC);
+    CHECK_OBJ(req, MC_REQ_MAGIC);
+    if ((req->op != MC_GET && req->op != MC_SET && req->op != MC_DELETE) || req->grouplen > 0 ||
+        (req->op == MC_SET && req->ttl > MCGET_TTL_MAX)) {
+        return -EAGAIN;
+    }
+    int si = mc_route(g->router, req->key, req->keylen);
+    if (si == MC_ROUTE_SKIPPED) {
+        req->result = MC_RES_DROPPED;
+        return -EHOSTDOWN;
+    }
+    if (si < 0 || (size_t)si >= g->nconns) {
+        return -EAGAIN;
+    }
+    struct mcget_conn *c = &g->conns[si];
+    if (c->npending >= MCGET_PIPELINE || (c->fd < 0 && c->retry_at_ms > mc_now_ms())) {
+        return -EAGAIN;
+    }
+    if (c->fd < 0) {
+        int rc = conn_open(c);
+        if (rc < 0) {
+            if (rc != -EDESTADDRREQ) {
+                log_debug("memcached %s (worker connection): cannot connect: %s",
+                          mc_server_name(g->mc, c->si), strerror(-rc));
+            }
+            c->retry_at_ms = mc_now_ms() + MCGET_RETRY_MS;
+            return -EAGAIN;
+        }
+    }
+    if (!put_command(c, req)) {
+        return -EAGAIN;
+    }
+    req->submitted_us = mc_now_us();
+    req->msg.next = NULL;
+    if (c->tail != NULL) {
+        c->tail->msg.next = &req->msg;
+    } else {
+        c->head = req;
+        evtimer_arm(g->loop, &c->timer, answer_due(c));
+    }
+    c->tail = req;
+    c->npending++;
+    if (!c->connecting && !c->dirty) {
+        c->dirty = true; /* sent from the loop, never from inside a handshake */
+        if (!evtimer_armed(&g->flush_timer)) {
+            evtimer_arm(g->loop, &g->flush_timer, 0);
+        }
+    }
+    return 0;
+}
+
+struct mcget *
+mcget_new(struct mc *mc, struct evloop *loop, mcget_done_fn *done, void *arg)
+{
+    struct mcget *g = calloc(1, sizeof(*g));
+
+    if (g == NULL) {
+        return NULL;
+    }
+    g->magic = MCGET_MAGIC;
+    g->mc = mc;
+    g->loop = loop;
+    g->done = done;
+    g->arg = arg;
+    g->nconns = mc_nservers(mc);
+    g->conns = calloc(g->nconns, sizeof(*g->conns));
+    g->router = mc_router_new(mc);
+    if (g->conns == NULL || g->router == NULL) {
+        mcget_free(g);
+        return NULL;
+    }
+    for (size_t i = 0; i < g->nconns; i++) {
+        struct mcget_conn *c = &g->conns[i];
+        c->magic = MCGET_CONN_MAGIC;
+        c->g = g;
+        c->si = i;
+        c->fd = -1;
+        c->h.on_event = on_conn_event;
+        c->timer.on_timer = on_conn_timer;
+    }
+    g->flush_timer.on_timer = on_flush_timer;
+    return g;
+}
+
+void
+mcget_free(struct mcget *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    CHECK_OBJ(g, MCGET_MAGIC);
+    for (size_t i = 0; g->conns != NULL && i < g->nconns; i++) {
+        struct mcget_conn *c = &g->conns[i];
+        struct mc_req *req = c->head;
+        while (req != NULL) {
+            struct mc_req *next = (struct mc_req *)req->msg.next;
+            CHECK(req->owner == NULL);
+            mc_req_free(req);
+            req = next;
+        }
+        if (c->fd >= 0) {
+            evloop_del(g->loop, c->fd);
+            close(c->fd);
+        }
+        evtimer_disarm(g->loop, &c->timer);
+        free(c->out);
+        free(c->in);
+        c->magic = 0;
+    }
+    evtimer_disarm(g->loop, &g->flush_timer);
+    mc_router_free(g->router);
+    free(g->conns);
+    g->magic = 0;
+    free(g);
+}
