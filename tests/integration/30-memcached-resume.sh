@@ -8,6 +8,9 @@
 # get hits), the stores show up as set/stored (asynchronous: polled), and
 # tessera_memcached_up is 1.  Then resume-chains whose every reconnection
 # crosses to the other instance (tclient --alt-port), TLS 1.2 and TLS 1.3.
+# Last, an instance with memcached.options = "--BINARY-PROTOCOL" (no worker
+# connections: libmemcached on the helpers does everything) shares sessions
+# with A both ways.
 # subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2119,SC2153,SC2154
 . "$(dirname "$0")/lib.sh"
@@ -195,6 +198,32 @@ for a in "$A_ADMIN" "$B_ADMIN"; do
     assert_eq "$(m "$a" tessera_session_entries_rejected_total)" 0 "rejected entries on $a"
     assert_eq "$(m "$a" tessera_memcached_up server="$MC")" 1 "memcached_up on $a"
 done
+# --- an instance whose options rule out the workers' own connections ---
+# With --BINARY-PROTOCOL every session operation goes through libmemcached on
+# the helper threads; it shares sessions with A (workers' text-protocol
+# connections) both ways.
+cfg_reset
+C_PORT=$(free_port)
+cfg_frontend web "$C_PORT" "$BANNER" "$(cert_entry ec)"
+cfg_admin
+CFG_SESSIONS='tickets = false;'
+cfg_memcached --options "--BINARY-PROTOCOL" "$MC"
+write_config "$TEST_DIR/C.conf"
+start_tessera "$TEST_DIR/C.conf"
+C_PID=$TESSERA_PID
+C_ADMIN=$ADMIN_PORT
+assert_contains "$TESSERA_LOG" "BINARY-PROTOCOL: session operations go through helper threads"
+for pair in "$A_ADMIN $A_PORT $C_PORT" "$C_ADMIN $C_PORT $A_PORT"; do
+    read -r admin from to <<<"$pair"
+    before=$(m "$admin" tessera_session_cache_ops_total op=set result=stored)
+    new_session "$from" bin.pem -tls1_2
+    wait_stores "$admin" "$before" 1
+    assert_eq "$(offer "$to" bin.pem -tls1_2)" Reused "a session made on port $from, offered to $to"
+done
+log "binary-protocol instance (helpers only) and text-protocol workers share sessions both ways"
+
+TESSERA_PID=$C_PID
+stop_tessera || fail "tessera C exited with $?"
 TESSERA_PID=$A_PID
 stop_tessera || fail "tessera A exited with $?"
 TESSERA_PID=$B_PID
