@@ -26,6 +26,7 @@ struct evloop {
     size_t nheap;
     uint64_t timer_pass; /* counts evloop_run_timers calls */
     size_t capheap;
+    struct evdefer *deferred; /* queued for the end of this pass, newest first */
     struct epoll_event events[EVLOOP_BATCH];
 };
 
@@ -222,9 +223,52 @@ evtimer_disarm(struct evloop *l, struct evtimer *t)
     }
 }
 
+void
+evdefer_queue(struct evloop *l, struct evdefer *d)
+{
+    CHECK(d->on_defer != NULL);
+    if (d->queued) {
+        return;
+    }
+    d->queued = 1;
+    d->next = l->deferred;
+    l->deferred = d;
+}
+
+void
+evdefer_cancel(struct evloop *l, struct evdefer *d)
+{
+    if (!d->queued) {
+        return;
+    }
+    for (struct evdefer **p = &l->deferred; *p != NULL; p = &(*p)->next) {
+        if (*p == d) {
+            *p = d->next;
+            d->queued = 0;
+            return;
+        }
+    }
+    CHECK(!"a queued evdefer is on the queue");
+}
+
+/* Run the deferred work, including what it queues itself. */
+static void
+evloop_run_deferred(struct evloop *l)
+{
+    while (l->deferred != NULL) {
+        struct evdefer *d = l->deferred;
+        l->deferred = d->next;
+        d->queued = 0;
+        d->on_defer(d);
+    }
+}
+
 static int
 evloop_wait_ms(const struct evloop *l, int max_wait_ms)
 {
+    if (l->deferred != NULL) {
+        return 0;
+    }
     if (l->nheap == 0) {
         return max_wait_ms;
     }
@@ -268,6 +312,8 @@ evloop_run_once(struct evloop *l, int max_wait_ms)
         struct evhandler *h = l->events[i].data.ptr;
         h->on_event(h, l->events[i].events);
     }
+    evloop_run_deferred(l);
     evloop_run_timers(l);
+    evloop_run_deferred(l);
     return n < 0 ? 0 : n;
 }

@@ -32,6 +32,17 @@ struct evtimer {
     uint64_t armed; /* the timer pass during which it was last armed */
 };
 
+/*
+ * Embedded in whatever wants work done once at the end of the current loop
+ * pass (after its events, and again after its timers): e.g. one send for
+ * everything the pass queued.  Fields other than on_defer are private.
+ */
+struct evdefer {
+    void (*on_defer)(struct evdefer *d);
+    struct evdefer *next;
+    int queued;
+};
+
 struct evloop *evloop_new(void);
 void evloop_free(struct evloop *l);
 
@@ -50,6 +61,11 @@ evtimer_armed(const struct evtimer *t)
     return t->slot != 0;
 }
 
+/* Queue `d` for the end of this pass (nothing if it is queued already);
+ * take it off the queue.  O(1) and O(queued). */
+void evdefer_queue(struct evloop *l, struct evdefer *d);
+void evdefer_cancel(struct evloop *l, struct evdefer *d);
+
 /* The loop's clock, read once per iteration: monotonic ms and wall-clock s. */
 uint64_t evloop_now(const struct evloop *l);
 int64_t evloop_wall(const struct evloop *l);
@@ -58,7 +74,8 @@ void evloop_update_time(struct evloop *l);
 
 /*
  * One iteration: wait for events for at most `max_wait_ms` (or until the
- * next timer), dispatch them, then run the timers that are due.  Returns
+ * next timer), dispatch them, run the deferred work, then the timers that
+ * are due, then the deferred work they queued.  Returns
  * the number of events dispatched, or -errno on an epoll failure.
  */
 int evloop_run_once(struct evloop *l, int max_wait_ms);

@@ -721,7 +721,11 @@ mc_note_timeout(struct mc *mc, size_t i)
 void
 mc_note_answer(struct mc *mc, size_t i)
 {
-    mc_note_result(mc, (int)i, MEMCACHED_SUCCESS);
+    /* Ends a run of timeouts; whether a server is up again stays the
+     * prober's and libmemcached's call. */
+    if (atomic_load(&mc->servers[i].timeouts) != 0) {
+        atomic_store(&mc->servers[i].timeouts, 0);
+    }
 }
 
 int

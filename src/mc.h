@@ -118,7 +118,7 @@ unsigned mc_timeout_ms(const struct mc *mc);
  * not reproduce), or NULL when they may be used. */
 const char *mc_workers_excluded(const struct mc *mc);
 /* Any thread: feed the breaker of server i with an operation done outside
- * the helpers (a timeout; an answer). */
+ * the helpers (a timeout; an answer, which ends a run of timeouts). */
 void mc_note_timeout(struct mc *mc, size_t i);
 void mc_note_answer(struct mc *mc, size_t i);
 

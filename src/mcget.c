@@ -20,9 +20,9 @@
  *   not two).
  *
  * Sending: mcget_submit only appends to the connection's buffer (its caller
- * is inside a handshake); a timer armed for "now" sends each connection's
- * buffer once after the loop pass's events, so the lookups of one pass share
- * one send, and a write error is handled from a clean stack.
+ * is inside a handshake); the loop's deferred work (evdefer) sends each
+ * connection's buffer once at the end of the pass, so the lookups of one
+ * pass share one send, and a write error is handled from a clean stack.
  */
 #include "mcget.h"
 
@@ -78,9 +78,8 @@ struct mcget {
     void *arg;
     size_t nconns;
     struct mcget_conn *conns;
-    /* Sends what this pass of the loop queued, one send per connection
-     * (armed for "now": timers run after the pass's events). */
-    struct evtimer flush_timer;
+    /* Sends what this pass of the loop queued, one send per connection. */
+    struct evdefer flush;
 };
 
 /* ---- the parser ---- */
@@ -289,8 +288,10 @@ conn_flush(struct mcget_conn *c)
             return n < 0 ? -errno : -EPIPE;
         }
     }
-    memmove(c->out, c->out + off, c->outlen - off);
-    c->outlen -= off;
+    if (off > 0) {
+        memmove(c->out, c->out + off, c->outlen - off);
+        c->outlen -= off;
+    }
     return 0;
 }
 
@@ -353,14 +354,14 @@ static void
 conn_read(struct mcget_conn *c)
 {
     for (;;) {
-        if (c->incap - c->inlen < MCGET_BUF_MIN / 2) {
+        if (c->inlen == MCGET_IN_MAX) {
+            conn_error(c, "reply too long", 0); /* the parser bounds a reply below this */
+            return;
+        }
+        if (c->incap - c->inlen < MCGET_BUF_MIN / 2 && c->incap < MCGET_IN_MAX) {
             size_t cap = c->incap * 2;
             if (cap > MCGET_IN_MAX) {
                 cap = MCGET_IN_MAX;
-            }
-            if (cap <= c->incap) {
-                conn_error(c, "reply too long", 0);
-                return;
             }
             char *in = realloc(c->in, cap);
             if (in == NULL) {
@@ -383,6 +384,12 @@ conn_read(struct mcget_conn *c)
             continue;
         }
         if (n < 0 && errno == EAGAIN) {
+            return;
+        }
+        if (n == 0 && c->head == NULL && c->inlen == 0) {
+            /* An idle connection closed (memcached's idle_timeout, a
+             * restart): nothing lost, the next operation reconnects. */
+            conn_fail(c, MC_RES_ERROR, 0);
             return;
         }
         conn_error(c, n == 0 ? "closed by the server" : "read failed", n == 0 ? 0 : errno);
@@ -450,9 +457,9 @@ on_conn_timer(struct evtimer *t)
 }
 
 static void
-on_flush_timer(struct evtimer *t)
+on_flush(struct evdefer *d)
 {
-    struct mcget *g = CONTAINER_OF(t, struct mcget, flush_timer);
+    struct mcget *g = CONTAINER_OF(d, struct mcget, flush);
 
     CHECK_OBJ(g, MCGET_MAGIC);
     for (size_t i = 0; i < g->nconns; i++) {
@@ -619,9 +626,7 @@ mcget_submit(struct mcget *g, struct mc_req *req)
     c->npending++;
     if (!c->connecting && !c->dirty) {
         c->dirty = true; /* sent from the loop, never from inside a handshake */
-        if (!evtimer_armed(&g->flush_timer)) {
-            evtimer_arm(g->loop, &g->flush_timer, 0);
-        }
+        evdefer_queue(g->loop, &g->flush);
     }
     return 0;
 }
@@ -641,12 +646,7 @@ mcget_new(struct mc *mc, struct evloop *loop, mcget_done_fn *done, void *arg)
     g->arg = arg;
     g->nconns = mc_nservers(mc);
     g->conns = calloc(g->nconns, sizeof(*g->conns));
-    g->router = mc_router_new(mc);
-    if (g->conns == NULL || g->router == NULL) {
-        mcget_free(g);
-        return NULL;
-    }
-    for (size_t i = 0; i < g->nconns; i++) {
+    for (size_t i = 0; g->conns != NULL && i < g->nconns; i++) {
         struct mcget_conn *c = &g->conns[i];
         c->magic = MCGET_CONN_MAGIC;
         c->g = g;
@@ -655,7 +655,12 @@ mcget_new(struct mc *mc, struct evloop *loop, mcget_done_fn *done, void *arg)
         c->h.on_event = on_conn_event;
         c->timer.on_timer = on_conn_timer;
     }
-    g->flush_timer.on_timer = on_flush_timer;
+    g->flush.on_defer = on_flush;
+    g->router = mc_router_new(mc);
+    if (g->conns == NULL || g->router == NULL) {
+        mcget_free(g);
+        return NULL;
+    }
     return g;
 }
 
@@ -684,7 +689,7 @@ mcget_free(struct mcget *g)
         free(c->in);
         c->magic = 0;
     }
-    evtimer_disarm(g->loop, &g->flush_timer);
+    evdefer_cancel(g->loop, &g->flush);
     mc_router_free(g->router);
     free(g->conns);
     g->magic = 0;

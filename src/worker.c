@@ -282,6 +282,10 @@ worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls, struct se
     }
     return w;
 fail:
+    /* The caller keeps the listening sockets when there is no worker. */
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        w->listeners[i].fd = -1;
+    }
     worker_free(w);
     return NULL;
 }

@@ -89,7 +89,8 @@ struct worker {
 };
 
 /* Main thread: build a worker with its listening sockets (ownership of the
- * descriptors passes to the worker).  Returns NULL on failure. */
+ * descriptors passes to the worker).  Returns NULL on failure, when the
+ * caller still owns them. */
 struct worker *worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls,
                           struct sessions *sessions, struct keyring_sync *ks, const int *listen_fds,
                           size_t max_conns);

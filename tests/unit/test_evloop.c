@@ -1,7 +1,8 @@
 /*
  * test_evloop.c - unit tests for evloop.c: the deadline heap (arm, move,
  * disarm, fire in deadline order, exactly the due ones) and descriptor
- * events through a pipe (add, mod, del, EPOLLIN, EPOLLHUP, errors).
+ * events through a pipe (add, mod, del, EPOLLIN, EPOLLHUP, errors); deferred
+ * work (once per pass however often queued, chains, cancel, after timers).
  *
  * Single-threaded, like every user of an evloop.  Deadlines are taken
  * relative to evloop_now() of the loop under test: "due" ones lie in the
@@ -371,6 +372,96 @@ test_timer_rearm_now_runs_once_per_iteration(void **state)
     evloop_free(l);
 }
 
+/* ---- deferred work ---- */
+
+struct defer_probe {
+    struct evdefer d;
+    struct evloop *l;
+    int ran;
+    int requeue;               /* queue itself again this many times */
+    struct defer_probe *chain; /* queue this one when run */
+    const struct probe *timer; /* the timer's fire count when run */
+    int timer_fired_seen;
+};
+
+static void
+on_defer_probe(struct evdefer *d)
+{
+    struct defer_probe *dp = (struct defer_probe *)((char *)d - offsetof(struct defer_probe, d));
+
+    dp->ran++;
+    if (dp->timer != NULL) {
+        dp->timer_fired_seen = dp->timer->fired;
+    }
+    if (dp->requeue > 0) {
+        dp->requeue--;
+        evdefer_queue(dp->l, &dp->d);
+    }
+    if (dp->chain != NULL) {
+        evdefer_queue(dp->l, &dp->chain->d);
+    }
+}
+
+static struct defer_probe *timer_queues; /* queued by on_probe_queue */
+
+static void
+on_probe_queue(struct evtimer *t)
+{
+    on_probe(t);
+    evdefer_queue(timer_queues->l, &timer_queues->d);
+}
+
+static void
+test_defer(void **state)
+{
+    (void)state;
+    struct evloop *l = evloop_new();
+    struct defer_probe a = {.d.on_defer = on_defer_probe, .l = l};
+    struct defer_probe b = {.d.on_defer = on_defer_probe, .l = l};
+    struct defer_probe c = {.d.on_defer = on_defer_probe, .l = l};
+
+    assert_non_null(l);
+    /* Queued twice in a pass: runs once, and the loop does not sleep first. */
+    evdefer_queue(l, &a.d);
+    evdefer_queue(l, &a.d);
+    assert_int_equal(evloop_run_once(l, 60000), 0);
+    assert_int_equal(a.ran, 1);
+    assert_int_equal(evloop_run_once(l, 0), 0);
+    assert_int_equal(a.ran, 1);
+
+    /* Work queued by deferred work runs in the same pass (itself, another:
+     * each of a's three runs queues b again once b has run). */
+    a.requeue = 2;
+    a.chain = &b;
+    evdefer_queue(l, &a.d);
+    assert_int_equal(evloop_run_once(l, 60000), 0);
+    assert_int_equal(a.ran, 4);
+    assert_int_equal(b.ran, 3);
+    a.chain = NULL;
+
+    /* Cancelled: never runs; cancelling what is not queued is harmless. */
+    evdefer_queue(l, &b.d);
+    evdefer_queue(l, &c.d);
+    evdefer_queue(l, &a.d);
+    evdefer_cancel(l, &c.d); /* in the middle of the queue */
+    evdefer_cancel(l, &c.d);
+    assert_int_equal(evloop_run_once(l, 0), 0);
+    assert_int_equal(c.ran, 0);
+    assert_int_equal(b.ran, 4);
+    assert_int_equal(a.ran, 5);
+
+    /* Queued by a timer: runs after it, in the same pass. */
+    probes[0].t.on_timer = on_probe_queue;
+    timer_queues = &c;
+    c.timer = &probes[0];
+    probe_arm(l, &probes[0], evloop_now(l));
+    assert_int_equal(evloop_run_once(l, 1000), 0);
+    assert_int_equal(probes[0].fired, 1);
+    assert_int_equal(c.ran, 1);
+    assert_int_equal(c.timer_fired_seen, 1);
+    evloop_free(l);
+}
+
 /* ---- descriptors ---- */
 
 struct pipe_probe {
@@ -498,6 +589,7 @@ main(void)
         cmocka_unit_test_setup(test_timer_bounds_the_wait, setup_probes),
         cmocka_unit_test_setup(test_timer_rearm_in_callback, setup_probes),
         cmocka_unit_test_setup(test_timer_rearm_now_runs_once_per_iteration, setup_probes),
+        cmocka_unit_test_setup(test_defer, setup_probes),
         cmocka_unit_test_setup(test_fd_event_pipe, setup_probes),
         cmocka_unit_test_setup(test_fd_event_writable, setup_probes),
     };
