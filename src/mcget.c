@@ -14,10 +14,14 @@
  *   timeout (three in a row open it: the server is skipped until the prober
  *   sees it answer).  A fresh connection is opened by the next lookup.
  * - refused, reset, closed, or anything that is not the text protocol: the
- *   requests end as MC_RES_ERROR and this path stands aside for
- *   MCGET_RETRY_MS; meanwhile lookups go through the helpers, whose
- *   libmemcached decides whether the server is down (one authority on that,
- *   not two).
+ *   requests end as MC_RES_ERROR and the connection stands aside for 50 ms,
+ *   doubling with each failure in a row up to 1 s; meanwhile operations for
+ *   its server are dropped (counted by the caller).  Whether the server is
+ *   down is the prober's call (one authority on that, not two): once it
+ *   says so, the breaker skips the server.  The helpers do not take over:
+ *   libmemcached aborts the process on some malformed replies (an assert in
+ *   its storage path), so replies from a server that speaks out of turn
+ *   never reach it from here.
  *
  * Sending: mcget_submit only appends to the connection's buffer (its caller
  * is inside a handshake); the loop's deferred work (evdefer) sends each
@@ -40,13 +44,14 @@
 #include "evloop.h"
 #include "log.h"
 
-#define MCGET_PIPELINE 64   /* requests in flight per connection */
-#define MCGET_LINE_MAX 512  /* longest line accepted, and longest command line sent */
-#define MCGET_RETRY_MS 1000 /* stand aside this long after a failed connection */
-#define MCGET_BUF_MIN  4096
-#define MCGET_OUT_MAX  (256 * 1024) /* unsent bytes; beyond, the helpers */
-#define MCGET_IN_MAX   (MCGET_VALUE_MAX + 2 * MCGET_LINE_MAX)
-#define MCGET_TTL_MAX  (30u * 24 * 3600) /* memcached reads longer ones as a date */
+#define MCGET_PIPELINE     64   /* requests in flight per connection */
+#define MCGET_LINE_MAX     512  /* longest line accepted, and longest command line sent */
+#define MCGET_RETRY_MIN_MS 50   /* stand aside this long after a failed connection, */
+#define MCGET_RETRY_MAX_MS 1000 /* doubling with each failure in a row up to this */
+#define MCGET_BUF_MIN      4096
+#define MCGET_OUT_MAX      (256 * 1024) /* unsent bytes; beyond, the helpers */
+#define MCGET_IN_MAX       (MCGET_VALUE_MAX + 2 * MCGET_LINE_MAX)
+#define MCGET_TTL_MAX      (30u * 24 * 3600) /* memcached reads longer ones as a date */
 
 struct mcget_conn {
     unsigned magic;
@@ -57,6 +62,7 @@ struct mcget_conn {
     bool connecting;
     bool dirty;           /* c->out holds commands to send at the end of this loop pass */
     size_t next_addr;     /* the resolved address to try next */
+    unsigned failures;    /* in a row, since the last reply */
     uint64_t retry_at_ms; /* after a failure: stand aside until then */
     struct evhandler h;
     struct evtimer timer;
@@ -233,6 +239,21 @@ finish(struct mcget *g, struct mc_req *req, enum mc_result r)
     g->done(g->arg, req);
 }
 
+/* How long to stand aside after one more failure in a row. */
+static uint64_t
+retry_delay(struct mcget_conn *c)
+{
+    uint64_t ms = MCGET_RETRY_MIN_MS;
+
+    if (c->failures < 16) {
+        c->failures++;
+    }
+    for (unsigned i = 1; i < c->failures && ms < MCGET_RETRY_MAX_MS; i++) {
+        ms *= 2;
+    }
+    return ms < MCGET_RETRY_MAX_MS ? ms : MCGET_RETRY_MAX_MS;
+}
+
 /* Close the connection and end every request on it with `r`. */
 static void
 conn_fail(struct mcget_conn *c, enum mc_result r, uint64_t retry_in_ms)
@@ -267,7 +288,7 @@ conn_error(struct mcget_conn *c, const char *what, int err)
     log_debug("memcached %s (worker connection): %s%s%s", mc_server_name(c->g->mc, c->si), what,
               err ? ": " : "", err ? strerror(err) : "");
     c->next_addr++; /* a name with several addresses: try the next one next time */
-    conn_fail(c, MC_RES_ERROR, MCGET_RETRY_MS);
+    conn_fail(c, MC_RES_ERROR, retry_delay(c));
 }
 
 /* Send what is buffered.  0 (all sent, or the rest waits for EPOLLOUT) or -errno. */
@@ -325,6 +346,7 @@ conn_parse(struct mcget_conn *c)
             }
         }
         off += used;
+        c->failures = 0;
         c->head = (struct mc_req *)req->msg.next;
         if (c->head == NULL) {
             c->tail = NULL;
@@ -586,14 +608,14 @@ mcget_submit(struct mcget *g, struct mc_req *req)
     CHECK_OBJ(req, MC_REQ_MAGIC);
     if ((req->op != MC_GET && req->op != MC_SET && req->op != MC_DELETE) || req->grouplen > 0 ||
         (req->op == MC_SET && req->ttl > MCGET_TTL_MAX)) {
-        return -EAGAIN;
+        return -ENOTSUP;
     }
     int si = mc_route(g->router, req->key, req->keylen);
-    if (si == MC_ROUTE_SKIPPED) {
-        req->result = MC_RES_DROPPED;
-        return -EHOSTDOWN;
+    if (si == MC_ROUTE_UNKNOWN || (si >= 0 && (size_t)si >= g->nconns)) {
+        return -ENOTSUP;
     }
-    if (si < 0 || (size_t)si >= g->nconns) {
+    req->result = MC_RES_DROPPED; /* unless sent below */
+    if (si == MC_ROUTE_SKIPPED) {
         return -EAGAIN;
     }
     struct mcget_conn *c = &g->conns[si];
@@ -602,17 +624,18 @@ mcget_submit(struct mcget *g, struct mc_req *req)
     }
     if (c->fd < 0) {
         int rc = conn_open(c);
+        if (rc == -EDESTADDRREQ) {
+            return -ENOTSUP; /* the name did not resolve at start-up */
+        }
         if (rc < 0) {
-            if (rc != -EDESTADDRREQ) {
-                log_debug("memcached %s (worker connection): cannot connect: %s",
-                          mc_server_name(g->mc, c->si), strerror(-rc));
-            }
-            c->retry_at_ms = mc_now_ms() + MCGET_RETRY_MS;
+            log_debug("memcached %s (worker connection): cannot connect: %s",
+                      mc_server_name(g->mc, c->si), strerror(-rc));
+            c->retry_at_ms = mc_now_ms() + retry_delay(c);
             return -EAGAIN;
         }
     }
     if (!put_command(c, req)) {
-        return -EAGAIN;
+        return -EAGAIN; /* MCGET_OUT_MAX unsent bytes, or out of memory */
     }
     req->submitted_us = mc_now_us();
     req->msg.next = NULL;

@@ -38,13 +38,14 @@ void mcget_free(struct mcget *g);
 
 /*
  * Send an MC_GET, MC_SET or MC_DELETE without a placement group.  0: taken,
- * the answer comes through `done`.  -EAGAIN: not taken, nothing counted,
- * use the helpers (no address, connection failing, pipeline full, another
- * kind of request).  -EHOSTDOWN: not taken, the server (and its reroute) is
- * skipped by the breaker; req->result = MC_RES_DROPPED.  A server that
- * leaves the oldest request on a connection unanswered for
- * memcached.timeout_ms loses the connection: all its requests end as
- * MC_RES_TIMEOUT.
+ * the answer comes through `done`.  -ENOTSUP: not for this path, nothing
+ * counted (another kind of request, a server name that did not resolve at
+ * start-up): use the helpers.  -EAGAIN: not sent now, req->result =
+ * MC_RES_DROPPED for the caller to count: the server (and its reroute) is
+ * skipped by the breaker, its connection stands aside after a failure, or
+ * 64 requests wait on it already.  A server that leaves the oldest request
+ * on a connection unanswered for memcached.timeout_ms loses the
+ * connection: all its requests end as MC_RES_TIMEOUT.
  */
 int mcget_submit(struct mcget *g, struct mc_req *req);
 

@@ -173,14 +173,15 @@ count_result(struct stats *st, enum mc_op op, enum mc_result r)
 }
 
 /* Send `req` (its reply_to, fe and owner set) on the worker's own memcached
- * connection, or through the helpers when that cannot take it (mcget.h).
- * 0: the answer comes to sessions_on_reply.  -1: not sent, counted, freed. */
+ * connection, or through the helpers when that path is not for it
+ * (mcget.h).  0: the answer comes to sessions_on_reply.  -1: not sent,
+ * counted, freed. */
 static int
 submit(struct worker *w, struct mc_req *req)
 {
-    int rc = w->mcget != NULL ? mcget_submit(w->mcget, req) : -EAGAIN;
+    int rc = w->mcget != NULL ? mcget_submit(w->mcget, req) : -ENOTSUP;
 
-    if (rc == -EAGAIN) {
+    if (rc == -ENOTSUP) {
         rc = mc_submit(sessions_of(w)->mc, w->id, req);
         if (rc < 0) {
             req->result = MC_RES_DROPPED; /* the queue is full */
