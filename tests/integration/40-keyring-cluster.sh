@@ -174,6 +174,7 @@ done
 wait_epoch $((K2 + 1))
 b_ren0=$(m "$B_ADMIN" tessera_tickets_total op=renewed)
 b_dec0=$(m "$B_ADMIN" tessera_tickets_total op=decrypted)
+E0=$(epoch)
 offer "$B_PORT" old12.pem renewed12.pem -tls1_2
 E=$(epoch)
 assert_eq "$R" Reused "TLS 1.2 ticket of epoch $K2 offered to B in epoch $E"
@@ -184,10 +185,17 @@ b_ren1=$(m "$B_ADMIN" tessera_tickets_total op=renewed)
 b_dec1=$(m "$B_ADMIN" tessera_tickets_total op=decrypted)
 assert_eq $((b_ren1 - b_ren0)) 1 "B: tickets{renewed} for the epoch-$K2 ticket"
 assert_eq $((b_dec1 - b_dec0)) 1 "B: tickets{decrypted} for the epoch-$K2 ticket"
-# The new ticket is under today's cluster key, which A holds too.
+# The new ticket is under today's cluster key, which A holds too.  When an
+# epoch boundary passes during the handshake or the checks (slow machines,
+# sanitizers), the key is the cluster key of the epoch before or after it,
+# and no longer necessarily the current one.
 fp=$(name_fingerprint "$NEW_TICKET")
 for a in "$A_ADMIN" "$B_ADMIN"; do
-    kr_has "$a" "^$E current cluster $fp\$" ||
+    want="^$E current cluster $fp\$"
+    if [ "$E0" != "$E" ] || [ "$(epoch)" != "$E" ]; then
+        want="^($E0|$E) [a-z-]+ cluster $fp\$"
+    fi
+    kr_has "$a" "$want" ||
         fail "the renewed ticket's key $fp is not the current key of epoch $E on $a:" \
             "$(keyring "$a")"
 done
