@@ -15,14 +15,11 @@
 #include "config.h"
 
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libconfig.h>
@@ -34,6 +31,7 @@
 #include <openssl/x509.h>
 
 #include "addr.h"
+#include "config_section.h"
 #include "keyring.h"
 #include "log.h"
 #include "seal.h"
@@ -45,31 +43,9 @@
 #define CONFIG_MAX_ALPN         16
 #define CONFIG_MAX_ALPN_LEN     255
 #define CONFIG_MAX_PREFIX       128
-#define CONFIG_LABEL_MAX        96
 #define CONFIG_DEFAULT_ADMIN    "127.0.0.1:9090"
 #define CONFIG_DEFAULT_PREFIX   "tessera:"
 #define CONFIG_DEFAULT_LIFETIME 64800
-
-/* What one config_load() call works with. */
-struct loader {
-    const char *path;       /* the file as given: fallback for error messages */
-    config_setting_t *root; /* libconfig's tree, alive during the load only */
-    struct config *cfg;     /* being filled; freed by the caller on error */
-    struct err *err;
-};
-
-/* A group being read: `group` is NULL when the file leaves it out. */
-struct section {
-    struct loader *ld;
-    config_setting_t *group;
-    const char *name; /* "tls", "frontends[0]", "" for the top level */
-};
-
-/* One accepted spelling of an enumerated string value. */
-struct config_choice {
-    const char *name;
-    int value;
-};
 
 static const char *const config_root_keys[] = {
     "workers", "max_connections", "log",   "tls",      "frontends", "sessions",
@@ -90,19 +66,19 @@ static const char *const config_admin_keys[] = {"listen", "allow", NULL};
 static const char *const config_timeouts_keys[] = {"handshake", "connect", "idle", "shutdown",
                                                    NULL};
 
-static const struct config_choice config_log_levels[] = {
+static const struct config_section_choice config_log_levels[] = {
     {"error", LOG_LVL_ERROR},
     {"warn", LOG_LVL_WARN},
     {"info", LOG_LVL_INFO},
     {"debug", LOG_LVL_DEBUG},
     {NULL, 0},
 };
-static const struct config_choice config_tls_versions[] = {
+static const struct config_section_choice config_tls_versions[] = {
     {"TLSv1.2", TLS1_2_VERSION},
     {"TLSv1.3", TLS1_3_VERSION},
     {NULL, 0},
 };
-static const struct config_choice config_stores[] = {
+static const struct config_section_choice config_stores[] = {
     {"local", CONFIG_STORE_LOCAL},
     {"memcached", CONFIG_STORE_MEMCACHED},
     {NULL, 0},
@@ -121,401 +97,18 @@ err_set(struct err *err, const char *fmt, ...)
     va_end(ap);
 }
 
-/*
- * libconfig names an @include'd file as written in the directive, relative
- * to the include folder (the main file's folder); such names are printed
- * with that folder in front so that the reader can open them.
- */
-static bool
-load_is_include(const struct loader *ld, const char *file)
-{
-    return file != NULL && file[0] != '/' && strcmp(file, ld->path) != 0 && ld->cfg != NULL &&
-           ld->cfg->dir != NULL;
-}
-
-/*
- * Record "FILE:LINE: what" for setting `s` (the top level when NULL) and
- * return -1, so that callers can write `return load_fail(...)`.
- */
-static int load_fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-load_fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
-{
-    char what[768];
-    const char *file = ld->path;
-    unsigned line = 1;
-    va_list ap;
-
-    if (s == NULL) {
-        s = ld->root;
-    }
-    if (s != NULL) {
-        if (config_setting_source_file(s) != NULL) {
-            file = config_setting_source_file(s);
-        }
-        /* The top-level group has no line of its own; name the first one. */
-        if (config_setting_source_line(s) > 0) {
-            line = config_setting_source_line(s);
-        }
-    }
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    if (load_is_include(ld, file)) {
-        err_set(ld->err, "%s/%s:%u: %s", ld->cfg->dir, file, line, what);
-    } else {
-        err_set(ld->err, "%s:%u: %s", file, line, what);
-    }
-    return -1;
-}
-
-/* strdup() that reports failure against setting `s`. */
-static int
-load_strdup(struct loader *ld, const config_setting_t *s, const char *text, char **out)
-{
-    *out = strdup(text);
-    if (*out == NULL) {
-        return load_fail(ld, s, "out of memory");
-    }
-    return 0;
-}
-
-/*
- * Make `text` absolute against the configuration file's folder unless it
- * already is.  *out is a new string owned by the caller.
- */
-static int
-load_resolve_path(struct loader *ld, const config_setting_t *s, const char *text, char **out)
-{
-    if (text[0] == '/') {
-        return load_strdup(ld, s, text, out);
-    }
-    if (asprintf(out, "%s/%s", ld->cfg->dir, text) < 0) {
-        *out = NULL;
-        return load_fail(ld, s, "out of memory");
-    }
-    return 0;
-}
-
-/* Error unless `path` names a regular file this process may read. */
-static int
-load_check_readable(struct loader *ld, const config_setting_t *s, const char *label,
-                    const char *path)
-{
-    struct stat st;
-
-    if (stat(path, &st) < 0 || access(path, R_OK) < 0) {
-        return load_fail(ld, s, "%s '%s': %s", label, path, strerror(errno));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        return load_fail(ld, s, "%s '%s' is not a regular file", label, path);
-    }
-    return 0;
-}
-
-/*
- * Format a setting's name for messages ("frontends[0].certs[1].cert").
- * Truncation only shortens a message, so vsnprintf's result is not checked.
- */
-static void label_set(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-label_set(char *buf, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
-
-static void
-section_label(const struct section *sec, const char *key, char *buf, size_t len)
-{
-    if (sec->name[0] == '\0') {
-        label_set(buf, len, "%s", key);
-    } else {
-        label_set(buf, len, "%s.%s", sec->name, key);
-    }
-}
-
-static config_setting_t *
-section_member(const struct section *sec, const char *key)
-{
-    return sec->group != NULL ? config_setting_get_member(sec->group, key) : NULL;
-}
-
-/* Where to point when something is missing: the group, or the top level. */
-static const config_setting_t *
-section_anchor(const struct section *sec)
-{
-    return sec->group != NULL ? sec->group : sec->ld->root;
-}
-
-/* Error on the first member of sec's group whose name is not in `known`. */
-static int
-section_check_keys(const struct section *sec, const char *const *known)
-{
-    int n;
-
-    if (sec->group == NULL) {
-        return 0;
-    }
-    n = config_setting_length(sec->group);
-    for (int i = 0; i < n; i++) {
-        config_setting_t *s = config_setting_get_elem(sec->group, (unsigned)i);
-        const char *name = config_setting_name(s);
-        size_t k;
-
-        for (k = 0; known[k] != NULL; k++) {
-            if (strcmp(known[k], name) == 0) {
-                break;
-            }
-        }
-        if (known[k] != NULL) {
-            continue;
-        }
-        if (sec->name[0] == '\0') {
-            return load_fail(sec->ld, s, "unknown setting '%s'", name);
-        }
-        return load_fail(sec->ld, s, "unknown setting '%s' in '%s'", name, sec->name);
-    }
-    return 0;
-}
-
-/*
- * Open the top-level group `name` (absent is fine: all defaults) and reject
- * unknown keys in it.
- */
-static int
-section_open(struct loader *ld, const char *name, const char *const *known, struct section *sec)
-{
-    config_setting_t *s = config_setting_get_member(ld->root, name);
-
-    sec->ld = ld;
-    sec->group = NULL;
-    sec->name = name;
-    if (s != NULL && !config_setting_is_group(s)) {
-        return load_fail(ld, s, "'%s' must be a group: %s = { ... };", name, name);
-    }
-    sec->group = s;
-    return section_check_keys(sec, known);
-}
-
-/* An integer in [min, max]; `dflt` when absent.  INT and INT64 both count. */
-static int
-section_get_uint(const struct section *sec, const char *key, long long min, long long max,
-                 unsigned dflt, unsigned *out)
-{
-    config_setting_t *s = section_member(sec, key);
-    char label[CONFIG_LABEL_MAX];
-    long long v;
-
-    if (s == NULL) {
-        *out = dflt;
-        return 0;
-    }
-    section_label(sec, key, label, sizeof(label));
-    if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
-        return load_fail(sec->ld, s, "'%s' must be an integer", label);
-    }
-    v = config_setting_get_int64(s);
-    if (v < min || v > max) {
-        return load_fail(sec->ld, s, "'%s' must be between %lld and %lld (got %lld)", label, min,
-                         max, v);
-    }
-    *out = (unsigned)v;
-    return 0;
-}
-
-static int
-section_get_bool(const struct section *sec, const char *key, bool dflt, bool *out)
-{
-    config_setting_t *s = section_member(sec, key);
-    char label[CONFIG_LABEL_MAX];
-
-    if (s == NULL) {
-        *out = dflt;
-        return 0;
-    }
-    if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-        section_label(sec, key, label, sizeof(label));
-        return load_fail(sec->ld, s, "'%s' must be a boolean (true or false)", label);
-    }
-    *out = config_setting_get_bool(s) != 0;
-    return 0;
-}
-
-/*
- * A string setting, borrowed from libconfig's tree (valid during the load
- * only); `dflt` when absent (may be NULL).  *where is the setting or NULL.
- */
-static int
-section_peek_string(const struct section *sec, const char *key, const char *dflt, const char **out,
-                    config_setting_t **where)
-{
-    config_setting_t *s = section_member(sec, key);
-    char label[CONFIG_LABEL_MAX];
-
-    *where = s;
-    if (s == NULL) {
-        *out = dflt;
-        return 0;
-    }
-    if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-        section_label(sec, key, label, sizeof(label));
-        return load_fail(sec->ld, s, "'%s' must be a string", label);
-    }
-    *out = config_setting_get_string(s);
-    return 0;
-}
-
-/* A string setting copied into *out (owned by the config). */
-static int
-section_get_string(const struct section *sec, const char *key, const char *dflt, char **out)
-{
-    config_setting_t *s;
-    const char *text;
-
-    if (section_peek_string(sec, key, dflt, &text, &s) < 0) {
-        return -1;
-    }
-    return load_strdup(sec->ld, s, text, out);
-}
-
-/* A string that must be present; error at the enclosing group otherwise. */
-static int
-section_require_string(const struct section *sec, const char *key, const char **out,
-                       config_setting_t **where)
-{
-    char label[CONFIG_LABEL_MAX];
-
-    if (section_peek_string(sec, key, NULL, out, where) < 0) {
-        return -1;
-    }
-    if (*out == NULL) {
-        section_label(sec, key, label, sizeof(label));
-        return load_fail(sec->ld, section_anchor(sec), "'%s' is required", label);
-    }
-    return 0;
-}
-
-/* One of `choices` by name; `dflt` (a value) when absent. */
-static int
-section_get_choice(const struct section *sec, const char *key, const struct config_choice *choices,
-                   int dflt, int *out)
-{
-    char label[CONFIG_LABEL_MAX];
-    char names[128] = "";
-    config_setting_t *s;
-    const char *text;
-    size_t n;
-
-    if (section_peek_string(sec, key, NULL, &text, &s) < 0) {
-        return -1;
-    }
-    if (text == NULL) {
-        *out = dflt;
-        return 0;
-    }
-    for (n = 0; choices[n].name != NULL; n++) {
-        if (strcmp(choices[n].name, text) == 0) {
-            *out = choices[n].value;
-            return 0;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t used = strlen(names);
-
-        snprintf(names + used, sizeof(names) - used, "%s\"%s\"",
-                 i == 0 ? "" : (i + 1 == n ? " or " : ", "), choices[i].name);
-    }
-    section_label(sec, key, label, sizeof(label));
-    return load_fail(sec->ld, s, "'%s' must be %s (got \"%s\")", label, names, text);
-}
-
-/*
- * An array `[ ]` (or list `( )`) of strings, copied into a new vector owned
- * by the config.  Absent means empty.  *where is the setting or NULL.
- */
-static int
-section_get_strings(const struct section *sec, const char *key, char ***out, size_t *nout,
-                    config_setting_t **where)
-{
-    config_setting_t *s = section_member(sec, key);
-    char label[CONFIG_LABEL_MAX];
-    int n;
-
-    *where = s;
-    *out = NULL;
-    *nout = 0;
-    if (s == NULL) {
-        return 0;
-    }
-    section_label(sec, key, label, sizeof(label));
-    if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
-        return load_fail(sec->ld, s, "'%s' must be an array of strings: [ \"...\", ... ]", label);
-    }
-    n = config_setting_length(s);
-    if (n == 0) {
-        return 0;
-    }
-    *out = calloc((size_t)n, sizeof(**out));
-    if (*out == NULL) {
-        return load_fail(sec->ld, s, "out of memory");
-    }
-    for (int i = 0; i < n; i++) {
-        config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-
-        if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-            return load_fail(sec->ld, e, "'%s' must be an array of strings: [ \"...\", ... ]",
-                             label);
-        }
-        if (load_strdup(sec->ld, e, config_setting_get_string(e), &(*out)[i]) < 0) {
-            return -1;
-        }
-        (*nout)++;
-    }
-    return 0;
-}
-
-/*
- * The entries of a list of groups `( { ... }, ... )`; a single group `{ }`
- * counts as a list of one.  Returns the number of entries or -1.
- */
-static int
-load_group_list(struct loader *ld, config_setting_t *s, const char *label)
-{
-    if (config_setting_is_group(s)) {
-        return 1;
-    }
-    if (!config_setting_is_list(s)) {
-        return load_fail(ld, s, "'%s' must be a list of groups: ( { ... }, ... )", label);
-    }
-    return config_setting_length(s);
-}
-
-static config_setting_t *
-load_group_elem(config_setting_t *s, int i)
-{
-    return config_setting_is_group(s) ? s : config_setting_get_elem(s, (unsigned)i);
-}
-
 /* ---- top level, log, tls --------------------------------------------------------------- */
 
 static int
-load_top(struct loader *ld)
+load_top(struct config_loader *ld)
 {
-    struct section sec = {ld, ld->root, ""};
+    struct config_section sec = {ld, ld->root, ""};
     struct config *cfg = ld->cfg;
 
-    if (section_check_keys(&sec, config_root_keys) < 0 ||
-        section_get_uint(&sec, "workers", 0, CONFIG_MAX_WORKERS, 0, &cfg->workers) < 0 ||
-        section_get_uint(&sec, "max_connections", 0, CONFIG_MAX_CONNECTIONS, 0,
-                         &cfg->max_connections) < 0) {
+    if (config_section_check_keys(&sec, config_root_keys) < 0 ||
+        config_section_get_uint(&sec, "workers", 0, CONFIG_MAX_WORKERS, 0, &cfg->workers) < 0 ||
+        config_section_get_uint(&sec, "max_connections", 0, CONFIG_MAX_CONNECTIONS, 0,
+                                &cfg->max_connections) < 0) {
         return -1;
     }
     if (cfg->workers == 0) {
@@ -528,26 +121,17 @@ load_top(struct loader *ld)
 }
 
 static int
-load_log(struct loader *ld)
+load_log(struct config_loader *ld)
 {
-    struct section sec;
+    struct config_section sec;
 
-    if (section_open(ld, "log", config_log_keys, &sec) < 0 ||
-        section_get_choice(&sec, "level", config_log_levels, LOG_LVL_INFO, &ld->cfg->log.level) <
-            0 ||
-        section_get_bool(&sec, "syslog", false, &ld->cfg->log.syslog) < 0) {
+    if (config_section_open(ld, "log", config_log_keys, &sec) < 0 ||
+        config_section_get_choice(&sec, "level", config_log_levels, LOG_LVL_INFO,
+                                  &ld->cfg->log.level) < 0 ||
+        config_section_get_bool(&sec, "syslog", false, &ld->cfg->log.syslog) < 0) {
         return -1;
     }
     return 0;
-}
-
-/* Where a TLS value came from: its setting, else the tls group or top level. */
-static const config_setting_t *
-tls_where(const struct section *sec, const char *key)
-{
-    config_setting_t *s = section_member(sec, key);
-
-    return s != NULL ? s : section_anchor(sec);
 }
 
 /*
@@ -555,9 +139,9 @@ tls_where(const struct section *sec, const char *key)
  * value OpenSSL would refuse at start-up is refused here, with a line.
  */
 static int
-load_tls_check(const struct section *sec)
+load_tls_check(const struct config_section *sec)
 {
-    struct loader *ld = sec->ld;
+    struct config_loader *ld = sec->ld;
     struct config *cfg = ld->cfg;
     SSL_CTX *ctx;
     char *names = NULL;
@@ -566,14 +150,16 @@ load_tls_check(const struct section *sec)
     ERR_clear_error();
     ctx = SSL_CTX_new(TLS_method());
     if (ctx == NULL) {
-        load_fail(ld, section_anchor(sec), "cannot create an SSL_CTX to check the TLS settings");
+        config_section_fail(ld, config_section_anchor(sec),
+                            "cannot create an SSL_CTX to check the TLS settings");
         goto fail;
     }
 
     ERR_clear_error();
     if (SSL_CTX_set_cipher_list(ctx, cfg->tls.ciphers) != 1) {
-        load_fail(ld, tls_where(sec, "ciphers"),
-                  "'tls.ciphers' = \"%s\" selects no cipher OpenSSL knows", cfg->tls.ciphers);
+        config_section_fail(ld, config_section_where(sec, "ciphers"),
+                            "'tls.ciphers' = \"%s\" selects no cipher OpenSSL knows",
+                            cfg->tls.ciphers);
         goto fail;
     }
 
@@ -583,34 +169,35 @@ load_tls_check(const struct section *sec)
      */
     names = strdup(cfg->tls.ciphersuites);
     if (names == NULL) {
-        load_fail(ld, tls_where(sec, "ciphersuites"), "out of memory");
+        config_section_fail(ld, config_section_where(sec, "ciphersuites"), "out of memory");
         goto fail;
     }
     for (char *save = NULL, *one = strtok_r(names, ":", &save); one != NULL;
          one = strtok_r(NULL, ":", &save)) {
         ERR_clear_error();
         if (SSL_CTX_set_ciphersuites(ctx, one) != 1) {
-            load_fail(ld, tls_where(sec, "ciphersuites"),
-                      "'tls.ciphersuites': unknown TLS 1.3 ciphersuite '%s'", one);
+            config_section_fail(ld, config_section_where(sec, "ciphersuites"),
+                                "'tls.ciphersuites': unknown TLS 1.3 ciphersuite '%s'", one);
             goto fail;
         }
     }
     ERR_clear_error();
     if (SSL_CTX_set_ciphersuites(ctx, cfg->tls.ciphersuites) != 1) {
-        load_fail(ld, tls_where(sec, "ciphersuites"), "'tls.ciphersuites' = \"%s\" is refused",
-                  cfg->tls.ciphersuites);
+        config_section_fail(ld, config_section_where(sec, "ciphersuites"),
+                            "'tls.ciphersuites' = \"%s\" is refused", cfg->tls.ciphersuites);
         goto fail;
     }
     if (cfg->tls.ciphersuites[0] == '\0' && cfg->tls.min_version == TLS1_3_VERSION) {
-        load_fail(ld, tls_where(sec, "ciphersuites"),
-                  "'tls.ciphersuites' is empty but 'tls.min_version' is \"TLSv1.3\"");
+        config_section_fail(ld, config_section_where(sec, "ciphersuites"),
+                            "'tls.ciphersuites' is empty but 'tls.min_version' is \"TLSv1.3\"");
         goto fail;
     }
 
     ERR_clear_error();
     if (SSL_CTX_set1_groups_list(ctx, cfg->tls.groups) != 1) {
-        load_fail(ld, tls_where(sec, "groups"),
-                  "'tls.groups' = \"%s\" names a group OpenSSL does not know", cfg->tls.groups);
+        config_section_fail(ld, config_section_where(sec, "groups"),
+                            "'tls.groups' = \"%s\" names a group OpenSSL does not know",
+                            cfg->tls.groups);
         goto fail;
     }
     rc = 0;
@@ -622,18 +209,18 @@ fail:
 }
 
 static int
-load_tls(struct loader *ld)
+load_tls(struct config_loader *ld)
 {
     struct config *cfg = ld->cfg;
-    struct section sec;
+    struct config_section sec;
 
-    if (section_open(ld, "tls", config_tls_keys, &sec) < 0 ||
-        section_get_choice(&sec, "min_version", config_tls_versions, TLS1_2_VERSION,
-                           &cfg->tls.min_version) < 0 ||
-        section_get_string(&sec, "ciphers", CONFIG_DEFAULT_CIPHERS, &cfg->tls.ciphers) < 0 ||
-        section_get_string(&sec, "ciphersuites", CONFIG_DEFAULT_CIPHERSUITES,
-                           &cfg->tls.ciphersuites) < 0 ||
-        section_get_string(&sec, "groups", CONFIG_DEFAULT_GROUPS, &cfg->tls.groups) < 0) {
+    if (config_section_open(ld, "tls", config_tls_keys, &sec) < 0 ||
+        config_section_get_choice(&sec, "min_version", config_tls_versions, TLS1_2_VERSION,
+                                  &cfg->tls.min_version) < 0 ||
+        config_section_get_string(&sec, "ciphers", CONFIG_DEFAULT_CIPHERS, &cfg->tls.ciphers) < 0 ||
+        config_section_get_string(&sec, "ciphersuites", CONFIG_DEFAULT_CIPHERSUITES,
+                                  &cfg->tls.ciphersuites) < 0 ||
+        config_section_get_string(&sec, "groups", CONFIG_DEFAULT_GROUPS, &cfg->tls.groups) < 0) {
         return -1;
     }
     return load_tls_check(&sec);
@@ -657,14 +244,14 @@ load_no_passphrase(char *buf, int size, int rwflag, void *u)
  * error recorded against `s`.
  */
 static BIO *
-load_open_pem(struct loader *ld, const config_setting_t *s, const char *path)
+load_open_pem(struct config_loader *ld, const config_setting_t *s, const char *path)
 {
     BIO *bio;
 
     ERR_clear_error();
     bio = BIO_new_file(path, "r");
     if (bio == NULL) {
-        load_fail(ld, s, "cannot open '%s'", path);
+        config_section_fail(ld, s, "cannot open '%s'", path);
     }
     return bio;
 }
@@ -674,9 +261,9 @@ load_open_pem(struct loader *ld, const config_setting_t *s, const char *path)
  * certificate parses, the key parses and that they belong together.
  */
 static int
-load_cert(struct section *sec, struct config_cert *out)
+load_cert(struct config_section *sec, struct config_cert *out)
 {
-    struct loader *ld = sec->ld;
+    struct config_loader *ld = sec->ld;
     config_setting_t *cert_s;
     config_setting_t *key_s;
     const char *cert_text;
@@ -684,32 +271,32 @@ load_cert(struct section *sec, struct config_cert *out)
     X509 *x509 = NULL;
     EVP_PKEY *pkey = NULL;
     BIO *bio = NULL;
-    char label[CONFIG_LABEL_MAX];
+    char label[CONFIG_SECTION_LABEL_MAX];
     int rc = -1;
 
-    if (section_check_keys(sec, config_cert_keys) < 0 ||
-        section_require_string(sec, "cert", &cert_text, &cert_s) < 0 ||
-        section_peek_string(sec, "key", NULL, &key_text, &key_s) < 0) {
+    if (config_section_check_keys(sec, config_cert_keys) < 0 ||
+        config_section_require_string(sec, "cert", &cert_text, &cert_s) < 0 ||
+        config_section_peek_string(sec, "key", NULL, &key_text, &key_s) < 0) {
         return -1;
     }
     out->line = (int)config_setting_source_line(cert_s);
     if (cert_text[0] == '\0') {
-        section_label(sec, "cert", label, sizeof(label));
-        return load_fail(ld, cert_s, "'%s' must not be empty", label);
+        config_section_label(sec, "cert", label, sizeof(label));
+        return config_section_fail(ld, cert_s, "'%s' must not be empty", label);
     }
     if (key_text != NULL && key_text[0] == '\0') {
-        section_label(sec, "key", label, sizeof(label));
-        return load_fail(ld, key_s, "'%s' must not be empty", label);
+        config_section_label(sec, "key", label, sizeof(label));
+        return config_section_fail(ld, key_s, "'%s' must not be empty", label);
     }
     if (key_s == NULL) {
         /* The key lives in the certificate's file; errors point at `cert`. */
         key_s = cert_s;
         key_text = cert_text;
     }
-    if (load_resolve_path(ld, cert_s, cert_text, &out->cert) < 0 ||
-        load_resolve_path(ld, key_s, key_text, &out->key) < 0 ||
-        load_check_readable(ld, cert_s, "certificate file", out->cert) < 0 ||
-        load_check_readable(ld, key_s, "key file", out->key) < 0) {
+    if (config_section_resolve_path(ld, cert_s, cert_text, &out->cert) < 0 ||
+        config_section_resolve_path(ld, key_s, key_text, &out->key) < 0 ||
+        config_section_check_readable(ld, cert_s, "certificate file", out->cert) < 0 ||
+        config_section_check_readable(ld, key_s, "key file", out->key) < 0) {
         return -1;
     }
 
@@ -719,7 +306,7 @@ load_cert(struct section *sec, struct config_cert *out)
     }
     x509 = PEM_read_bio_X509(bio, NULL, load_no_passphrase, NULL);
     if (x509 == NULL) {
-        load_fail(ld, cert_s, "'%s' contains no PEM certificate", out->cert);
+        config_section_fail(ld, cert_s, "'%s' contains no PEM certificate", out->cert);
         goto fail;
     }
     BIO_free(bio);
@@ -731,13 +318,14 @@ load_cert(struct section *sec, struct config_cert *out)
     ERR_clear_error();
     pkey = PEM_read_bio_PrivateKey(bio, NULL, load_no_passphrase, NULL);
     if (pkey == NULL) {
-        load_fail(ld, key_s, "'%s' contains no PEM private key (or it is encrypted)", out->key);
+        config_section_fail(ld, key_s, "'%s' contains no PEM private key (or it is encrypted)",
+                            out->key);
         goto fail;
     }
     ERR_clear_error();
     if (X509_check_private_key(x509, pkey) != 1) {
-        load_fail(ld, key_s, "certificate does not match key (cert '%s', key '%s')", out->cert,
-                  out->key);
+        config_section_fail(ld, key_s, "certificate does not match key (cert '%s', key '%s')",
+                            out->cert, out->key);
         goto fail;
     }
     rc = 0;
@@ -750,38 +338,38 @@ fail:
 }
 
 static int
-load_certs(struct section *fe_sec, struct config_frontend *fe)
+load_certs(struct config_section *fe_sec, struct config_frontend *fe)
 {
-    struct loader *ld = fe_sec->ld;
-    config_setting_t *s = section_member(fe_sec, "certs");
-    char label[CONFIG_LABEL_MAX];
+    struct config_loader *ld = fe_sec->ld;
+    config_setting_t *s = config_section_member(fe_sec, "certs");
+    char label[CONFIG_SECTION_LABEL_MAX];
     int n;
 
-    section_label(fe_sec, "certs", label, sizeof(label));
+    config_section_label(fe_sec, "certs", label, sizeof(label));
     if (s == NULL) {
-        return load_fail(ld, section_anchor(fe_sec), "'%s' is required", label);
+        return config_section_fail(ld, config_section_anchor(fe_sec), "'%s' is required", label);
     }
-    n = load_group_list(ld, s, label);
+    n = config_section_group_list(ld, s, label);
     if (n < 0) {
         return -1;
     }
     if (n == 0) {
-        return load_fail(ld, s, "'%s' must not be empty", label);
+        return config_section_fail(ld, s, "'%s' must not be empty", label);
     }
     fe->certs = calloc((size_t)n, sizeof(*fe->certs));
     if (fe->certs == NULL) {
-        return load_fail(ld, s, "out of memory");
+        return config_section_fail(ld, s, "out of memory");
     }
     fe->ncerts = (size_t)n;
     for (int i = 0; i < n; i++) {
-        config_setting_t *e = load_group_elem(s, i);
-        char cert_label[CONFIG_LABEL_MAX];
-        struct section sec = {ld, e, cert_label};
+        config_setting_t *e = config_section_group_elem(s, i);
+        char cert_label[CONFIG_SECTION_LABEL_MAX];
+        struct config_section sec = {ld, e, cert_label};
 
-        label_set(cert_label, sizeof(cert_label), "%s[%d]", label, i);
+        config_section_set_label(cert_label, sizeof(cert_label), "%s[%d]", label, i);
         if (!config_setting_is_group(e)) {
-            return load_fail(ld, e, "'%s' must be a group: { cert = \"...\"; key = \"...\"; }",
-                             cert_label);
+            return config_section_fail(
+                ld, e, "'%s' must be a group: { cert = \"...\"; key = \"...\"; }", cert_label);
         }
         if (load_cert(&sec, &fe->certs[i]) < 0) {
             return -1;
@@ -809,46 +397,28 @@ load_name_ok(const char *name)
     return true;
 }
 
-/* A required "HOST:PORT" of frontends[i]: parsed into *addr, text copied. */
 static int
-load_frontend_addr(const struct section *sec, const char *key, char **text_out, struct addr *addr)
+load_alpn(const struct config_section *sec, struct config_frontend *fe)
 {
-    char label[CONFIG_LABEL_MAX];
-    config_setting_t *s;
-    const char *text;
-    const char *why;
-
-    if (section_require_string(sec, key, &text, &s) < 0) {
-        return -1;
-    }
-    section_label(sec, key, label, sizeof(label));
-    if (addr_parse(text, false, addr, &why) < 0) {
-        return load_fail(sec->ld, s, "'%s' = \"%s\": %s", label, text, why);
-    }
-    return load_strdup(sec->ld, s, text, text_out);
-}
-
-static int
-load_alpn(const struct section *sec, struct config_frontend *fe)
-{
-    char label[CONFIG_LABEL_MAX];
+    char label[CONFIG_SECTION_LABEL_MAX];
     config_setting_t *s;
 
-    if (section_get_strings(sec, "alpn", &fe->alpn, &fe->nalpn, &s) < 0) {
+    if (config_section_get_strings(sec, "alpn", &fe->alpn, &fe->nalpn, &s) < 0) {
         return -1;
     }
-    section_label(sec, "alpn", label, sizeof(label));
+    config_section_label(sec, "alpn", label, sizeof(label));
     if (fe->nalpn > CONFIG_MAX_ALPN) {
-        return load_fail(sec->ld, s, "'%s' has %zu entries (at most %d)", label, fe->nalpn,
-                         CONFIG_MAX_ALPN);
+        return config_section_fail(sec->ld, s, "'%s' has %zu entries (at most %d)", label,
+                                   fe->nalpn, CONFIG_MAX_ALPN);
     }
     for (size_t i = 0; i < fe->nalpn; i++) {
         size_t len = strlen(fe->alpn[i]);
 
         /* RFC 7301 section 3.1: a protocol name is 1 to 255 bytes. */
         if (len == 0 || len > CONFIG_MAX_ALPN_LEN) {
-            return load_fail(sec->ld, config_setting_get_elem(s, (unsigned)i),
-                             "'%s' entries must be 1 to %d bytes long", label, CONFIG_MAX_ALPN_LEN);
+            return config_section_fail(sec->ld, config_setting_get_elem(s, (unsigned)i),
+                                       "'%s' entries must be 1 to %d bytes long", label,
+                                       CONFIG_MAX_ALPN_LEN);
         }
     }
     return 0;
@@ -856,46 +426,48 @@ load_alpn(const struct section *sec, struct config_frontend *fe)
 
 /* frontends[i]; the ones before it are loaded already (for uniqueness). */
 static int
-load_frontend(struct loader *ld, config_setting_t *group, size_t i)
+load_frontend(struct config_loader *ld, config_setting_t *group, size_t i)
 {
     struct config *cfg = ld->cfg;
     struct config_frontend *fe = &cfg->frontends[i];
-    char name_label[CONFIG_LABEL_MAX];
-    char fe_label[CONFIG_LABEL_MAX];
-    struct section sec = {ld, group, fe_label};
+    char name_label[CONFIG_SECTION_LABEL_MAX];
+    char fe_label[CONFIG_SECTION_LABEL_MAX];
+    struct config_section sec = {ld, group, fe_label};
     config_setting_t *name_s;
     const char *name;
 
-    label_set(fe_label, sizeof(fe_label), "frontends[%zu]", i);
-    section_label(&sec, "name", name_label, sizeof(name_label));
+    config_section_set_label(fe_label, sizeof(fe_label), "frontends[%zu]", i);
+    config_section_label(&sec, "name", name_label, sizeof(name_label));
     if (!config_setting_is_group(group)) {
-        return load_fail(ld, group, "'%s' must be a group: { listen = ...; ... }", fe_label);
+        return config_section_fail(ld, group, "'%s' must be a group: { listen = ...; ... }",
+                                   fe_label);
     }
     fe->line = (int)config_setting_source_line(group);
-    if (section_check_keys(&sec, config_frontend_keys) < 0 ||
-        section_peek_string(&sec, "name", NULL, &name, &name_s) < 0) {
+    if (config_section_check_keys(&sec, config_frontend_keys) < 0 ||
+        config_section_peek_string(&sec, "name", NULL, &name, &name_s) < 0) {
         return -1;
     }
     if (name == NULL) {
         if (cfg->nfrontends > 1) {
-            return load_fail(ld, group, "'%s' is required when there are several frontends",
-                             name_label);
+            return config_section_fail(
+                ld, group, "'%s' is required when there are several frontends", name_label);
         }
         name = "default";
     } else if (!load_name_ok(name)) {
-        return load_fail(ld, name_s,
-                         "'%s' = \"%s\" must be 1 to %d characters from A-Z a-z 0-9 _ . -",
-                         name_label, name, CONFIG_MAX_NAME);
+        return config_section_fail(
+            ld, name_s, "'%s' = \"%s\" must be 1 to %d characters from A-Z a-z 0-9 _ . -",
+            name_label, name, CONFIG_MAX_NAME);
     }
     for (size_t j = 0; j < i; j++) {
         if (strcmp(cfg->frontends[j].name, name) == 0) {
-            return load_fail(ld, name_s, "frontend name \"%s\" is already used on line %d", name,
-                             cfg->frontends[j].line);
+            return config_section_fail(ld, name_s,
+                                       "frontend name \"%s\" is already used on line %d", name,
+                                       cfg->frontends[j].line);
         }
     }
-    if (load_strdup(ld, name_s, name, &fe->name) < 0 ||
-        load_frontend_addr(&sec, "listen", &fe->listen_text, &fe->listen) < 0 ||
-        load_frontend_addr(&sec, "backend", &fe->backend_text, &fe->backend) < 0) {
+    if (config_section_strdup(ld, name_s, name, &fe->name) < 0 ||
+        config_section_require_addr(&sec, "listen", &fe->listen_text, &fe->listen) < 0 ||
+        config_section_require_addr(&sec, "backend", &fe->backend_text, &fe->backend) < 0) {
         return -1;
     }
     for (size_t j = 0; j < i; j++) {
@@ -903,9 +475,10 @@ load_frontend(struct loader *ld, config_setting_t *group, size_t i)
 
         if (other->listen.len == fe->listen.len &&
             memcmp(&other->listen.ss, &fe->listen.ss, fe->listen.len) == 0) {
-            return load_fail(ld, section_member(&sec, "listen"),
-                             "'%s.listen' = \"%s\" is already used by frontend \"%s\" (line %d)",
-                             fe_label, fe->listen_text, other->name, other->line);
+            return config_section_fail(
+                ld, config_section_member(&sec, "listen"),
+                "'%s.listen' = \"%s\" is already used by frontend \"%s\" (line %d)", fe_label,
+                fe->listen_text, other->name, other->line);
         }
     }
     if (load_certs(&sec, fe) < 0 || load_alpn(&sec, fe) < 0) {
@@ -915,30 +488,30 @@ load_frontend(struct loader *ld, config_setting_t *group, size_t i)
 }
 
 static int
-load_frontends(struct loader *ld)
+load_frontends(struct config_loader *ld)
 {
     struct config *cfg = ld->cfg;
     config_setting_t *s = config_setting_get_member(ld->root, "frontends");
     int n;
 
     if (s == NULL) {
-        return load_fail(ld, ld->root, "'frontends' is required");
+        return config_section_fail(ld, ld->root, "'frontends' is required");
     }
-    n = load_group_list(ld, s, "frontends");
+    n = config_section_group_list(ld, s, "frontends");
     if (n < 0) {
         return -1;
     }
     if (n < 1 || n > CONFIG_MAX_FRONTENDS) {
-        return load_fail(ld, s, "'frontends' must have 1 to %d entries (got %d)",
-                         CONFIG_MAX_FRONTENDS, n);
+        return config_section_fail(ld, s, "'frontends' must have 1 to %d entries (got %d)",
+                                   CONFIG_MAX_FRONTENDS, n);
     }
     cfg->frontends = calloc((size_t)n, sizeof(*cfg->frontends));
     if (cfg->frontends == NULL) {
-        return load_fail(ld, s, "out of memory");
+        return config_section_fail(ld, s, "out of memory");
     }
     cfg->nfrontends = (size_t)n;
     for (int i = 0; i < n; i++) {
-        if (load_frontend(ld, load_group_elem(s, i), (size_t)i) < 0) {
+        if (load_frontend(ld, config_section_group_elem(s, i), (size_t)i) < 0) {
             return -1;
         }
     }
@@ -948,16 +521,16 @@ load_frontends(struct loader *ld)
 /* ---- sessions, tickets, memcached -------------------------------------------------------- */
 
 static int
-load_sessions(struct loader *ld, struct section *sec)
+load_sessions(struct config_loader *ld, struct config_section *sec)
 {
     struct config *cfg = ld->cfg;
     int store;
 
-    if (section_open(ld, "sessions", config_sessions_keys, sec) < 0 ||
-        section_get_choice(sec, "store", config_stores, CONFIG_STORE_LOCAL, &store) < 0 ||
-        section_get_uint(sec, "lifetime", 1, 604800, CONFIG_DEFAULT_LIFETIME,
-                         &cfg->sessions.lifetime) < 0 ||
-        section_get_bool(sec, "tickets", true, &cfg->sessions.tickets) < 0) {
+    if (config_section_open(ld, "sessions", config_sessions_keys, sec) < 0 ||
+        config_section_get_choice(sec, "store", config_stores, CONFIG_STORE_LOCAL, &store) < 0 ||
+        config_section_get_uint(sec, "lifetime", 1, 604800, CONFIG_DEFAULT_LIFETIME,
+                                &cfg->sessions.lifetime) < 0 ||
+        config_section_get_bool(sec, "tickets", true, &cfg->sessions.tickets) < 0) {
         return -1;
     }
     cfg->sessions.store = (enum config_store)store;
@@ -970,42 +543,43 @@ load_sessions(struct loader *ld, struct section *sec)
  * instance learns the next epoch's key well before it is used.
  */
 static int
-load_tickets(struct loader *ld, const struct section *sessions)
+load_tickets(struct config_loader *ld, const struct config_section *sessions)
 {
     struct config *cfg = ld->cfg;
     unsigned long long window;
-    struct section sec;
+    struct config_section sec;
     const config_setting_t *where;
 
-    if (section_open(ld, "tickets", config_tickets_keys, &sec) < 0 ||
-        section_get_uint(&sec, "rotate", 4, 604800, 3600, &cfg->tickets.rotate) < 0 ||
-        section_get_uint(&sec, "keep", 0, KEYRING_KEEP_MAX, 18, &cfg->tickets.keep) < 0 ||
-        section_get_uint(&sec, "refresh", 1, 3600, 10, &cfg->tickets.refresh) < 0) {
+    if (config_section_open(ld, "tickets", config_tickets_keys, &sec) < 0 ||
+        config_section_get_uint(&sec, "rotate", 4, 604800, 3600, &cfg->tickets.rotate) < 0 ||
+        config_section_get_uint(&sec, "keep", 0, KEYRING_KEEP_MAX, 18, &cfg->tickets.keep) < 0 ||
+        config_section_get_uint(&sec, "refresh", 1, 3600, 10, &cfg->tickets.refresh) < 0) {
         return -1;
     }
 
     window = (unsigned long long)cfg->tickets.keep * cfg->tickets.rotate;
     if (window < cfg->sessions.lifetime) {
-        where = section_member(&sec, "keep");
+        where = config_section_member(&sec, "keep");
         if (where == NULL) {
             where = sec.group;
         }
         if (where == NULL) {
-            where = section_member(sessions, "lifetime");
+            where = config_section_member(sessions, "lifetime");
         }
-        return load_fail(ld, where,
-                         "'tickets.keep' * 'tickets.rotate' = %u * %u = %llu s is shorter than "
-                         "'sessions.lifetime' = %u s: tickets would outlive their keys",
-                         cfg->tickets.keep, cfg->tickets.rotate, window, cfg->sessions.lifetime);
+        return config_section_fail(
+            ld, where,
+            "'tickets.keep' * 'tickets.rotate' = %u * %u = %llu s is shorter than "
+            "'sessions.lifetime' = %u s: tickets would outlive their keys",
+            cfg->tickets.keep, cfg->tickets.rotate, window, cfg->sessions.lifetime);
     }
     if (cfg->tickets.refresh > cfg->tickets.rotate / 4) {
-        where = section_member(&sec, "refresh");
+        where = config_section_member(&sec, "refresh");
         if (where == NULL) {
-            where = section_anchor(&sec);
+            where = config_section_anchor(&sec);
         }
-        return load_fail(ld, where,
-                         "'tickets.refresh' = %u must be at most 'tickets.rotate' / 4 = %u",
-                         cfg->tickets.refresh, cfg->tickets.rotate / 4);
+        return config_section_fail(
+            ld, where, "'tickets.refresh' = %u must be at most 'tickets.rotate' / 4 = %u",
+            cfg->tickets.refresh, cfg->tickets.rotate / 4);
     }
     return 0;
 }
@@ -1068,7 +642,8 @@ load_server_why(const char *text)
 
 /* A secret file must hold 64 hex digits and be private to its owner. */
 static int
-load_check_secret(struct loader *ld, const config_setting_t *s, const char *label, const char *path)
+load_check_secret(struct config_loader *ld, const config_setting_t *s, const char *label,
+                  const char *path)
 {
     unsigned char secret[SEAL_SECRET_LEN];
     char why[128] = "";
@@ -1076,8 +651,9 @@ load_check_secret(struct loader *ld, const config_setting_t *s, const char *labe
 
     OPENSSL_cleanse(secret, sizeof(secret));
     if (rc < 0) {
-        return load_fail(ld, s, "%s '%s' %s", label, path,
-                         rc == -EINVAL ? "must hold 64 hex digits (tessera --gen-secret)" : why);
+        return config_section_fail(ld, s, "%s '%s' %s", label, path,
+                                   rc == -EINVAL ? "must hold 64 hex digits (tessera --gen-secret)"
+                                                 : why);
     }
     return 0;
 }
@@ -1089,7 +665,7 @@ load_check_secret(struct loader *ld, const config_setting_t *s, const char *labe
  * wait, the distribution every instance must share) is refused.
  */
 static int
-load_memcached_options(struct loader *ld, const config_setting_t *s, const char *options)
+load_memcached_options(struct config_loader *ld, const config_setting_t *s, const char *options)
 {
     static const char *const ours[] = {
         "--SERVER",       "--SOCKET",      "--NAMESPACE",      "--CONNECT-TIMEOUT",
@@ -1105,25 +681,26 @@ load_memcached_options(struct loader *ld, const config_setting_t *s, const char 
         for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
             size_t n = strlen(ours[i]);
             if (strncasecmp(p, ours[i], n) == 0 && (p[n] == '=' || p[n] == ' ' || p[n] == '\0')) {
-                return load_fail(ld, s,
-                                 "'memcached.options' must not set %s: tessera sets it from "
-                                 "memcached.servers, prefix and timeout_ms",
-                                 ours[i]);
+                return config_section_fail(
+                    ld, s,
+                    "'memcached.options' must not set %s: tessera sets it from "
+                    "memcached.servers, prefix and timeout_ms",
+                    ours[i]);
             }
         }
     }
     /* libmemcached's own message carries addresses and source paths. */
     if (libmemcached_check_configuration(options, strlen(options), why, sizeof(why)) !=
         MEMCACHED_SUCCESS) {
-        return load_fail(ld, s,
-                         "'memcached.options' is not a valid libmemcached option string "
-                         "(libmemcached_configuration(3))");
+        return config_section_fail(ld, s,
+                                   "'memcached.options' is not a valid libmemcached option string "
+                                   "(libmemcached_configuration(3))");
     }
     return 0;
 }
 
 static int
-load_memcached(struct loader *ld, const struct section *sessions)
+load_memcached(struct config_loader *ld, const struct config_section *sessions)
 {
     struct config *cfg = ld->cfg;
     bool needed = cfg->sessions.store == CONFIG_STORE_MEMCACHED;
@@ -1134,67 +711,72 @@ load_memcached(struct loader *ld, const struct section *sessions)
     const char *secret;
     const char *anchor_note;
     const config_setting_t *anchor;
-    struct section sec;
+    struct config_section sec;
 
-    if (section_open(ld, "memcached", config_memcached_keys, &sec) < 0 ||
-        section_get_strings(&sec, "servers", &cfg->memcached.servers, &cfg->memcached.nservers,
-                            &servers_s) < 0 ||
-        section_get_string(&sec, "options", "", &cfg->memcached.options) < 0 ||
-        section_get_string(&sec, "prefix", CONFIG_DEFAULT_PREFIX, &cfg->memcached.prefix) < 0 ||
-        section_get_uint(&sec, "timeout_ms", 1, 60000, 50, &cfg->memcached.timeout_ms) < 0 ||
-        section_peek_string(&sec, "secret_file", NULL, &secret, &secret_s) < 0 ||
-        section_get_strings(&sec, "old_secret_files", &cfg->memcached.old_secret_files,
-                            &cfg->memcached.nold_secret_files, &old_s) < 0) {
+    if (config_section_open(ld, "memcached", config_memcached_keys, &sec) < 0 ||
+        config_section_get_strings(&sec, "servers", &cfg->memcached.servers,
+                                   &cfg->memcached.nservers, &servers_s) < 0 ||
+        config_section_get_string(&sec, "options", "", &cfg->memcached.options) < 0 ||
+        config_section_get_string(&sec, "prefix", CONFIG_DEFAULT_PREFIX, &cfg->memcached.prefix) <
+            0 ||
+        config_section_get_uint(&sec, "timeout_ms", 1, 60000, 50, &cfg->memcached.timeout_ms) < 0 ||
+        config_section_peek_string(&sec, "secret_file", NULL, &secret, &secret_s) < 0 ||
+        config_section_get_strings(&sec, "old_secret_files", &cfg->memcached.old_secret_files,
+                                   &cfg->memcached.nold_secret_files, &old_s) < 0) {
         return -1;
     }
 
     /* Without a memcached group the store line says why one is needed. */
-    anchor = sec.group != NULL ? sec.group : section_member(sessions, "store");
+    anchor = sec.group != NULL ? sec.group : config_section_member(sessions, "store");
     anchor_note = " when 'sessions.store' is \"memcached\"";
 
     for (size_t i = 0; i < cfg->memcached.nservers; i++) {
         const char *why = load_server_why(cfg->memcached.servers[i]);
 
         if (why != NULL) {
-            return load_fail(ld, config_setting_get_elem(servers_s, (unsigned)i),
-                             "'memcached.servers' entry \"%s\": %s", cfg->memcached.servers[i],
-                             why);
+            return config_section_fail(ld, config_setting_get_elem(servers_s, (unsigned)i),
+                                       "'memcached.servers' entry \"%s\": %s",
+                                       cfg->memcached.servers[i], why);
         }
     }
     if (needed && cfg->memcached.nservers == 0) {
-        return load_fail(ld, servers_s != NULL ? servers_s : anchor,
-                         "'memcached.servers' must list at least one server%s", anchor_note);
+        return config_section_fail(ld, servers_s != NULL ? servers_s : anchor,
+                                   "'memcached.servers' must list at least one server%s",
+                                   anchor_note);
     }
-    if (load_memcached_options(ld, section_member(&sec, "options"), cfg->memcached.options) < 0) {
+    if (load_memcached_options(ld, config_section_member(&sec, "options"), cfg->memcached.options) <
+        0) {
         return -1;
     }
 
     /* memcached keys are at most 250 bytes with no spaces or control bytes. */
-    prefix_s = section_member(&sec, "prefix");
+    prefix_s = config_section_member(&sec, "prefix");
     if (strlen(cfg->memcached.prefix) > CONFIG_MAX_PREFIX) {
-        return load_fail(ld, prefix_s, "'memcached.prefix' is longer than %d characters",
-                         CONFIG_MAX_PREFIX);
+        return config_section_fail(ld, prefix_s, "'memcached.prefix' is longer than %d characters",
+                                   CONFIG_MAX_PREFIX);
     }
     for (const char *p = cfg->memcached.prefix; *p != '\0'; p++) {
         unsigned char c = (unsigned char)*p;
 
         if (c <= 0x20 || c == 0x7f) {
-            return load_fail(ld, prefix_s,
-                             "'memcached.prefix' must not contain spaces or control characters");
+            return config_section_fail(
+                ld, prefix_s, "'memcached.prefix' must not contain spaces or control characters");
         }
     }
 
     if (secret != NULL) {
         if (secret[0] == '\0') {
-            return load_fail(ld, secret_s, "'memcached.secret_file' must not be empty");
+            return config_section_fail(ld, secret_s, "'memcached.secret_file' must not be empty");
         }
-        if (load_resolve_path(ld, secret_s, secret, &cfg->memcached.secret_file) < 0 ||
-            load_check_readable(ld, secret_s, "secret file", cfg->memcached.secret_file) < 0 ||
+        if (config_section_resolve_path(ld, secret_s, secret, &cfg->memcached.secret_file) < 0 ||
+            config_section_check_readable(ld, secret_s, "secret file", cfg->memcached.secret_file) <
+                0 ||
             load_check_secret(ld, secret_s, "secret file", cfg->memcached.secret_file) < 0) {
             return -1;
         }
     } else if (needed) {
-        return load_fail(ld, anchor, "'memcached.secret_file' is required%s", anchor_note);
+        return config_section_fail(ld, anchor, "'memcached.secret_file' is required%s",
+                                   anchor_note);
     }
 
     for (size_t i = 0; i < cfg->memcached.nold_secret_files; i++) {
@@ -1202,14 +784,15 @@ load_memcached(struct loader *ld, const struct section *sessions)
         char *resolved;
 
         if (cfg->memcached.old_secret_files[i][0] == '\0') {
-            return load_fail(ld, e, "'memcached.old_secret_files' entries must not be empty");
+            return config_section_fail(ld, e,
+                                       "'memcached.old_secret_files' entries must not be empty");
         }
-        if (load_resolve_path(ld, e, cfg->memcached.old_secret_files[i], &resolved) < 0) {
+        if (config_section_resolve_path(ld, e, cfg->memcached.old_secret_files[i], &resolved) < 0) {
             return -1;
         }
         free(cfg->memcached.old_secret_files[i]);
         cfg->memcached.old_secret_files[i] = resolved;
-        if (load_check_readable(ld, e, "old secret file", resolved) < 0 ||
+        if (config_section_check_readable(ld, e, "old secret file", resolved) < 0 ||
             load_check_secret(ld, e, "old secret file", resolved) < 0) {
             return -1;
         }
@@ -1220,7 +803,7 @@ load_memcached(struct loader *ld, const struct section *sessions)
 /* ---- admin, timeouts --------------------------------------------------------------------- */
 
 static int
-load_admin(struct loader *ld)
+load_admin(struct config_loader *ld)
 {
     struct config *cfg = ld->cfg;
     config_setting_t *listen_s;
@@ -1228,27 +811,28 @@ load_admin(struct loader *ld)
     char **allow = NULL;
     size_t nallow = 0;
     const char *why;
-    struct section sec;
+    struct config_section sec;
     int rc = -1;
 
-    if (section_open(ld, "admin", config_admin_keys, &sec) < 0 ||
-        section_get_string(&sec, "listen", CONFIG_DEFAULT_ADMIN, &cfg->admin.listen_text) < 0 ||
-        section_get_strings(&sec, "allow", &allow, &nallow, &allow_s) < 0) {
+    if (config_section_open(ld, "admin", config_admin_keys, &sec) < 0 ||
+        config_section_get_string(&sec, "listen", CONFIG_DEFAULT_ADMIN, &cfg->admin.listen_text) <
+            0 ||
+        config_section_get_strings(&sec, "allow", &allow, &nallow, &allow_s) < 0) {
         goto fail;
     }
-    listen_s = section_member(&sec, "listen");
+    listen_s = config_section_member(&sec, "listen");
 
     if (nallow > 0) {
         cfg->admin.allow = calloc(nallow, sizeof(*cfg->admin.allow));
         if (cfg->admin.allow == NULL) {
-            load_fail(ld, allow_s, "out of memory");
+            config_section_fail(ld, allow_s, "out of memory");
             goto fail;
         }
     }
     for (size_t i = 0; i < nallow; i++) {
         if (cidr_parse(allow[i], &cfg->admin.allow[i], &why) < 0) {
-            load_fail(ld, config_setting_get_elem(allow_s, (unsigned)i),
-                      "'admin.allow' entry \"%s\": %s", allow[i], why);
+            config_section_fail(ld, config_setting_get_elem(allow_s, (unsigned)i),
+                                "'admin.allow' entry \"%s\": %s", allow[i], why);
             goto fail;
         }
         cfg->admin.nallow++;
@@ -1257,12 +841,14 @@ load_admin(struct loader *ld)
     cfg->admin.enabled = cfg->admin.listen_text[0] != '\0';
     if (cfg->admin.enabled) {
         if (addr_parse(cfg->admin.listen_text, false, &cfg->admin.listen, &why) < 0) {
-            load_fail(ld, listen_s, "'admin.listen' = \"%s\": %s", cfg->admin.listen_text, why);
+            config_section_fail(ld, listen_s, "'admin.listen' = \"%s\": %s", cfg->admin.listen_text,
+                                why);
             goto fail;
         }
         /* The endpoint is unauthenticated: off loopback, say who may reach it. */
         if (!addr_is_loopback(&cfg->admin.listen) && cfg->admin.nallow == 0) {
-            load_fail(ld, listen_s, "admin.listen is not loopback: admin.allow is required");
+            config_section_fail(ld, listen_s,
+                                "admin.listen is not loopback: admin.allow is required");
             goto fail;
         }
     }
@@ -1276,16 +862,16 @@ fail:
 }
 
 static int
-load_timeouts(struct loader *ld)
+load_timeouts(struct config_loader *ld)
 {
     struct config *cfg = ld->cfg;
-    struct section sec;
+    struct config_section sec;
 
-    if (section_open(ld, "timeouts", config_timeouts_keys, &sec) < 0 ||
-        section_get_uint(&sec, "handshake", 1, 3600, 10, &cfg->timeouts.handshake) < 0 ||
-        section_get_uint(&sec, "connect", 1, 3600, 5, &cfg->timeouts.connect) < 0 ||
-        section_get_uint(&sec, "idle", 1, 86400, 300, &cfg->timeouts.idle) < 0 ||
-        section_get_uint(&sec, "shutdown", 0, 3600, 30, &cfg->timeouts.shutdown) < 0) {
+    if (config_section_open(ld, "timeouts", config_timeouts_keys, &sec) < 0 ||
+        config_section_get_uint(&sec, "handshake", 1, 3600, 10, &cfg->timeouts.handshake) < 0 ||
+        config_section_get_uint(&sec, "connect", 1, 3600, 5, &cfg->timeouts.connect) < 0 ||
+        config_section_get_uint(&sec, "idle", 1, 86400, 300, &cfg->timeouts.idle) < 0 ||
+        config_section_get_uint(&sec, "shutdown", 0, 3600, 30, &cfg->timeouts.shutdown) < 0) {
         return -1;
     }
     return 0;
@@ -1293,72 +879,11 @@ load_timeouts(struct loader *ld)
 
 /* ---- entry points ------------------------------------------------------------------------ */
 
-/* cfg->path and cfg->dir (the real path of the file's folder). */
-static int
-load_paths(struct loader *ld)
-{
-    struct config *cfg = ld->cfg;
-    char *copy;
-    int saved;
-
-    cfg->path = strdup(ld->path);
-    copy = strdup(ld->path);
-    if (cfg->path == NULL || copy == NULL) {
-        free(copy);
-        err_set(ld->err, "%s: out of memory", ld->path);
-        return -1;
-    }
-    cfg->dir = realpath(dirname(copy), NULL);
-    saved = errno;
-    free(copy);
-    if (cfg->dir == NULL) {
-        err_set(ld->err, "%s: cannot resolve its folder: %s", ld->path, strerror(saved));
-        return -1;
-    }
-    return 0;
-}
-
-/* Read the file into `lc`; "FILE:LINE: text" for syntax errors. */
-static int
-load_parse(struct loader *ld, config_t *lc)
-{
-    struct stat st;
-
-    /* libconfig reports only "file I/O error"; errno says which. */
-    if (stat(ld->path, &st) < 0 || access(ld->path, R_OK) < 0) {
-        err_set(ld->err, "%s: %s", ld->path, strerror(errno));
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        err_set(ld->err, "%s: not a regular file", ld->path);
-        return -1;
-    }
-    config_set_include_dir(lc, ld->cfg->dir);
-    if (config_read_file(lc, ld->path) != CONFIG_TRUE) {
-        const char *file = config_error_file(lc);
-
-        if (file == NULL) {
-            file = ld->path;
-        }
-        if (config_error_type(lc) == CONFIG_ERR_FILE_IO) {
-            err_set(ld->err, "%s: %s", file, config_error_text(lc));
-        } else if (load_is_include(ld, file)) {
-            err_set(ld->err, "%s/%s:%d: %s", ld->cfg->dir, file, config_error_line(lc),
-                    config_error_text(lc));
-        } else {
-            err_set(ld->err, "%s:%d: %s", file, config_error_line(lc), config_error_text(lc));
-        }
-        return -1;
-    }
-    ld->root = config_root_setting(lc);
-    return 0;
-}
-
 int
 config_load(const char *path, struct config **out, struct err *err)
 {
-    struct loader ld = {path, NULL, NULL, err};
-    struct section sessions;
+    struct config_loader ld = {path, NULL, NULL, err};
+    struct config_section sessions;
     config_t lc;
     int rc = -1;
 
@@ -1368,7 +893,7 @@ config_load(const char *path, struct config **out, struct err *err)
         err_set(err, "%s: out of memory", path);
         goto fail;
     }
-    if (load_paths(&ld) < 0 || load_parse(&ld, &lc) < 0 || load_top(&ld) < 0 || load_log(&ld) < 0 ||
+    if (config_section_read_file(&ld, &lc) < 0 || load_top(&ld) < 0 || load_log(&ld) < 0 ||
         load_tls(&ld) < 0 || load_frontends(&ld) < 0 || load_sessions(&ld, &sessions) < 0 ||
         load_tickets(&ld, &sessions) < 0 || load_memcached(&ld, &sessions) < 0 ||
         load_admin(&ld) < 0 || load_timeouts(&ld) < 0) {
