@@ -35,7 +35,7 @@
 #   unless --reps or --quick (R=1) says otherwise.
 # Environment: TESSERA_BIN (build/release/tessera), TESSERA_TOOLS
 # (build/release/tests/tools), TESSERA_BENCH (build/release/tests/bench/tessera-bench;
-# compiled from tests/bench/tessera-bench.c into the work folder when missing),
+# compiled from tests/bench/*.c into the work folder when missing),
 # BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1).
 #
 # Only loopback addresses are used; ports are picked free.  Every process the
@@ -199,10 +199,10 @@ if [ -x "$BENCH" ] && [ "$NEED_PRIME" = 1 ] && ! "$BENCH" --help 2>/dev/null | g
     BENCH=$WORK/missing
 fi
 if [ ! -x "$BENCH" ]; then
-    log "no $BENCH; compiling tests/bench/tessera-bench.c"
+    log "no $BENCH; compiling tests/bench/*.c"
     BENCH=$WORK/tessera-bench
     gcc -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED \
-        -pthread -o "$BENCH" "$ROOT/tests/bench/tessera-bench.c" -lssl -lcrypto || exit 1
+        -pthread -o "$BENCH" "$ROOT"/tests/bench/*.c -lssl -lcrypto || exit 1
 fi
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
