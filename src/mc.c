@@ -38,7 +38,7 @@ struct mc_server {
     char *name; /* "host:port" as configured */
     char *host;
     unsigned port;
-    struct sockaddr_storage addrs[MC_ADDRS_MAX]; /* resolved once, for mcget.c */
+    struct sockaddr_storage addrs[MC_ADDRS_MAX]; /* resolved once, for mcconn.c */
     socklen_t addrlens[MC_ADDRS_MAX];
     size_t naddrs;
     memcached_st *probe; /* the prober's own single-server handle */
@@ -521,7 +521,7 @@ mc_parse_server(struct mc_server *s, const char *text)
     if (s->name == NULL || s->host == NULL) {
         return -1;
     }
-    /* For mcget.c's own connections.  A name that does not resolve now
+    /* For mcconn.c's own connections.  A name that does not resolve now
      * leaves the server to the helpers (libmemcached resolves lazily). */
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;

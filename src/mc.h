@@ -1,7 +1,7 @@
 /*
  * mc.h - the only user of libmemcached: helper threads that run memcached
  * operations for the keyring upkeep (main thread) and for workers when
- * their own connections (mcget.h) cannot take a session operation; the
+ * their own connections (mcconn.h) cannot take a session operation; the
  * circuit breaker and prober that both paths obey; and the server map
  * (ketama) both paths share.
  *
@@ -97,7 +97,7 @@ void mc_fallback_group(struct mc *mc, const char *group, char *out);
 
 /*
  * A thread's own copy of the server map (libmemcached's ketama), for
- * mcget.c's lookups on a worker's loop.  mc_route gives the server a
+ * mcconn.c's lookups on a worker's loop.  mc_route gives the server a
  * session key is on now: its own, or while that one is skipped (breaker
  * open, unreachable) the reroute every instance agrees on; else
  * MC_ROUTE_SKIPPED, or MC_ROUTE_UNKNOWN when the map names no configured
@@ -114,7 +114,7 @@ int mc_route(struct mc_router *r, const char *key, size_t keylen);
 const struct sockaddr *mc_server_addr(const struct mc *mc, size_t i, size_t which, socklen_t *len);
 unsigned mc_timeout_ms(const struct mc *mc);
 /* The memcached.options setting that rules out workers' own connections
- * (the binary protocol, UDP, replicas: libmemcached features mcget.c does
+ * (the binary protocol, UDP, replicas: libmemcached features mcconn.c does
  * not reproduce), or NULL when they may be used. */
 const char *mc_workers_excluded(const struct mc *mc);
 /* Any thread: feed the breaker of server i with an operation done outside

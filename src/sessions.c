@@ -5,7 +5,7 @@
  * Runs on worker threads inside OpenSSL's handshake and in the worker's
  * loop for memcached answers; never blocks (the in-process store's shard
  * locks are held for a few hundred nanoseconds, memcached is only reached
- * through the worker's own non-blocking connections (mcget.c) or, when
+ * through the worker's own non-blocking connections (mcconn.c) or, when
  * those cannot take an operation, mc.c's queues).
  *
  * The lookup path (memcached store): the client-hello callback decides
@@ -41,7 +41,7 @@
 #include "conn.h"
 #include "log.h"
 #include "mc.h"
-#include "mcget.h"
+#include "mcconn.h"
 #include "seal.h"
 #include "sessions_local.h"
 #include "stats.h"
@@ -174,12 +174,12 @@ count_result(struct stats *st, enum mc_op op, enum mc_result r)
 
 /* Send `req` (its reply_to, fe and owner set) on the worker's own memcached
  * connection, or through the helpers when that path is not for it
- * (mcget.h).  0: the answer comes to sessions_on_reply.  -1: not sent,
+ * (mcconn.h).  0: the answer comes to sessions_on_reply.  -1: not sent,
  * counted, freed. */
 static int
 submit(struct worker *w, struct mc_req *req)
 {
-    int rc = w->mcget != NULL ? mcget_submit(w->mcget, req) : -ENOTSUP;
+    int rc = w->mcconn != NULL ? mcconn_submit(w->mcconn, req) : -ENOTSUP;
 
     if (rc == -ENOTSUP) {
         rc = mc_submit(sessions_of(w)->mc, w->id, req);

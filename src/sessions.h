@@ -67,7 +67,7 @@ void sessions_free(struct sessions *s);
  * lock), and the client-hello callback that pauses for memcached. */
 void sessions_setup_ctx(SSL_CTX *ctx, const struct config *cfg);
 
-/* Worker: a memcached request of this worker's came back (from mcget.c or
+/* Worker: a memcached request of this worker's came back (from mcconn.c or
  * the mailbox); takes ownership. */
 void sessions_on_reply(struct worker *w, struct mc_req *req);
 /* Worker: the connection's wait for memcached ran out (count it, forget the

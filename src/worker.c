@@ -25,7 +25,7 @@
 #include "listener.h"
 #include "log.h"
 #include "mc.h"
-#include "mcget.h"
+#include "mcconn.h"
 #include "relay.h"
 #include "sessions.h"
 
@@ -189,7 +189,7 @@ on_mailbox(struct evhandler *h, uint32_t events)
 }
 
 static void
-on_mcget_done(void *arg, struct mc_req *req)
+on_mcconn_done(void *arg, struct mc_req *req)
 {
     struct worker *w = arg;
 
@@ -275,8 +275,8 @@ worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls, struct se
         goto fail;
     }
     if (sessions->mc != NULL && mc_workers_excluded(sessions->mc) == NULL) {
-        w->mcget = mcget_new(sessions->mc, w->loop, on_mcget_done, w);
-        if (w->mcget == NULL) {
+        w->mcconn = mcconn_new(sessions->mc, w->loop, on_mcconn_done, w);
+        if (w->mcconn == NULL) {
             goto fail;
         }
     }
@@ -317,7 +317,7 @@ worker_free(struct worker *w)
         }
         mailbox_destroy(&w->mbox);
     }
-    mcget_free(w->mcget); /* its requests' connections are gone */
+    mcconn_free(w->mcconn); /* its requests' connections are gone */
     keyring_sync_free_ring(w->ring);
     evloop_free(w->loop);
     free(w->listeners);

@@ -24,7 +24,7 @@ struct config;
 struct conn;
 struct keyring;
 struct keyring_sync;
-struct mcget;
+struct mcconn;
 struct sessions;
 struct tlsctx;
 
@@ -71,7 +71,7 @@ struct worker {
 
     /* Session lookups on this loop's own memcached connections (NULL
      * without the memcached store); other operations go through mc.c. */
-    struct mcget *mcget;
+    struct mcconn *mcconn;
 
     /* Mailbox: supervisor messages and memcached answers (queue = id). */
     struct evhandler mbox_h;

@@ -1,6 +1,6 @@
 /*
- * mcget.c - the session cache's memcached operations on a worker's own
- * event loop (see mcget.h).
+ * mcconn.c - the session cache's memcached operations on a worker's own
+ * event loop (see mcconn.h).
  *
  * One connection per server, opened on first use, registered once
  * (edge-triggered, both directions).  Requests are written in order and
@@ -23,12 +23,12 @@
  *   its storage path), so replies from a server that speaks out of turn
  *   never reach it from here.
  *
- * Sending: mcget_submit only appends to the connection's buffer (its caller
+ * Sending: mcconn_submit only appends to the connection's buffer (its caller
  * is inside a handshake); the loop's deferred work (evdefer) sends each
  * connection's buffer once at the end of the pass, so the lookups of one
  * pass share one send, and a write error is handled from a clean stack.
  */
-#include "mcget.h"
+#include "mcconn.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -44,19 +44,19 @@
 #include "evloop.h"
 #include "log.h"
 
-#define MCGET_PIPELINE     64   /* requests in flight per connection */
-#define MCGET_LINE_MAX     512  /* longest line accepted, and longest command line sent */
-#define MCGET_RETRY_MIN_MS 50   /* stand aside this long after a failed connection, */
-#define MCGET_RETRY_MAX_MS 1000 /* doubling with each failure in a row up to this */
-#define MCGET_BUF_MIN      4096
-#define MCGET_OUT_MAX      (256 * 1024) /* unsent bytes; beyond, the helpers */
-#define MCGET_IN_MAX       (MCGET_VALUE_MAX + 2 * MCGET_LINE_MAX)
-#define MCGET_TTL_MAX      (30u * 24 * 3600) /* memcached reads longer ones as a date */
+#define MCCONN_PIPELINE     64   /* requests in flight per connection */
+#define MCCONN_LINE_MAX     512  /* longest line accepted, and longest command line sent */
+#define MCCONN_RETRY_MIN_MS 50   /* stand aside this long after a failed connection, */
+#define MCCONN_RETRY_MAX_MS 1000 /* doubling with each failure in a row up to this */
+#define MCCONN_BUF_MIN      4096
+#define MCCONN_OUT_MAX      (256 * 1024) /* unsent bytes; beyond, the helpers */
+#define MCCONN_IN_MAX       (MCCONN_VALUE_MAX + 2 * MCCONN_LINE_MAX)
+#define MCCONN_TTL_MAX      (30u * 24 * 3600) /* memcached reads longer ones as a date */
 
-struct mcget_conn {
+struct mcconn_conn {
     unsigned magic;
-#define MCGET_CONN_MAGIC 0x4d434743u
-    struct mcget *g;
+#define MCCONN_CONN_MAGIC 0x4d434743u
+    struct mcconn *g;
     size_t si; /* server index in mc */
     int fd;
     bool connecting;
@@ -74,16 +74,16 @@ struct mcget_conn {
     size_t inlen, incap;
 };
 
-struct mcget {
+struct mcconn {
     unsigned magic;
-#define MCGET_MAGIC 0x4d434754u
+#define MCCONN_MAGIC 0x4d434754u
     struct mc *mc;
     struct evloop *loop;
     struct mc_router *router;
-    mcget_done_fn *done;
+    mcconn_done_fn *done;
     void *arg;
     size_t nconns;
-    struct mcget_conn *conns;
+    struct mcconn_conn *conns;
     /* Sends what this pass of the loop queued, one send per connection. */
     struct evdefer flush;
 };
@@ -95,11 +95,11 @@ struct mcget {
 static const char *
 line_end(const char *buf, size_t len, bool *bad)
 {
-    const char *nl = memchr(buf, '\n', len < MCGET_LINE_MAX ? len : MCGET_LINE_MAX);
+    const char *nl = memchr(buf, '\n', len < MCCONN_LINE_MAX ? len : MCCONN_LINE_MAX);
 
     *bad = false;
     if (nl == NULL) {
-        *bad = len >= MCGET_LINE_MAX;
+        *bad = len >= MCCONN_LINE_MAX;
         return NULL;
     }
     if (nl == buf || nl[-1] != '\r') {
@@ -142,22 +142,22 @@ is(const char *p, const char *end, const char *word)
     return (size_t)(end - p) == strlen(word) && memcmp(p, word, (size_t)(end - p)) == 0;
 }
 
-enum mcget_parsed
-mcget_parse(const char *buf, size_t len, enum mc_op op, const char *key, size_t keylen,
-            size_t *used, enum mc_result *result, size_t *voff, size_t *vlen)
+enum mcconn_parsed
+mcconn_parse(const char *buf, size_t len, enum mc_op op, const char *key, size_t keylen,
+             size_t *used, enum mc_result *result, size_t *voff, size_t *vlen)
 {
     bool bad;
     const char *end = line_end(buf, len, &bad);
 
     if (end == NULL) {
-        return bad ? MCGET_BAD : MCGET_MORE;
+        return bad ? MCCONN_BAD : MCCONN_MORE;
     }
     size_t hlen = (size_t)(end - buf) + 2;
     *used = hlen;
     if (is(buf, end, "ERROR") || starts(buf, end, "CLIENT_ERROR ") ||
         starts(buf, end, "SERVER_ERROR ")) {
         *result = MC_RES_ERROR;
-        return MCGET_REPLY;
+        return MCCONN_REPLY;
     }
     switch (op) {
     case MC_SET:
@@ -166,72 +166,72 @@ mcget_parse(const char *buf, size_t len, enum mc_op op, const char *key, size_t 
         } else if (is(buf, end, "NOT_STORED") || is(buf, end, "EXISTS")) {
             *result = MC_RES_EXISTS;
         } else {
-            return MCGET_BAD;
+            return MCCONN_BAD;
         }
-        return MCGET_REPLY;
+        return MCCONN_REPLY;
     case MC_DELETE:
         if (is(buf, end, "DELETED")) {
             *result = MC_RES_HIT;
         } else if (is(buf, end, "NOT_FOUND")) {
             *result = MC_RES_MISS;
         } else {
-            return MCGET_BAD;
+            return MCCONN_BAD;
         }
-        return MCGET_REPLY;
+        return MCCONN_REPLY;
     case MC_GET:
         break;
     default:
-        return MCGET_BAD;
+        return MCCONN_BAD;
     }
     if (is(buf, end, "END")) {
         *result = MC_RES_MISS;
-        return MCGET_REPLY;
+        return MCCONN_REPLY;
     }
     /* VALUE <key> <flags> <bytes>[ <cas>] */
     const char *p = buf;
     unsigned long flags, bytes;
     if (!starts(p, end, "VALUE ")) {
-        return MCGET_BAD;
+        return MCCONN_BAD;
     }
     p += 6;
     if ((size_t)(end - p) < keylen + 1 || memcmp(p, key, keylen) != 0 || p[keylen] != ' ') {
-        return MCGET_BAD; /* not the key asked for: the stream is out of step */
+        return MCCONN_BAD; /* not the key asked for: the stream is out of step */
     }
     p += keylen + 1;
     if (!number(&p, end, &flags) || p == end) {
-        return MCGET_BAD;
+        return MCCONN_BAD;
     }
     p++;
-    if (!number(&p, end, &bytes) || bytes > MCGET_VALUE_MAX) {
-        return MCGET_BAD;
+    if (!number(&p, end, &bytes) || bytes > MCCONN_VALUE_MAX) {
+        return MCCONN_BAD;
     }
     (void)flags;
     /* the value, its "\r\n", then "END\r\n" */
     if (len < hlen + bytes + 7) {
-        return MCGET_MORE;
+        return MCCONN_MORE;
     }
     const char *v = buf + hlen;
     if (memcmp(v + bytes, "\r\nEND\r\n", 7) != 0) {
-        return MCGET_BAD;
+        return MCCONN_BAD;
     }
     *used = hlen + bytes + 7;
     *result = MC_RES_HIT;
     *voff = hlen;
     *vlen = bytes;
-    return MCGET_REPLY;
+    return MCCONN_REPLY;
 }
 
 /* ---- connections ---- */
 
 /* When the oldest request on c must have had its answer. */
 static uint64_t
-answer_due(const struct mcget_conn *c)
+answer_due(const struct mcconn_conn *c)
 {
     return c->head->submitted_us / 1000u + mc_timeout_ms(c->g->mc);
 }
 
 static void
-finish(struct mcget *g, struct mc_req *req, enum mc_result r)
+finish(struct mcconn *g, struct mc_req *req, enum mc_result r)
 {
     req->msg.next = NULL;
     req->result = r;
@@ -241,24 +241,24 @@ finish(struct mcget *g, struct mc_req *req, enum mc_result r)
 
 /* How long to stand aside after one more failure in a row. */
 static uint64_t
-retry_delay(struct mcget_conn *c)
+retry_delay(struct mcconn_conn *c)
 {
-    uint64_t ms = MCGET_RETRY_MIN_MS;
+    uint64_t ms = MCCONN_RETRY_MIN_MS;
 
     if (c->failures < 16) {
         c->failures++;
     }
-    for (unsigned i = 1; i < c->failures && ms < MCGET_RETRY_MAX_MS; i++) {
+    for (unsigned i = 1; i < c->failures && ms < MCCONN_RETRY_MAX_MS; i++) {
         ms *= 2;
     }
-    return ms < MCGET_RETRY_MAX_MS ? ms : MCGET_RETRY_MAX_MS;
+    return ms < MCCONN_RETRY_MAX_MS ? ms : MCCONN_RETRY_MAX_MS;
 }
 
 /* Close the connection and end every request on it with `r`. */
 static void
-conn_fail(struct mcget_conn *c, enum mc_result r, uint64_t retry_in_ms)
+conn_fail(struct mcconn_conn *c, enum mc_result r, uint64_t retry_in_ms)
 {
-    struct mcget *g = c->g;
+    struct mcconn *g = c->g;
     struct mc_req *list = c->head;
 
     if (c->fd >= 0) {
@@ -283,7 +283,7 @@ conn_fail(struct mcget_conn *c, enum mc_result r, uint64_t retry_in_ms)
 }
 
 static void
-conn_error(struct mcget_conn *c, const char *what, int err)
+conn_error(struct mcconn_conn *c, const char *what, int err)
 {
     log_debug("memcached %s (worker connection): %s%s%s", mc_server_name(c->g->mc, c->si), what,
               err ? ": " : "", err ? strerror(err) : "");
@@ -293,7 +293,7 @@ conn_error(struct mcget_conn *c, const char *what, int err)
 
 /* Send what is buffered.  0 (all sent, or the rest waits for EPOLLOUT) or -errno. */
 static int
-conn_flush(struct mcget_conn *c)
+conn_flush(struct mcconn_conn *c)
 {
     size_t off = 0;
 
@@ -318,21 +318,21 @@ conn_flush(struct mcget_conn *c)
 
 /* Hand the replies in c->in to their requests, oldest first. */
 static void
-conn_parse(struct mcget_conn *c)
+conn_parse(struct mcconn_conn *c)
 {
-    struct mcget *g = c->g;
+    struct mcconn *g = c->g;
     size_t off = 0;
 
     while (c->head != NULL && off < c->inlen) {
         struct mc_req *req = c->head;
         size_t used = 0, voff = 0, vlen = 0;
         enum mc_result r = MC_RES_ERROR;
-        enum mcget_parsed p = mcget_parse(c->in + off, c->inlen - off, req->op, req->key,
-                                          req->keylen, &used, &r, &voff, &vlen);
-        if (p == MCGET_MORE) {
+        enum mcconn_parsed p = mcconn_parse(c->in + off, c->inlen - off, req->op, req->key,
+                                            req->keylen, &used, &r, &voff, &vlen);
+        if (p == MCCONN_MORE) {
             break;
         }
-        if (p == MCGET_BAD) {
+        if (p == MCCONN_BAD) {
             conn_error(c, "unexpected reply", 0);
             return;
         }
@@ -373,17 +373,17 @@ conn_parse(struct mcget_conn *c)
 
 /* Read everything the socket has (edge-triggered). */
 static void
-conn_read(struct mcget_conn *c)
+conn_read(struct mcconn_conn *c)
 {
     for (;;) {
-        if (c->inlen == MCGET_IN_MAX) {
+        if (c->inlen == MCCONN_IN_MAX) {
             conn_error(c, "reply too long", 0); /* the parser bounds a reply below this */
             return;
         }
-        if (c->incap - c->inlen < MCGET_BUF_MIN / 2 && c->incap < MCGET_IN_MAX) {
+        if (c->incap - c->inlen < MCCONN_BUF_MIN / 2 && c->incap < MCCONN_IN_MAX) {
             size_t cap = c->incap * 2;
-            if (cap > MCGET_IN_MAX) {
-                cap = MCGET_IN_MAX;
+            if (cap > MCCONN_IN_MAX) {
+                cap = MCCONN_IN_MAX;
             }
             char *in = realloc(c->in, cap);
             if (in == NULL) {
@@ -422,9 +422,9 @@ conn_read(struct mcget_conn *c)
 static void
 on_conn_event(struct evhandler *h, uint32_t events)
 {
-    struct mcget_conn *c = CONTAINER_OF(h, struct mcget_conn, h);
+    struct mcconn_conn *c = CONTAINER_OF(h, struct mcconn_conn, h);
 
-    CHECK_OBJ(c, MCGET_CONN_MAGIC);
+    CHECK_OBJ(c, MCCONN_CONN_MAGIC);
     if (c->fd < 0) {
         return;
     }
@@ -460,9 +460,9 @@ on_conn_event(struct evhandler *h, uint32_t events)
 static void
 on_conn_timer(struct evtimer *t)
 {
-    struct mcget_conn *c = CONTAINER_OF(t, struct mcget_conn, timer);
+    struct mcconn_conn *c = CONTAINER_OF(t, struct mcconn_conn, timer);
 
-    CHECK_OBJ(c, MCGET_CONN_MAGIC);
+    CHECK_OBJ(c, MCCONN_CONN_MAGIC);
     if (c->head == NULL) {
         return;
     }
@@ -481,11 +481,11 @@ on_conn_timer(struct evtimer *t)
 static void
 on_flush(struct evdefer *d)
 {
-    struct mcget *g = CONTAINER_OF(d, struct mcget, flush);
+    struct mcconn *g = CONTAINER_OF(d, struct mcconn, flush);
 
-    CHECK_OBJ(g, MCGET_MAGIC);
+    CHECK_OBJ(g, MCCONN_MAGIC);
     for (size_t i = 0; i < g->nconns; i++) {
-        struct mcget_conn *c = &g->conns[i];
+        struct mcconn_conn *c = &g->conns[i];
         if (!c->dirty) {
             continue;
         }
@@ -499,9 +499,9 @@ on_flush(struct evdefer *d)
 
 /* Open the connection (non-blocking).  0, or -errno. */
 static int
-conn_open(struct mcget_conn *c)
+conn_open(struct mcconn_conn *c)
 {
-    struct mcget *g = c->g;
+    struct mcconn *g = c->g;
     socklen_t alen = 0;
     const struct sockaddr *sa = mc_server_addr(g->mc, c->si, c->next_addr, &alen);
 
@@ -513,10 +513,10 @@ conn_open(struct mcget_conn *c)
         return -EDESTADDRREQ; /* not resolved: the helpers only */
     }
     if (c->in == NULL) {
-        if ((c->in = malloc(MCGET_BUF_MIN)) == NULL) {
+        if ((c->in = malloc(MCCONN_BUF_MIN)) == NULL) {
             return -ENOMEM;
         }
-        c->incap = MCGET_BUF_MIN;
+        c->incap = MCCONN_BUF_MIN;
     }
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -540,17 +540,17 @@ conn_open(struct mcget_conn *c)
     return 0;
 }
 
-/* Room for `n` more bytes in c->out (at most MCGET_OUT_MAX unsent). */
+/* Room for `n` more bytes in c->out (at most MCCONN_OUT_MAX unsent). */
 static bool
-out_reserve(struct mcget_conn *c, size_t n)
+out_reserve(struct mcconn_conn *c, size_t n)
 {
     if (c->outcap - c->outlen >= n) {
         return true;
     }
-    if (c->outlen + n > MCGET_OUT_MAX) {
+    if (c->outlen + n > MCCONN_OUT_MAX) {
         return false;
     }
-    size_t cap = c->outcap > 0 ? c->outcap : MCGET_BUF_MIN;
+    size_t cap = c->outcap > 0 ? c->outcap : MCCONN_BUF_MIN;
     while (cap < c->outlen + n) {
         cap *= 2;
     }
@@ -565,9 +565,9 @@ out_reserve(struct mcget_conn *c, size_t n)
 
 /* The command for `req` at the end of c->out; false if it does not fit. */
 static bool
-put_command(struct mcget_conn *c, const struct mc_req *req)
+put_command(struct mcconn_conn *c, const struct mc_req *req)
 {
-    char line[MCGET_LINE_MAX];
+    char line[MCCONN_LINE_MAX];
     int n;
 
     switch (req->op) {
@@ -602,12 +602,12 @@ put_command(struct mcget_conn *c, const struct mc_req *req)
 }
 
 int
-mcget_submit(struct mcget *g, struct mc_req *req)
+mcconn_submit(struct mcconn *g, struct mc_req *req)
 {
-    CHECK_OBJ(g, MCGET_MAGIC);
+    CHECK_OBJ(g, MCCONN_MAGIC);
     CHECK_OBJ(req, MC_REQ_MAGIC);
     if ((req->op != MC_GET && req->op != MC_SET && req->op != MC_DELETE) || req->grouplen > 0 ||
-        (req->op == MC_SET && req->ttl > MCGET_TTL_MAX)) {
+        (req->op == MC_SET && req->ttl > MCCONN_TTL_MAX)) {
         return -ENOTSUP;
     }
     int si = mc_route(g->router, req->key, req->keylen);
@@ -618,8 +618,8 @@ mcget_submit(struct mcget *g, struct mc_req *req)
     if (si == MC_ROUTE_SKIPPED) {
         return -EAGAIN;
     }
-    struct mcget_conn *c = &g->conns[si];
-    if (c->npending >= MCGET_PIPELINE || (c->fd < 0 && c->retry_at_ms > mc_now_ms())) {
+    struct mcconn_conn *c = &g->conns[si];
+    if (c->npending >= MCCONN_PIPELINE || (c->fd < 0 && c->retry_at_ms > mc_now_ms())) {
         return -EAGAIN;
     }
     if (c->fd < 0) {
@@ -635,7 +635,7 @@ mcget_submit(struct mcget *g, struct mc_req *req)
         }
     }
     if (!put_command(c, req)) {
-        return -EAGAIN; /* MCGET_OUT_MAX unsent bytes, or out of memory */
+        return -EAGAIN; /* MCCONN_OUT_MAX unsent bytes, or out of memory */
     }
     req->submitted_us = mc_now_us();
     req->msg.next = NULL;
@@ -654,15 +654,15 @@ mcget_submit(struct mcget *g, struct mc_req *req)
     return 0;
 }
 
-struct mcget *
-mcget_new(struct mc *mc, struct evloop *loop, mcget_done_fn *done, void *arg)
+struct mcconn *
+mcconn_new(struct mc *mc, struct evloop *loop, mcconn_done_fn *done, void *arg)
 {
-    struct mcget *g = calloc(1, sizeof(*g));
+    struct mcconn *g = calloc(1, sizeof(*g));
 
     if (g == NULL) {
         return NULL;
     }
-    g->magic = MCGET_MAGIC;
+    g->magic = MCCONN_MAGIC;
     g->mc = mc;
     g->loop = loop;
     g->done = done;
@@ -670,8 +670,8 @@ mcget_new(struct mc *mc, struct evloop *loop, mcget_done_fn *done, void *arg)
     g->nconns = mc_nservers(mc);
     g->conns = calloc(g->nconns, sizeof(*g->conns));
     for (size_t i = 0; g->conns != NULL && i < g->nconns; i++) {
-        struct mcget_conn *c = &g->conns[i];
-        c->magic = MCGET_CONN_MAGIC;
+        struct mcconn_conn *c = &g->conns[i];
+        c->magic = MCCONN_CONN_MAGIC;
         c->g = g;
         c->si = i;
         c->fd = -1;
@@ -681,21 +681,21 @@ mcget_new(struct mc *mc, struct evloop *loop, mcget_done_fn *done, void *arg)
     g->flush.on_defer = on_flush;
     g->router = mc_router_new(mc);
     if (g->conns == NULL || g->router == NULL) {
-        mcget_free(g);
+        mcconn_free(g);
         return NULL;
     }
     return g;
 }
 
 void
-mcget_free(struct mcget *g)
+mcconn_free(struct mcconn *g)
 {
     if (g == NULL) {
         return;
     }
-    CHECK_OBJ(g, MCGET_MAGIC);
+    CHECK_OBJ(g, MCCONN_MAGIC);
     for (size_t i = 0; g->conns != NULL && i < g->nconns; i++) {
-        struct mcget_conn *c = &g->conns[i];
+        struct mcconn_conn *c = &g->conns[i];
         struct mc_req *req = c->head;
         while (req != NULL) {
             struct mc_req *next = (struct mc_req *)req->msg.next;

@@ -1,5 +1,5 @@
 /*
- * mcget.h - the session cache's memcached operations on a worker's own event
+ * mcconn.h - the session cache's memcached operations on a worker's own event
  * loop: one non-blocking connection per worker and server, text-protocol
  * get/set/delete pipelined on it, answers matched in order.
  *
@@ -7,34 +7,34 @@
  * (worker -> helper -> worker), which on a busy core is a third of a TLS 1.2
  * resumption's CPU.  Here the worker writes "get <key>\r\n" itself and reads
  * the answer when epoll says so; nothing blocks.  The server is the one
- * libmemcached's ketama (mc_route) picks, so what the helpers store (when
- * this path stands aside) and what is looked up here meet; the breaker is
- * mc.c's, fed with this path's timeouts.  The keyring's operations (placed
- * by group, with CAS) stay on the helpers.
+ * libmemcached's ketama (mc_route) picks, so what any instance stores,
+ * through this path or the helpers, and what is looked up here meet; the
+ * breaker is mc.c's, fed with this path's timeouts.  The keyring's
+ * operations (placed by group, with CAS) stay on the helpers.
  *
- * Everything runs on the owning worker's thread (mcget_new/mcget_free on the
+ * Everything runs on the owning worker's thread (mcconn_new/mcconn_free on the
  * main thread before it starts / after it is joined).  A request taken by
- * mcget_submit comes back through the `done` callback, always from the
- * loop (never from inside mcget_submit), with req->result set, req->value
+ * mcconn_submit comes back through the `done` callback, always from the
+ * loop (never from inside mcconn_submit), with req->result set, req->value
  * malloc'd on a hit, and req->latency_us.
  */
-#ifndef TESSERA_MCGET_H
-#define TESSERA_MCGET_H
+#ifndef TESSERA_MCCONN_H
+#define TESSERA_MCCONN_H
 
 #include <stddef.h>
 
 #include "mc.h"
 
 struct evloop;
-struct mcget;
+struct mcconn;
 
-typedef void mcget_done_fn(void *arg, struct mc_req *req);
+typedef void mcconn_done_fn(void *arg, struct mc_req *req);
 
 /* NULL on out of memory. */
-struct mcget *mcget_new(struct mc *mc, struct evloop *loop, mcget_done_fn *done, void *arg);
+struct mcconn *mcconn_new(struct mc *mc, struct evloop *loop, mcconn_done_fn *done, void *arg);
 /* Close the connections and free the requests still waiting (their owners
  * must be gone). */
-void mcget_free(struct mcget *g);
+void mcconn_free(struct mcconn *g);
 
 /*
  * Send an MC_GET, MC_SET or MC_DELETE without a placement group.  0: taken,
@@ -47,29 +47,29 @@ void mcget_free(struct mcget *g);
  * on a connection unanswered for memcached.timeout_ms loses the
  * connection: all its requests end as MC_RES_TIMEOUT.
  */
-int mcget_submit(struct mcget *g, struct mc_req *req);
+int mcconn_submit(struct mcconn *g, struct mc_req *req);
 
 /* ---- the reply parser (pure; exposed for unit tests) ---- */
 
-enum mcget_parsed {
-    MCGET_MORE = 0, /* incomplete: read more */
-    MCGET_REPLY,    /* one whole reply */
-    MCGET_BAD,      /* not memcached's text protocol: drop the connection */
+enum mcconn_parsed {
+    MCCONN_MORE = 0, /* incomplete: read more */
+    MCCONN_REPLY,    /* one whole reply */
+    MCCONN_BAD,      /* not memcached's text protocol: drop the connection */
 };
 
 /* The largest value accepted (a sealed session is far smaller). */
-#define MCGET_VALUE_MAX 65536
+#define MCCONN_VALUE_MAX 65536
 
 /*
  * Parse the reply to `op` on `key` at the start of buf[0..len).  On
- * MCGET_REPLY, *used bytes make the reply and *result is:
+ * MCCONN_REPLY, *used bytes make the reply and *result is:
  *   get     MC_RES_HIT (the value is buf[*voff .. *voff + *vlen)), MC_RES_MISS
  *   set     MC_RES_STORED, MC_RES_EXISTS (NOT_STORED, EXISTS)
  *   delete  MC_RES_HIT (DELETED), MC_RES_MISS (NOT_FOUND)
  *   any     MC_RES_ERROR for an ERROR, CLIENT_ERROR or SERVER_ERROR line.
  */
-enum mcget_parsed mcget_parse(const char *buf, size_t len, enum mc_op op, const char *key,
-                              size_t keylen, size_t *used, enum mc_result *result, size_t *voff,
-                              size_t *vlen);
+enum mcconn_parsed mcconn_parse(const char *buf, size_t len, enum mc_op op, const char *key,
+                                size_t keylen, size_t *used, enum mc_result *result, size_t *voff,
+                                size_t *vlen);
 
 #endif

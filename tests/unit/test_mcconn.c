@@ -1,5 +1,5 @@
 /*
- * test_mcget.c - unit tests for mcget_parse, the reader of memcached's text
+ * test_mcconn.c - unit tests for mcconn_parse, the reader of memcached's text
  * protocol replies on a worker's own connection: every reply kind for get,
  * set and delete; every reply cut short at every byte (incomplete, never
  * misread); several replies back to back; and input that must drop the
@@ -16,12 +16,12 @@
 
 #include <cmocka.h>
 
-#include "mcget.h"
+#include "mcconn.h"
 
 #define KEY "tessera:sess:00ff"
 
 struct parsed {
-    enum mcget_parsed p;
+    enum mcconn_parsed p;
     size_t used, voff, vlen;
     enum mc_result r;
 };
@@ -31,7 +31,7 @@ parse_op(enum mc_op op, const char *buf, size_t len)
 {
     struct parsed x = {.r = (enum mc_result) - 1};
 
-    x.p = mcget_parse(buf, len, op, KEY, strlen(KEY), &x.used, &x.r, &x.voff, &x.vlen);
+    x.p = mcconn_parse(buf, len, op, KEY, strlen(KEY), &x.used, &x.r, &x.voff, &x.vlen);
     return x;
 }
 
@@ -47,12 +47,12 @@ assert_whole_only(enum mc_op op, const char *reply, size_t len, enum mc_result w
 {
     for (size_t n = 0; n < len; n++) {
         struct parsed x = parse_op(op, reply, n);
-        if (x.p != MCGET_MORE) {
+        if (x.p != MCCONN_MORE) {
             fail_msg("a prefix of %zu of %zu bytes parsed as %d", n, len, x.p);
         }
     }
     struct parsed x = parse_op(op, reply, len);
-    assert_int_equal(x.p, MCGET_REPLY);
+    assert_int_equal(x.p, MCCONN_REPLY);
     assert_int_equal(x.r, want);
     assert_int_equal(x.used, len);
 }
@@ -76,11 +76,11 @@ test_get_hit(void **state)
 
     /* with a CAS unique (gets-style), and an empty value */
     x = parse("VALUE " KEY " 7 3 12345\r\nxyz\r\nEND\r\n");
-    assert_int_equal(x.p, MCGET_REPLY);
+    assert_int_equal(x.p, MCCONN_REPLY);
     assert_int_equal(x.r, MC_RES_HIT);
     assert_int_equal(x.vlen, 3);
     x = parse("VALUE " KEY " 0 0\r\n\r\nEND\r\n");
-    assert_int_equal(x.p, MCGET_REPLY);
+    assert_int_equal(x.p, MCCONN_REPLY);
     assert_int_equal(x.r, MC_RES_HIT);
     assert_int_equal(x.vlen, 0);
 }
@@ -110,12 +110,12 @@ test_set_delete(void **state)
     assert_whole_only(MC_DELETE, "DELETED\r\n", 9, MC_RES_HIT);
     assert_whole_only(MC_DELETE, "NOT_FOUND\r\n", 11, MC_RES_MISS);
     /* another command's reply: the stream is out of step */
-    assert_int_equal(parse_op(MC_SET, "DELETED\r\n", 9).p, MCGET_BAD);
-    assert_int_equal(parse_op(MC_DELETE, "STORED\r\n", 8).p, MCGET_BAD);
-    assert_int_equal(parse_op(MC_SET, "END\r\n", 5).p, MCGET_BAD);
-    assert_int_equal(parse_op(MC_GET, "STORED\r\n", 8).p, MCGET_BAD);
+    assert_int_equal(parse_op(MC_SET, "DELETED\r\n", 9).p, MCCONN_BAD);
+    assert_int_equal(parse_op(MC_DELETE, "STORED\r\n", 8).p, MCCONN_BAD);
+    assert_int_equal(parse_op(MC_SET, "END\r\n", 5).p, MCCONN_BAD);
+    assert_int_equal(parse_op(MC_GET, "STORED\r\n", 8).p, MCCONN_BAD);
     /* the keyring's operations never come here */
-    assert_int_equal(parse_op(MC_CAS, "STORED\r\n", 8).p, MCGET_BAD);
+    assert_int_equal(parse_op(MC_CAS, "STORED\r\n", 8).p, MCCONN_BAD);
 }
 
 static void
@@ -125,7 +125,7 @@ test_back_to_back(void **state)
     const char *s = "END\r\nVALUE " KEY " 0 2\r\nhi\r\nEND\r\nSTORED\r\n";
     size_t len = strlen(s);
     struct parsed x = parse_op(MC_GET, s, len);
-    assert_int_equal(x.p, MCGET_REPLY);
+    assert_int_equal(x.p, MCCONN_REPLY);
     assert_int_equal(x.r, MC_RES_MISS);
     assert_int_equal(x.used, 5);
     size_t off = x.used;
@@ -149,7 +149,7 @@ test_bad(void **state)
         "VALUE " KEY " 0\r\n",
         "VALUE " KEY "\r\n",
         "VALUE " KEY " 0 99999999999\r\n",
-        "VALUE " KEY " 0 65537\r\n",           /* larger than MCGET_VALUE_MAX */
+        "VALUE " KEY " 0 65537\r\n",           /* larger than MCCONN_VALUE_MAX */
         "VALUE " KEY " 0 2\r\nhi\r\nEND!\r\n", /* no END after the value */
         "VALUE " KEY " 0 2\r\nhiX\nEND\r\n",   /* the value is not followed by CRLF */
         "VALUE " KEY " 0 2\r\nhi\r\nVALUE " KEY " 0 2\r\nhi\r\nEND\r\n",
@@ -163,7 +163,7 @@ test_bad(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct parsed x = parse(bad[i]);
-        if (x.p != MCGET_BAD) {
+        if (x.p != MCCONN_BAD) {
             fail_msg("case %zu (%s) parsed as %d", i, bad[i], x.p);
         }
     }
@@ -177,20 +177,20 @@ test_line_limits(void **state)
     (void)state;
     /* a line without its end: incomplete while short, bad once too long */
     memset(buf, 'A', sizeof(buf));
-    assert_int_equal(parse_op(MC_GET, buf, 100).p, MCGET_MORE);
-    assert_int_equal(parse_op(MC_GET, buf, sizeof(buf)).p, MCGET_BAD);
-    /* a value of exactly MCGET_VALUE_MAX bytes is accepted */
-    size_t hlen = (size_t)snprintf(buf, sizeof(buf), "VALUE %s 0 %d\r\n", KEY, MCGET_VALUE_MAX);
-    size_t len = hlen + MCGET_VALUE_MAX + 7;
+    assert_int_equal(parse_op(MC_GET, buf, 100).p, MCCONN_MORE);
+    assert_int_equal(parse_op(MC_GET, buf, sizeof(buf)).p, MCCONN_BAD);
+    /* a value of exactly MCCONN_VALUE_MAX bytes is accepted */
+    size_t hlen = (size_t)snprintf(buf, sizeof(buf), "VALUE %s 0 %d\r\n", KEY, MCCONN_VALUE_MAX);
+    size_t len = hlen + MCCONN_VALUE_MAX + 7;
     char *big = malloc(len);
     assert_non_null(big);
     memcpy(big, buf, hlen);
-    memset(big + hlen, 0x5a, MCGET_VALUE_MAX);
-    memcpy(big + hlen + MCGET_VALUE_MAX, "\r\nEND\r\n", 7);
-    assert_int_equal(parse_op(MC_GET, big, len - 1).p, MCGET_MORE);
+    memset(big + hlen, 0x5a, MCCONN_VALUE_MAX);
+    memcpy(big + hlen + MCCONN_VALUE_MAX, "\r\nEND\r\n", 7);
+    assert_int_equal(parse_op(MC_GET, big, len - 1).p, MCCONN_MORE);
     struct parsed x = parse_op(MC_GET, big, len);
-    assert_int_equal(x.p, MCGET_REPLY);
-    assert_int_equal(x.vlen, MCGET_VALUE_MAX);
+    assert_int_equal(x.p, MCCONN_REPLY);
+    assert_int_equal(x.vlen, MCCONN_VALUE_MAX);
     free(big);
 }
 
