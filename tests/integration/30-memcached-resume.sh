@@ -24,28 +24,8 @@ BANNER=$BACKEND_PORT
 start_memcached
 MC=127.0.0.1:$MC_PORT
 
-# start_instance VAR: one tessera of the cluster; sets VAR_PORT, VAR_ADMIN, VAR_PID.
-start_instance() {
-    local var=$1 port
-    cfg_reset
-    port=$(free_port)
-    cfg_frontend web "$port" "$BANNER" "$(cert_entry ec)"
-    cfg_admin
-    CFG_SESSIONS='tickets = false;'
-    cfg_memcached "$MC"
-    write_config "$TEST_DIR/$var.conf"
-    start_tessera "$TEST_DIR/$var.conf"
-    printf -v "${var}_PORT" '%s' "$port"
-    printf -v "${var}_ADMIN" '%s' "$ADMIN_PORT"
-    printf -v "${var}_PID" '%s' "$TESSERA_PID"
-}
-start_instance A
-start_instance B
-
-# m ADMIN NAME [LABEL=VALUE...]: a sample's value (the test fails without one).
-m() {
-    metric "$@" || fail "no sample $* on admin port $1"
-}
+start_mc_instance A "$BANNER" "$MC"
+start_mc_instance B "$BANNER" "$MC"
 
 # new_session PORT FILE TLSFLAG...: a full handshake that saves its session.
 new_session() {
@@ -202,16 +182,7 @@ done
 # With --BINARY-PROTOCOL every session operation goes through libmemcached on
 # the helper threads; it shares sessions with A (workers' text-protocol
 # connections) both ways.
-cfg_reset
-C_PORT=$(free_port)
-cfg_frontend web "$C_PORT" "$BANNER" "$(cert_entry ec)"
-cfg_admin
-CFG_SESSIONS='tickets = false;'
-cfg_memcached --options "--BINARY-PROTOCOL" "$MC"
-write_config "$TEST_DIR/C.conf"
-start_tessera "$TEST_DIR/C.conf"
-C_PID=$TESSERA_PID
-C_ADMIN=$ADMIN_PORT
+start_mc_instance C "$BANNER" --options "--BINARY-PROTOCOL" "$MC"
 assert_contains "$TESSERA_LOG" "BINARY-PROTOCOL: session operations go through helper threads"
 for pair in "$A_ADMIN $A_PORT $C_PORT" "$C_ADMIN $C_PORT $A_PORT"; do
     read -r admin from to <<<"$pair"

@@ -26,30 +26,9 @@ gen_secret "$TEST_DIR/s1.key"
 gen_secret "$TEST_DIR/s2.key"
 gen_secret "$TEST_DIR/s3.key"
 
-# start_instance VAR PORT [cfg_memcached options...]: one tessera of the
-# cluster (frontend "web", same certificate); sets VAR_PORT, VAR_ADMIN, VAR_PID.
-start_instance() {
-    local var=$1 port=$2
-    shift 2
-    cfg_reset
-    cfg_frontend web "$port" "$BANNER" "$(cert_entry ec)"
-    cfg_admin
-    CFG_SESSIONS='tickets = false;'
-    cfg_memcached "$@" "$MC"
-    write_config "$TEST_DIR/$var.conf"
-    start_tessera "$TEST_DIR/$var.conf"
-    printf -v "${var}_PORT" '%s' "$port"
-    printf -v "${var}_ADMIN" '%s' "$ADMIN_PORT"
-    printf -v "${var}_PID" '%s' "$TESSERA_PID"
-}
-
 stop_instance() {
     TESSERA_PID=$1
     stop_tessera || fail "tessera (pid $1) exited with $?"
-}
-
-m() {
-    metric "$@" || fail "no sample $* on admin port $1"
 }
 
 rejected() {
@@ -95,8 +74,8 @@ entry_key() {
     sess_key "$1" "$PREFIX"
 }
 
-start_instance A "$(free_port)" --secret "$TEST_DIR/s1.key"
-start_instance B "$(free_port)" --secret "$TEST_DIR/s1.key"
+start_mc_instance A "$BANNER" --secret "$TEST_DIR/s1.key" "$MC"
+start_mc_instance B "$BANNER" --secret "$TEST_DIR/s1.key" "$MC"
 
 # --- (a) no master secret in a dump of memcached ---
 # The search must work: a value holding the bytes is found.
@@ -160,7 +139,7 @@ assert_eq "$(rejected "$B_ADMIN")" $((r0 + 1)) "rejected after X resumed"
 log "(b) X's entry under Y's key: full handshake, rejected +1; X itself still resumes"
 
 # An entry sealed under a secret B does not have: made by instance C with S3.
-start_instance C "$(free_port)" --secret "$TEST_DIR/s3.key"
+start_mc_instance C "$BANNER" --secret "$TEST_DIR/s3.key" "$MC"
 new_session "$C_PORT" c.pem "$C_ADMIN" -tls1_2
 stop_instance "$C_PID"
 r0=$(rejected "$B_ADMIN")
@@ -171,7 +150,7 @@ log "(b) entry sealed under another secret: full handshake, rejected +1"
 
 # --- (c) secret rollover: S1 -> S2 ---
 stop_instance "$B_PID"
-start_instance B "$B_PORT" --secret "$TEST_DIR/s2.key" --old "$TEST_DIR/s1.key"
+start_mc_instance B "$BANNER" --port "$B_PORT" --secret "$TEST_DIR/s2.key" --old "$TEST_DIR/s1.key" "$MC"
 new_session "$A_PORT" ra.pem "$A_ADMIN" -tls1_2
 assert_eq "$(offer "$B_PORT" ra.pem -tls1_2)" Reused "session of A (S1) on B (S2, old S1)"
 new_session "$B_PORT" rb.pem "$B_ADMIN" -tls1_2
@@ -181,7 +160,7 @@ wait_for metric_is "$A_ADMIN" $((r0 + 1)) tessera_session_entries_rejected_total
     fail "rollover: A's rejected moved from $r0 to $(rejected "$A_ADMIN"), expected +1"
 log "(c) A (S1) -> B (S2 + old S1): Reused; B -> A: New, rejected +1"
 stop_instance "$A_PID"
-start_instance A "$A_PORT" --secret "$TEST_DIR/s2.key" --old "$TEST_DIR/s1.key"
+start_mc_instance A "$BANNER" --port "$A_PORT" --secret "$TEST_DIR/s2.key" --old "$TEST_DIR/s1.key" "$MC"
 assert_eq "$(offer "$A_PORT" rb.pem -tls1_2)" Reused "session of B (S2) on A restarted with S2"
 # Sessions A made under S1 before its restart still open (old secret).
 assert_eq "$(offer "$A_PORT" ra.pem -tls1_2)" Reused "session of A (S1) on A restarted with S2"

@@ -24,26 +24,6 @@ ECHO=$BACKEND_PORT
 MCP=$(free_port) # memcached's port; nothing listens there yet
 MC=127.0.0.1:$MCP
 
-start_instance() {
-    local var=$1 port
-    cfg_reset
-    port=$(free_port)
-    cfg_frontend web "$port" "$ECHO" "$(cert_entry ec)"
-    cfg_admin
-    CFG_SESSIONS='tickets = false;'
-    CFG_TICKETS='refresh = 1;'
-    cfg_memcached "$MC"
-    write_config "$TEST_DIR/$var.conf"
-    start_tessera "$TEST_DIR/$var.conf"
-    printf -v "${var}_PORT" '%s' "$port"
-    printf -v "${var}_ADMIN" '%s' "$ADMIN_PORT"
-    printf -v "${var}_PID" '%s' "$TESSERA_PID"
-}
-
-m() {
-    metric "$@" || fail "no sample $* on admin port $1"
-}
-
 # hs PORT TLSFLAG...: one s_client handshake and echo round trip; sets
 # HS_MS (how long it took, ms) and HS (Reused or New).
 hs() {
@@ -90,8 +70,8 @@ crosses_in_a_row() {
 }
 
 # --- (a) memcached down at start ---
-start_instance A
-start_instance B
+start_mc_instance A "$ECHO" --tickets 'refresh = 1;' "$MC"
+start_mc_instance B "$ECHO" --tickets 'refresh = 1;' "$MC"
 for a in "$A_ADMIN" "$B_ADMIN"; do
     wait_for healthz_matches "$a" "^degraded: memcached $MC unreachable" ||
         fail "/healthz on $a with memcached down: $(healthz "$a")"

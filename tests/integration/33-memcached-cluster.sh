@@ -25,25 +25,6 @@ for i in 0 1 2; do
 done
 SERVERS=("127.0.0.1:${MCPORTS[0]}" "127.0.0.1:${MCPORTS[1]}" "127.0.0.1:${MCPORTS[2]}")
 
-start_instance() {
-    local var=$1 port
-    cfg_reset
-    port=$(free_port)
-    cfg_frontend web "$port" "$ECHO" "$(cert_entry ec)"
-    cfg_admin
-    CFG_SESSIONS='tickets = false;'
-    cfg_memcached "${SERVERS[@]}"
-    write_config "$TEST_DIR/$var.conf"
-    start_tessera "$TEST_DIR/$var.conf"
-    printf -v "${var}_PORT" '%s' "$port"
-    printf -v "${var}_ADMIN" '%s' "$ADMIN_PORT"
-    printf -v "${var}_PID" '%s' "$TESSERA_PID"
-}
-
-m() {
-    metric "$@" || fail "no sample $* on admin port $1"
-}
-
 # hs PORT TLSFLAG...: one s_client handshake and echo round trip; sets HS
 # (Reused or New) and fails if it took QUICK_MS or more.
 hs() {
@@ -94,9 +75,9 @@ server_of() {
     echo "$found"
 }
 
-start_instance A
-start_instance B
-start_instance C
+for v in A B C; do
+    start_mc_instance "$v" "$ECHO" "${SERVERS[@]}"
+done
 for a in "$A_ADMIN" "$B_ADMIN" "$C_ADMIN"; do
     for s in "${SERVERS[@]}"; do
         wait_for metric_is "$a" 1 tessera_memcached_up server="$s" ||

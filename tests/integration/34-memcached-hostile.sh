@@ -25,27 +25,8 @@ python3 "$LIB_DIR/../tools/hostile-memcached.py" --port "$HPORT" --ready-file ho
 track_pid $!
 wait_for test -f hostile.ready || fail "the hostile server did not start: $(cat hostile.out)"
 
-start_instance() {
-    local var=$1 port
-    cfg_reset
-    port=$(free_port)
-    cfg_frontend web "$port" "$ECHO" "$(cert_entry ec)"
-    cfg_admin
-    CFG_SESSIONS='tickets = false;'
-    cfg_memcached --timeout-ms 200 "$HPORT"
-    write_config "$TEST_DIR/$var.conf"
-    start_tessera "$TEST_DIR/$var.conf"
-    printf -v "${var}_PORT" '%s' "$port"
-    printf -v "${var}_ADMIN" '%s' "$ADMIN_PORT"
-    printf -v "${var}_PID" '%s' "$TESSERA_PID"
-}
-
-m() {
-    metric "$@" || fail "no sample $* on admin port $1"
-}
-
-start_instance A
-start_instance B
+start_mc_instance A "$ECHO" --timeout-ms 200 "$HPORT"
+start_mc_instance B "$ECHO" --timeout-ms 200 "$HPORT"
 wait_for metric_is "$B_ADMIN" 1 tessera_memcached_up || fail "B does not see the server up"
 
 get0=$(m "$B_ADMIN" tessera_session_cache_ops_total op=get)

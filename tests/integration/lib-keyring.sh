@@ -27,11 +27,6 @@ epoch_at_least() {
 
 # ---- metrics ----
 
-# m ADMIN NAME [LABEL=VALUE...]: a sample's value (the test fails without one).
-m() {
-    metric "$@" || fail "no sample $* on admin port $1"
-}
-
 # ---- /keyring ----
 
 # keyring ADMIN: /keyring as lines: "degraded true|false EPOCH", then one

@@ -575,6 +575,35 @@ cfg_memcached() {
     true
 }
 
+# start_mc_instance VAR BACKEND [--port P] [--tickets TEXT] CFG_MEMCACHED_ARGS...:
+# one tessera of a memcached cluster: frontend "web" on P (a free port unless
+# given) with the ec certificate in front of BACKEND, an admin endpoint,
+# sessions.tickets = false, the tickets section TEXT, and cfg_memcached with
+# the remaining arguments.  Sets VAR_PORT, VAR_ADMIN and VAR_PID.
+start_mc_instance() {
+    local var=$1 backend=$2 port='' tickets=''
+    shift 2
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --port) port=$2; shift 2 ;;
+        --tickets) tickets=$2; shift 2 ;;
+        *) break ;;
+        esac
+    done
+    [ -n "$port" ] || port=$(free_port)
+    cfg_reset
+    cfg_frontend web "$port" "$backend" "$(cert_entry ec)"
+    cfg_admin
+    CFG_SESSIONS='tickets = false;'
+    CFG_TICKETS=$tickets
+    cfg_memcached "$@"
+    write_config "$TEST_DIR/$var.conf"
+    start_tessera "$TEST_DIR/$var.conf"
+    printf -v "${var}_PORT" '%s' "$port"
+    printf -v "${var}_ADMIN" '%s' "$ADMIN_PORT"
+    printf -v "${var}_PID" '%s' "$TESSERA_PID"
+}
+
 # mc_tool COMMAND PORT [ARGS...]: memcached's text protocol on
 # 127.0.0.1:PORT, binary-safe (values travel as hex):
 #   version PORT           print the server's version
@@ -696,6 +725,11 @@ sess_key() {
 }
 
 # ---- admin endpoint readings ----
+
+# m ADMIN_PORT NAME [LABEL=VALUE...]: metric, and the test fails without a sample.
+m() {
+    metric "$@" || fail "no sample $* on admin port $1"
+}
 
 # metric ADMIN_PORT NAME [LABEL=VALUE...]: print the value of a sample of
 # /metrics (summed over the labels not given); status 1 if there is none.
