@@ -44,7 +44,7 @@ fp_of() {
 
 # same_key EPOCH FP: A and B both hold FP as the cluster key of EPOCH.
 same_key() {
-    [ "$(fp_of "$A_ADMIN" "$1")" = "$2" ] && [ "$(fp_of "$B_ADMIN" "$1")" = "$2" ]
+    [ -n "$2" ] && [ "$(fp_of "$A_ADMIN" "$1")" = "$2" ] && [ "$(fp_of "$B_ADMIN" "$1")" = "$2" ]
 }
 
 rejected_sum() {
@@ -95,6 +95,10 @@ NAMES=("$(ticket_hex pre12.pem | cut -c1-32)" "$(ticket_hex pre13.pem | cut -c1-
 # ---- (a) flush_all ----
 
 E0=$(epoch)
+# Right at an epoch boundary A may not have refreshed yet: wait until it
+# lists cluster keys for E0 and E0+1 (an empty fingerprint proves nothing).
+WAIT_FOR_LIMIT=5 wait_for eval '[ -n "$(fp_of "$A_ADMIN" "$E0")" ] && [ -n "$(fp_of "$A_ADMIN" $((E0 + 1)))" ]' ||
+    fail "A lists no cluster keys for epochs $E0 and $((E0 + 1)): $(keyring "$A_ADMIN")"
 FP0=$(fp_of "$A_ADMIN" "$E0")
 FP1=$(fp_of "$A_ADMIN" $((E0 + 1)))
 same_key "$E0" "$FP0" && same_key $((E0 + 1)) "$FP1" ||
