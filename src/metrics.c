@@ -65,7 +65,8 @@ static const struct histogram_def histograms[] = {
      "Time from accept to a completed handshake (completed handshakes only).", stats_hs_bounds_us,
      STATS_HS_BUCKETS, handshake_buckets},
     {"tessera_memcached_duration_seconds",
-     "memcached round trips of the session cache, from queueing to the answer.", stats_mc_bounds_us,
+     "memcached round trips of the session cache, from queueing to the answer or the give-up.",
+     stats_mc_bounds_us,
      STATS_MC_BUCKETS, memcached_buckets},
 };
 

@@ -359,6 +359,9 @@ sessions_lookup_timeout(struct worker *w, unsigned fe, struct sessions_lookup *l
     if (l->state != SESSIONS_LOOKUP_PENDING) {
         return;
     }
+    /* The wait is observed like an answer, so that the histogram holds every
+     * pause a handshake took for memcached, give-ups included. */
+    stats_observe_memcached(&w->stats[fe], mc_now_us() - l->req->submitted_us);
     l->req->owner = NULL; /* its answer, when it comes, is discarded */
     l->req = NULL;
     l->state = SESSIONS_LOOKUP_DONE;
