@@ -247,14 +247,13 @@ IDLE_PID=$!
 track_pid $IDLE_PID
 wait_for test -f idle.ready || fail "idle admin clients did not start: $(cat idle.out)"
 
-# Meanwhile a normal TLS handshake (and echo) completes at once.
+# Meanwhile a normal TLS handshake (and echo) completes.  How long the
+# handshakes took is read from tessera's histogram once the abuse is over
+# (below), not from the wall clock around a client process.
 for i in 1 2 3; do
-    start=$(now_ms)
     tclient echo --port "$PW" --bytes 100 >/dev/null || fail "TLS echo failed during admin abuse"
-    took=$(($(now_ms) - start))
-    log "TLS handshake + echo during admin abuse: $took ms"
-    [ "$took" -lt 3000 ] || fail "a TLS handshake took $took ms during admin abuse"
 done
+log "3 TLS handshakes + echoes during admin abuse"
 
 # The background load ends on its own, without errors.
 wait_exit $BENCH_PID 60 || fail "background TLS load still running after 60 s"
@@ -280,9 +279,16 @@ assert_eq "$(http_status GET /healthz)" 200 "GET /healthz afterwards"
 scrape_ok=$(curl -s --max-time 10 "$ADMIN/metrics" |
     python3 "$LIB_DIR/../tools/promcheck.py" check -) || fail "/metrics afterwards: $scrape_ok"
 check_echo "$PW"
+# The admin endpoint has its own thread: its abuse must not hold up a
+# worker.  A worker held by a stuck admin client would stall handshakes for
+# the endpoint's 2-5 s timeouts; none took over 1 s (the rest of that
+# second is room for the clients' scheduling on a busy machine).
+slow=$(hist_over "$ADMIN_PORT" tessera_handshake_duration_seconds 1) ||
+    fail "no handshake histogram"
+assert_eq "$slow" 0 "handshakes that took over 1 s during the admin abuse"
 tessera_running || fail "tessera died"
 stop_tessera || fail "tessera exited with status $?"
-log "admin endpoint answers after the abuse; TLS unaffected"
+log "admin endpoint answers after the abuse; TLS unaffected (no handshake over 1 s)"
 
 # --- configuration ---
 # A non-loopback admin.listen without admin.allow: rejected, FILE:LINE.

@@ -5,16 +5,26 @@
 #      unreachable", tessera_memcached_up is 0; once memcached starts on
 #      that port, /healthz says ok, up is 1 and sessions cross instances;
 #  (b) memcached stopped (SIGSTOP) while serving: each resumption attempt is
-#      a full handshake that completes well under a second (libmemcached
+#      a full handshake whose lookup gave up after timeout_ms (libmemcached
 #      alone would wait 5 s), the lookups are counted as timeouts or drops,
-#      and 20 full handshakes run alongside, each under a second; after
+#      and 20 full handshakes run alongside, none slowed down; after
 #      SIGCONT resumption comes back within seconds;
 #  (c) memcached killed and restarted empty: no crash, sessions made before
 #      are full handshakes, new ones resume across instances again.
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2119,SC2153,SC2154
 . "$(dirname "$0")/lib.sh"
 
-QUICK_MS=1000 # "far below libmemcached's 5 s"
+# Durations are read from tessera's own histograms, never from the wall
+# clock around s_client (a busy machine stretches a client's start-up at
+# will).  timeout_ms is the default, 50 ms:
+#   WAIT_LE   no lookup waits on memcached longer than this bucket: 50 ms
+#             plus 200 ms for a saturated machine to run the worker's timer;
+#   HS_LE     no handshake takes longer than this bucket: what the test
+#             guards against is libmemcached's 5 s poll timeout, so half of
+#             that still catches it and leaves the clients 2.5 s of
+#             scheduling delay on a busy machine.
+WAIT_LE=0.25
+HS_LE=2.5
 STALLED=8     # resumption attempts while memcached is stopped
 PARALLEL=20   # full handshakes alongside them
 
@@ -24,16 +34,13 @@ ECHO=$BACKEND_PORT
 MCP=$(free_port) # memcached's port; nothing listens there yet
 MC=127.0.0.1:$MCP
 
-# hs PORT TLSFLAG...: one s_client handshake and echo round trip; sets
-# HS_MS (how long it took, ms) and HS (Reused or New).
+# hs PORT TLSFLAG...: one s_client handshake and echo round trip; sets HS
+# (Reused or New).
 hs() {
-    local port=$1 t0 t1
+    local port=$1
     shift
-    t0=$(date +%s%N)
     sclient_exchange "echo-$SEQ" "^echo-" "$port" "$@" ||
         fail "s_client $* on port $port: $(tail -n 20 "$SCLIENT_OUT")"
-    t1=$(date +%s%N)
-    HS_MS=$(((t1 - t0) / 1000000))
     HS=$(sed -n 's/^\(Reused\|New\), .*/\1/p' "$SCLIENT_OUT" | head -n 1)
 }
 
@@ -81,14 +88,14 @@ done
 for i in 1 2 3; do
     hs "$A_PORT" -tls1_2
     assert_eq "$HS" New "full handshake with memcached down"
-    [ "$HS_MS" -lt "$QUICK_MS" ] || fail "full handshake with memcached down took $HS_MS ms"
     hs "$B_PORT" -tls1_3
     assert_eq "$HS" New "full TLS 1.3 handshake with memcached down"
 done
 new_session "$A_PORT" down.pem
 hs "$B_PORT" -tls1_2 -sess_in down.pem
 assert_eq "$HS" New "a session made while memcached is down, on the other instance"
-[ "$HS_MS" -lt "$QUICK_MS" ] || fail "resumption attempt with memcached down took $HS_MS ms"
+no_slow "$A_ADMIN" "$WAIT_LE" "$HS_LE" "memcached down"
+no_slow "$B_ADMIN" "$WAIT_LE" "$HS_LE" "memcached down"
 log "(a) memcached down: serving full handshakes; /healthz degraded, memcached_up 0"
 
 start_memcached "$MCP"
@@ -109,23 +116,16 @@ done
 g0=$(m "$B_ADMIN" tessera_session_cache_ops_total op=get result=timeout)
 d0=$(m "$B_ADMIN" tessera_session_cache_ops_total op=get result=dropped)
 kill -STOP "$MC_PID"
-# Full handshakes on B alongside the stalled lookups, each timed.
+# Full handshakes on B alongside the stalled lookups.
 for i in $(seq 1 "$PARALLEL"); do
     (
-        t0=$(date +%s%N)
         "$TCLIENT" echo --port "$B_PORT" --tls 1.2 --bytes 100 --timeout 10 >"par-$i.out" 2>&1
-        rc=$?
-        t1=$(date +%s%N)
-        echo "$rc $(((t1 - t0) / 1000000))" >"par-$i.res"
+        echo "$?" >"par-$i.res"
     ) &
 done
-worst=0
 for i in $(seq 1 "$STALLED"); do
     hs "$B_PORT" -tls1_2 -sess_in "stall-$i.pem"
     assert_eq "$HS" New "resumption attempt $i with memcached stopped"
-    [ "$HS_MS" -lt "$QUICK_MS" ] ||
-        fail "resumption attempt $i with memcached stopped took $HS_MS ms"
-    [ "$HS_MS" -gt "$worst" ] && worst=$HS_MS
 done
 # all_done: every parallel handshake wrote its result.
 all_done() {
@@ -137,13 +137,11 @@ all_done() {
 }
 wait_for all_done ||
     fail "the parallel full handshakes did not finish"
-pworst=0
 for i in $(seq 1 "$PARALLEL"); do
-    read -r rc ms <"par-$i.res"
+    read -r rc <"par-$i.res"
     assert_eq "$rc" 0 "parallel full handshake $i: $(cat "par-$i.out")"
-    [ "$ms" -lt "$QUICK_MS" ] || fail "parallel full handshake $i took $ms ms"
-    [ "$ms" -gt "$pworst" ] && pworst=$ms
 done
+no_slow "$B_ADMIN" "$WAIT_LE" "$HS_LE" "memcached stopped"
 g1=$(m "$B_ADMIN" tessera_session_cache_ops_total op=get result=timeout)
 d1=$(m "$B_ADMIN" tessera_session_cache_ops_total op=get result=dropped)
 [ $((g1 - g0 + d1 - d0)) -ge "$STALLED" ] ||
@@ -152,9 +150,9 @@ wait_for metric_is "$B_ADMIN" 0 tessera_memcached_up server="$MC" ||
     fail "tessera_memcached_up on B stays 1 while memcached is stopped"
 wait_for healthz_matches "$B_ADMIN" "^degraded: memcached $MC unreachable" ||
     fail "/healthz on B while memcached is stopped: $(healthz "$B_ADMIN")"
-log "(b) memcached stopped: $STALLED resumption attempts, full handshakes in <= $worst ms;" \
-    "get timeouts +$((g1 - g0)), drops +$((d1 - d0)); $PARALLEL parallel full handshakes" \
-    "<= $pworst ms"
+log "(b) memcached stopped: $STALLED resumption attempts, full handshakes;" \
+    "get timeouts +$((g1 - g0)), drops +$((d1 - d0)); $PARALLEL parallel full handshakes;" \
+    "no memcached wait over $WAIT_LE s, no handshake over $HS_LE s"
 kill -CONT "$MC_PID"
 WAIT_FOR_LIMIT=10 wait_for crosses || fail "no cross-instance resumption 10 s after SIGCONT"
 for a in "$A_ADMIN" "$B_ADMIN"; do

@@ -5,13 +5,21 @@
 # (which holds no first-level copy) the sessions whose entries lived there
 # are full handshakes and the others still resume, none takes long;
 # tessera_memcached_up for the killed server drops to 0 and stays 1 for the
-# others; sessions made after the kill resume on B.
+# others; sessions made after the kill resume on B.  "None takes long" is
+# read from tessera's histograms (see WAIT_LE and HS_LE), not from the wall
+# clock around s_client.
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2119,SC2153,SC2154
 . "$(dirname "$0")/lib.sh"
 
 N=30
 NEW=12
-QUICK_MS=1000
+# timeout_ms is 50 ms: no memcached operation lasts longer than the 0.25 s
+# bucket (50 ms plus 200 ms for a saturated machine to run the worker's
+# timer), and no handshake longer than 2.5 s (half libmemcached's 5 s poll
+# timeout, the stall this guards against; the rest is the clients'
+# scheduling on a busy machine).
+WAIT_LE=0.25
+HS_LE=2.5
 
 make_certs
 start_backend echo
@@ -26,22 +34,14 @@ done
 SERVERS=("127.0.0.1:${MCPORTS[0]}" "127.0.0.1:${MCPORTS[1]}" "127.0.0.1:${MCPORTS[2]}")
 
 # hs PORT TLSFLAG...: one s_client handshake and echo round trip; sets HS
-# (Reused or New) and fails if it took QUICK_MS or more.
+# (Reused or New).
 hs() {
-    local port=$1 t0 t1 ms
+    local port=$1
     shift
-    t0=$(date +%s%N)
     sclient_exchange "echo-$SEQ" "^echo-" "$port" "$@" ||
         fail "s_client $* on port $port: $(tail -n 20 "$SCLIENT_OUT")"
-    t1=$(date +%s%N)
-    ms=$(((t1 - t0) / 1000000))
     HS=$(sed -n 's/^\(Reused\|New\), .*/\1/p' "$SCLIENT_OUT" | head -n 1)
-    echo "$ms $HS $port $*" >>hs-times.txt
-    [ "$ms" -lt "$QUICK_MS" ] || fail "s_client $* on port $port took $ms ms ($HS)"
-    [ "$ms" -gt "$WORST" ] && WORST=$ms
-    true
 }
-WORST=0
 
 # make_sessions ADMIN PORT NAME COUNT [nowait]: COUNT TLS 1.2 sessions
 # NAME-i.pem, then (unless nowait) wait until all are stored.
@@ -108,7 +108,8 @@ for i in $(seq 1 "$N"); do
 done
 assert_eq $(($(m "$B_ADMIN" tessera_resumptions_total type=session origin=remote) - r0)) "$N" \
     "B's remote resumptions"
-log "all $N Reused on B (slowest handshake $WORST ms)"
+no_slow "$B_ADMIN" "$WAIT_LE" "$HS_LE" "sessions made on A offered to B"
+log "all $N Reused on B"
 
 # --- kill the server holding the most sessions ---
 dead=0
@@ -129,7 +130,6 @@ done
 log "memcached_up is 0 for $DEAD and 1 for the others, on A, B and C"
 
 # C has never seen these sessions: its lookups all go to memcached.
-WORST=0
 lost=0
 for i in $(seq 1 "$N"); do
     hs "$C_PORT" -tls1_2 -sess_in "s-$i.pem"
@@ -140,8 +140,9 @@ for i in $(seq 1 "$N"); do
         assert_eq "$HS" Reused "session s-$i (on live server ${ON[$i]}) offered to C"
     fi
 done
+no_slow "$C_ADMIN" "$WAIT_LE" "$HS_LE" "one server killed, sessions offered to C"
 log "on C: $lost full handshakes (entries on the dead server), $((N - lost)) Reused;" \
-    "slowest handshake $WORST ms"
+    "no memcached operation over $WAIT_LE s, no handshake over $HS_LE s"
 
 # --- sessions made after the kill still cross instances ---
 # Every one of them, not only those whose key maps to a live server.

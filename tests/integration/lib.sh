@@ -760,6 +760,31 @@ metric_at_least() {
         "$v" "$min"
 }
 
+# hist_over ADMIN_PORT FAMILY LE: how many observations of the histogram
+# FAMILY (summed over its frontends) exceeded LE seconds.  LE must be one of
+# its bucket bounds as /metrics writes them ("0.25", "1", "2.5").  Tests
+# bound durations with tessera's own histograms rather than with the wall
+# clock around a client, which a busy machine stretches at will.
+hist_over() {
+    local total below
+    total=$(m "$1" "${2}_count") || return 1
+    below=$(m "$1" "${2}_bucket" le="$3") || return 1
+    echo $((total - below))
+}
+
+# no_slow ADMIN_PORT WAIT_LE HS_LE WHAT: since tessera started, no memcached
+# operation of the session cache (a lookup a handshake waited for, a store)
+# lasted longer than WAIT_LE seconds and no handshake took longer than HS_LE
+# (each a bucket bound of its histogram); otherwise the test fails, naming
+# WHAT.
+no_slow() {
+    local waits hss
+    waits=$(hist_over "$1" tessera_memcached_duration_seconds "$2") || fail "no histogram on $1"
+    hss=$(hist_over "$1" tessera_handshake_duration_seconds "$3") || fail "no histogram on $1"
+    assert_eq "$waits" 0 "$4: memcached operations on $1 over $2 s"
+    assert_eq "$hss" 0 "$4: handshakes on $1 that took over $3 s"
+}
+
 # healthz ADMIN_PORT: print the body of GET /healthz.
 healthz() {
     curl -sS --max-time 10 "http://127.0.0.1:$1/healthz"
