@@ -4,7 +4,9 @@
 # Runs every tests/integration/[0-9][0-9]-*.sh (only those marked
 # "# subset: tsan" when TESSERA_TEST_SUBSET=tsan; only those named as
 # arguments when some are given), each in its own fresh temporary folder and
-# under a time limit of TESSERA_TEST_TIMEOUT seconds (120).  Prints "PASS
+# under a time limit of TESSERA_TEST_TIMEOUT seconds (240; a test that
+# needs more, e.g. because it waits for epochs to pass, says so in a header
+# line "# timeout: N", which raises its own limit to N).  Prints "PASS
 # name" or "FAIL name" per test (with the test's output and the last 50
 # lines of each log for a failure) and ends with "N passed, N failed".
 # Exits 0 iff nothing failed.
@@ -24,7 +26,7 @@ export TESSERA_BIN=${TESSERA_BIN:-$root/build/release/tessera}
 export TESSERA_TOOLS=${TESSERA_TOOLS:-$root/build/release/tests/tools}
 case "$TESSERA_BIN" in /*) ;; *) TESSERA_BIN=$PWD/$TESSERA_BIN ;; esac
 case "$TESSERA_TOOLS" in /*) ;; *) TESSERA_TOOLS=$PWD/$TESSERA_TOOLS ;; esac
-limit=${TESSERA_TEST_TIMEOUT:-120}
+limit=${TESSERA_TEST_TIMEOUT:-240}
 subset=${TESSERA_TEST_SUBSET:-}
 
 passed=0
@@ -53,10 +55,15 @@ fi
 for t in "${tests[@]}"; do
     name=$(basename "$t" .sh)
     dir=$(mktemp -d "/tmp/tessera-it.$name.XXXXXX")
+    own=$(sed -n 's/^# timeout: \([0-9][0-9]*\)$/\1/p' "$t" | head -n 1)
+    tlimit=$limit
+    if [ -n "$own" ] && [ "$own" -gt "$tlimit" ]; then
+        tlimit=$own
+    fi
     start=$SECONDS
     # timeout(1) signals the test's whole process group, so the processes it
     # started go too; -k forces the matter if the test's trap hangs.
-    TESSERA_TEST_DIR=$dir timeout -k 10 "$limit" bash "$t" >"$dir/test-output.txt" 2>&1 </dev/null
+    TESSERA_TEST_DIR=$dir timeout -k 10 "$tlimit" bash "$t" >"$dir/test-output.txt" 2>&1 </dev/null
     rc=$?
     took=$((SECONDS - start))
     if [ $rc -eq 0 ]; then
@@ -65,7 +72,7 @@ for t in "${tests[@]}"; do
     else
         echo "FAIL $name"
         if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-            echo "---- $name: timed out after ${limit}s ----"
+            echo "---- $name: timed out after ${tlimit}s ----"
         else
             echo "---- $name: exit status $rc after ${took}s ----"
         fi
