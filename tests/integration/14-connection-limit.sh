@@ -121,7 +121,7 @@ wait_for grep -q '^CONNECTED' "$FIFTH_OUT" ||
 sleep 1
 assert_not_contains "$FIFTH_OUT" '^(New|Reused), |Cipher is'
 kill -0 $FIFTH_PID 2>/dev/null || fail "5th client gave up: $(cat "$FIFTH_OUT")"
-WAIT_FOR_LIMIT=5 wait_for grep -q "accept paused" "$TESSERA_LOG" ||
+WAIT_FOR_LIMIT=15 wait_for grep -q "accept paused" "$TESSERA_LOG" ||
     fail "no \"accept paused\" in the log at the connection limit"
 log "5th client connected (TCP) but got no ServerHello in 1 s"
 

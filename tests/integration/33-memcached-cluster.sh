@@ -150,7 +150,7 @@ cp0=$(curl -sS "http://127.0.0.1:$A_ADMIN/metrics")
 t0=$(m "$A_ADMIN" tessera_session_cache_ops_total op=set)
 make_sessions "$A_ADMIN" "$A_PORT" after "$NEW" nowait
 # Wait until each set has an answer, stored or not.
-WAIT_FOR_LIMIT=5 wait_for metric_at_least "$A_ADMIN" $((t0 + NEW)) \
+WAIT_FOR_LIMIT=15 wait_for metric_at_least "$A_ADMIN" $((t0 + NEW)) \
     tessera_session_cache_ops_total op=set
 curl -sS "http://127.0.0.1:$A_ADMIN/metrics" >after-kill-A.txt
 printf '%s\n' "$cp0" >before-kill-A.txt

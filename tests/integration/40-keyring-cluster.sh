@@ -205,7 +205,7 @@ log "TLS 1.2 ticket of epoch $K2 Reused on B in epoch $E and renewed under key $
 
 wait_epoch $((K + 2))
 # C drops the key at its boundary refresh; give it a moment to publish.
-WAIT_FOR_LIMIT=5 wait_for eval '! kr_has "$C_ADMIN" " $C_FP\$"' ||
+WAIT_FOR_LIMIT=15 wait_for eval '! kr_has "$C_ADMIN" " $C_FP\$"' ||
     fail "C still holds the key $C_FP of epoch $K in epoch $(epoch): $(keyring "$C_ADMIN")"
 c_unk0=$(m "$C_ADMIN" tessera_tickets_total op=unknown_key)
 c_res0=$(m "$C_ADMIN" tessera_handshakes_total type=resumed_ticket)

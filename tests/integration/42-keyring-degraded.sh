@@ -69,13 +69,13 @@ log "A started; memcached port $MC_PORT is closed"
 WAIT_FOR_LIMIT=10 wait_for metric_is "$A_ADMIN" 1 tessera_keyring_degraded ||
     fail "tessera_keyring_degraded on A: $(m "$A_ADMIN" tessera_keyring_degraded)"
 kr_has "$A_ADMIN" "^degraded true " || fail "/keyring of A: $(keyring "$A_ADMIN")"
-WAIT_FOR_LIMIT=5 wait_for kr_has "$A_ADMIN" "^[0-9]+ next local " ||
+WAIT_FOR_LIMIT=15 wait_for kr_has "$A_ADMIN" "^[0-9]+ next local " ||
     fail "A has no local key for the next epoch: $(keyring "$A_ADMIN")"
 kr_has "$A_ADMIN" "^[0-9]+ current local " ||
     fail "A has no local key for the current epoch: $(keyring "$A_ADMIN")"
 kr_has "$A_ADMIN" " cluster " &&
     fail "A holds cluster keys without memcached: $(keyring "$A_ADMIN")"
-WAIT_FOR_LIMIT=5 wait_for healthz_matches "$A_ADMIN" '^degraded: ' ||
+WAIT_FOR_LIMIT=15 wait_for healthz_matches "$A_ADMIN" '^degraded: ' ||
     fail "/healthz of A: $(healthz "$A_ADMIN")"
 log "A degraded: /keyring local keys, /healthz '$(healthz "$A_ADMIN")'"
 
@@ -99,11 +99,11 @@ WAIT_FOR_LIMIT=15 wait_for recovered "$A_ADMIN" ||
 '$(healthz "$A_ADMIN")', /keyring: $(keyring "$A_ADMIN")"
 log "A recovered $(($(now_ms) - t0)) ms after memcached started: current $(role_fp "$A_ADMIN" \
 current cluster)"
-WAIT_FOR_LIMIT=5 wait_for entries_current_exist ||
+WAIT_FOR_LIMIT=15 wait_for entries_current_exist ||
     fail "no entries for the current and next epochs in memcached: $(mc_tool keys "$MC_PORT")"
 # The key of the degraded tickets was written back: it is a cluster key now
 # and its entry exists (its epoch is in the window: keep = 15).
-WAIT_FOR_LIMIT=5 wait_for kr_has "$A_ADMIN" "^$DEG_EPOCH [a-z-]+ cluster $DEG_FP\$" ||
+WAIT_FOR_LIMIT=15 wait_for kr_has "$A_ADMIN" "^$DEG_EPOCH [a-z-]+ cluster $DEG_FP\$" ||
     fail "A's local key $DEG_FP of epoch $DEG_EPOCH was not adopted as the cluster's: \
 $(keyring "$A_ADMIN")"
 entries_exist "$DEG_EPOCH" || fail "no entry for epoch $DEG_EPOCH in memcached"
@@ -119,7 +119,7 @@ log "tickets made while degraded still resume on A"
 start_instance B
 # (any non-empty answer, the same on both)
 wait_agree "the current key" . role_fp current cluster
-WAIT_FOR_LIMIT=5 wait_for recovered "$B_ADMIN" || fail "B is degraded: $(keyring "$B_ADMIN")"
+WAIT_FOR_LIMIT=15 wait_for recovered "$B_ADMIN" || fail "B is degraded: $(keyring "$B_ADMIN")"
 log "B agrees with A on the current key $(role_fp "$B_ADMIN" current cluster)"
 for v in 1_2 1_3; do
     new_session "$A_PORT" "post$v.pem" "-tls$v"

@@ -67,12 +67,12 @@ agree() {
     [ "$a" = "$b" ] && [[ "$a" =~ $shape ]]
 }
 
-# wait_agree WHAT SHAPE FUNC [ARG...]: poll (for up to 5 s) until `agree
+# wait_agree WHAT SHAPE FUNC [ARG...]: poll (for up to 15 s) until `agree
 # SHAPE FUNC ARG...`; otherwise fail, showing WHAT and both answers.
 wait_agree() {
     local what=$1 fn=$3
     shift
-    WAIT_FOR_LIMIT=5 wait_for agree "$@" ||
+    WAIT_FOR_LIMIT=15 wait_for agree "$@" ||
         fail "A and B disagree on $what: A $("$fn" "$A_ADMIN" "${@:3}"), B" \
             "$("$fn" "$B_ADMIN" "${@:3}")"
 }
