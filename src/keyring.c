@@ -67,6 +67,24 @@ keyring_epoch_start(const struct keyring *r, uint64_t epoch)
     return (time_t)(epoch * r->rotate);
 }
 
+int64_t
+keyring_next_refresh_ms(unsigned rotate, int64_t now_ms, unsigned refresh_s, unsigned retry_ms)
+{
+    CHECK(rotate >= 1);
+    CHECK(now_ms >= 0);
+    int64_t period = (int64_t)rotate * 1000;
+    int64_t boundary = (now_ms / period + 1) * period;
+    int64_t due = now_ms + (int64_t)refresh_s * 1000;
+
+    if (boundary < due) {
+        due = boundary;
+    }
+    if (retry_ms > 0 && now_ms + (int64_t)retry_ms < due) {
+        due = now_ms + (int64_t)retry_ms;
+    }
+    return due > now_ms ? due : now_ms + 1;
+}
+
 /*
  * `rand_fn` is called three times (name, AES key, HMAC key) and must return 1
  * on success, like RAND_priv_bytes.  On failure `k` is wiped.

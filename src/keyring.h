@@ -59,6 +59,15 @@ uint64_t keyring_epoch(const struct keyring *r, time_t now);
 /* The first second of `epoch` (for scheduling the boundary timer). */
 time_t keyring_epoch_start(const struct keyring *r, uint64_t epoch);
 
+/*
+ * When the next refresh is due, in wall-clock ms, for a refresh every
+ * `refresh_s` seconds from `now_ms` and one at each epoch boundary of
+ * `rotate` seconds; with `retry_ms` > 0 (degraded: retrying) no later than
+ * that either.  Never earlier than `now_ms` + 1.
+ */
+int64_t keyring_next_refresh_ms(unsigned rotate, int64_t now_ms, unsigned refresh_s,
+                                unsigned retry_ms);
+
 /* Make a new random key for `epoch` with `rand`; returns 0 or -1 if rand failed. */
 int keyring_generate(struct keyring_key *k, uint64_t epoch, enum keyring_source source,
                      keyring_rand_fn rand);

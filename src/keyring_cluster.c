@@ -1,31 +1,40 @@
 /*
  * keyring_cluster.c - the cluster keyring protocol over memcached.
  *
- * Main thread.  Every refresh (tickets.refresh seconds and each epoch
- * boundary), for the epochs e-keep .. e+1 at `now`:
+ * Main thread, stepped by its event loop.  A refresh at wall time `now`
+ * works on the epochs e-keep .. e+1 in three phases, each a batch of
+ * requests sent at once and ended by the last answer or by the phase's
+ * deadline (whatever has not answered by then counts as a timeout):
  *
- *   1. GETS every epoch's entry <prefix>stek:<epoch>.
- *   2. Found and opens: adopt it as the cluster's key for that epoch (it
- *      replaces a different cluster key we held: whatever memcached holds is
- *      the key everyone encrypts with from the next refresh on).
- *      Found but does not open (forged, corrupt): count it and replace it by
- *      compare-and-swap with our copy, or, for e and e+1 when we hold none,
- *      with a new key; only one replacement can win.
- *      Missing: write our copy back with ADD (healing after an eviction,
- *      flush or restart), or for e and e+1 create a new random key with ADD;
- *      whoever loses the race reads the winner's (step 3).
- *   3. GETS again the epochs whose ADD or CAS lost, and adopt.
- *   4. memcached unreachable (e or e+1 not answered): degraded; make local
- *      keys for the epochs without any key, keep serving.  When it answers
- *      again, step 2 writes local keys back (ADD) where the cluster has none,
- *      and adopts the cluster's where it has.
- *   5. Publish to the workers (keyring_sync); expired keys are wiped.
+ *   READ    GETS every epoch's entry <prefix>stek:<epoch>.
+ *   WRITE   Found and opens: adopt it as the cluster's key for that epoch
+ *           (a different cluster key we held stays for decryption, as the
+ *           epoch's superseded local key: design.md "Hold").
+ *           Found but does not open (forged, corrupt): count it and replace
+ *           it by compare-and-swap with our copy, or, for e and e+1 when we
+ *           hold none, with a new key; only one replacement can win.
+ *           Missing: write our copy back with ADD (healing after an
+ *           eviction, flush or restart), or for e and e+1 create a new
+ *           random key with ADD.  What was stored is adopted.
+ *   REREAD  GETS the epochs whose ADD or CAS lost, and adopt the winner's.
  *
- * Placement: every entry is stored with libmemcached's *_by_key calls under
- * one placement key, so all instances find an epoch on the same server; if
- * that server is down, a fallback placement key that maps to another server
- * (the same on every instance) is used, so instances can disagree only while
- * they disagree about the server being down, at most one refresh.
+ * Then: local keys for e and e+1 where no key is held (memcached did not
+ * answer), expiry, and publication to the workers (keyring_sync).  When
+ * memcached answers again, WRITE writes local keys back (ADD) where the
+ * cluster has none, and adopts the cluster's where it has.
+ *
+ * Placement: every entry is stored under one placement key (like
+ * libmemcached's *_by_key calls), so all instances find an epoch on the
+ * same server; if that server is down, a fallback placement key that maps
+ * to another server (the same on every instance) is used, so instances can
+ * disagree only while they disagree about the server being down.
+ *
+ * Requests go out on the loop's own connection (mcconn.c): no libmemcached
+ * parser ever sees a reply to them (it aborts the process on some).  Only a
+ * server whose name did not resolve at start-up is left to the helpers
+ * (mc.c), whose answers come back through this module's mailbox.  A
+ * request's `fe` carries its slot and the round it belongs to (TAG): an
+ * answer from an earlier phase or refresh is dropped.
  *
  * Entry (inside the seal, AAD = the memcached key): u8 version | u8 kind=2 |
  * u16 0 | u64 epoch | 16-byte name | 32-byte AES key | 32-byte HMAC key.
@@ -33,7 +42,6 @@
 #include "keyring_cluster.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +50,13 @@
 #include <openssl/rand.h>
 
 #include "check.h"
+#include "evloop.h"
 #include "keyring.h"
 #include "keyring_sync.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mc.h"
+#include "mcconn.h"
 #include "seal.h"
 
 #define ENTRY_VERSION              1
@@ -54,72 +64,58 @@
 #define ENTRY_LEN                  (4 + 8 + KEYRING_KEY_LEN)
 #define EPOCHS_MAX                 (KEYRING_KEEP_MAX + 2)
 #define MEMCACHED_RELATIVE_TTL_MAX (30u * 24 * 3600) /* beyond: an absolute time */
+/* A phase waits for its answers this long beyond timeout_ms: a request on
+ * the helpers may queue behind another one. */
+#define PHASE_SLACK_MS 100
+/* A request's fe: its slot in the low 8 bits, the round above. */
+#define TAG(round, slot) ((unsigned)((round) << 8) | (unsigned)(slot))
+#define TAG_SLOT(fe)     ((size_t)((fe)&0xffu))
+_Static_assert(EPOCHS_MAX <= 0x100, "a slot fits in 8 bits");
+
+enum kc_phase {
+    KC_IDLE = 0,
+    KC_READ,
+    KC_WRITE,
+    KC_REREAD,
+};
 
 struct keyring_cluster {
     unsigned magic;
 #define KEYRING_CLUSTER_MAGIC 0x4b434c53u
     const struct config *cfg;
     struct mc *mc;
+    struct evloop *loop;
+    struct mcconn *conn;
     size_t queue;
     struct seal *seal;
-    struct mailbox mbox;
+    struct keyring_sync *ks;
+    keyring_cluster_done_fn *done;
+    void *done_arg;
+    struct mailbox mbox; /* answers from the helpers */
+    struct evhandler mbox_h;
+    struct evtimer phase_timer;
     struct keyring *work; /* the copy a refresh works on (no-dump memory) */
     char group[MC_KEY_MAX + 1];
     char fallback[MC_KEY_MAX + 1];
     int group_server; /* the server the placement key maps to */
-    uintptr_t round;  /* tags this refresh's requests; late answers are dropped */
-    struct mc_req *reply[EPOCHS_MAX];
-    bool was_degraded;
-    unsigned failures; /* refreshes in a row that could not reach memcached */
+
+    /* The refresh in progress. */
+    enum kc_phase phase;
+    unsigned round; /* tags this phase's requests; late answers are dropped */
+    time_t now;
+    uint64_t e, lo, n;
+    size_t pending;                   /* requests of this phase not answered yet */
+    struct mc_req *reply[EPOCHS_MAX]; /* this phase's answers, by slot */
+    struct keyring_key wrote[EPOCHS_MAX];
+    bool writing[EPOCHS_MAX];
+    bool reread[EPOCHS_MAX];
+    bool reachable;
+    uint64_t rejected;
+    /* A refresh asked for while one runs: runs next, for this time. */
+    bool again;
+    time_t again_now;
+    bool last_reachable;
 };
-
-struct keyring_cluster *
-keyring_cluster_new(const struct config *cfg, struct mc *mc, size_t queue, struct seal *seal,
-                    struct err *err)
-{
-    struct keyring_cluster *kc = calloc(1, sizeof(*kc));
-
-    if (kc == NULL || mailbox_init(&kc->mbox) < 0) {
-        free(kc);
-        err_set(err, "keyring: out of resources");
-        return NULL;
-    }
-    kc->magic = KEYRING_CLUSTER_MAGIC;
-    kc->cfg = cfg;
-    kc->mc = mc;
-    kc->queue = queue;
-    kc->seal = seal;
-    kc->work = keyring_sync_alloc_ring();
-    if (kc->work == NULL) {
-        keyring_cluster_free(kc);
-        err_set(err, "keyring: out of memory");
-        return NULL;
-    }
-    keyring_init(kc->work, cfg->tickets.rotate, cfg->tickets.keep);
-    snprintf(kc->group, sizeof(kc->group), "%sstek", cfg->memcached.prefix);
-    mc_fallback_group(mc, kc->group, kc->fallback);
-    kc->group_server = mc_server_index(mc, kc->group);
-    return kc;
-}
-
-void
-keyring_cluster_free(struct keyring_cluster *kc)
-{
-    if (kc == NULL) {
-        return;
-    }
-    struct mailbox_msg *list;
-    mailbox_take(&kc->mbox, &list);
-    while (list != NULL) {
-        struct mc_req *req = (struct mc_req *)list;
-        list = list->next;
-        mc_req_free(req);
-    }
-    mailbox_destroy(&kc->mbox);
-    keyring_sync_free_ring(kc->work);
-    kc->magic = 0;
-    free(kc);
-}
 
 /* ---- entries ---- */
 
@@ -163,19 +159,17 @@ entry_seal(const struct keyring_cluster *kc, const char *key, size_t klen,
     return out;
 }
 
-/* Open an entry of `epoch` into *k (source cluster).  0, or -1 if it is not
- * a valid key entry for that epoch. */
-static int
-entry_open(const struct keyring_cluster *kc, const struct mc_req *req, uint64_t epoch,
-           struct keyring_key *k)
+int
+keyring_cluster_open_entry(const struct seal *seal, const char *key, size_t keylen,
+                           const unsigned char *value, size_t vlen, uint64_t epoch,
+                           struct keyring_key *k)
 {
     unsigned char pt[ENTRY_LEN + 16];
     size_t ptlen = 0;
     uint64_t e = 0;
     int rc = -1;
 
-    if (seal_open(kc->seal, req->key, req->keylen, req->value, req->vlen, pt, sizeof(pt), &ptlen) <
-            0 ||
+    if (seal_open(seal, key, keylen, value, vlen, pt, sizeof(pt), &ptlen) < 0 ||
         ptlen != ENTRY_LEN || pt[0] != ENTRY_VERSION || pt[1] != ENTRY_KIND) {
         goto out;
     }
@@ -196,7 +190,76 @@ out:
     return rc;
 }
 
-/* ---- round trips ---- */
+/* Open the answer to a GETS for `epoch`. */
+static int
+reply_open(const struct keyring_cluster *kc, const struct mc_req *q, uint64_t epoch,
+           struct keyring_key *k)
+{
+    return keyring_cluster_open_entry(kc->seal, q->key, q->keylen, q->value, q->vlen, epoch, k);
+}
+
+/* ---- the ring ---- */
+
+/* The key we hold for `epoch`: the cluster's, else our local one. */
+static const struct keyring_key *
+held(const struct keyring *r, uint64_t epoch)
+{
+    const struct keyring_key *k = keyring_get(r, epoch, KEYRING_SOURCE_CLUSTER);
+
+    return k != NULL ? k : keyring_get(r, epoch, KEYRING_SOURCE_LOCAL);
+}
+
+/*
+ * Make `k` (just read from, or written to, memcached) the cluster key of its
+ * epoch.  A local key with the same name is now the cluster's.  A different
+ * cluster key we held for that epoch (memcached lost it and another
+ * instance's won the race to replace it) is not thrown away: tickets made
+ * with it are still out there, so it stays, for decryption, as the epoch's
+ * superseded local key (design.md "Hold"; tickets under it are renewed).
+ * Only if the epoch has a local key of its own already is it dropped.
+ */
+static void
+adopt(struct keyring *r, const struct keyring_key *k)
+{
+    const struct keyring_key *local = keyring_get(r, k->epoch, KEYRING_SOURCE_LOCAL);
+    const struct keyring_key *old = keyring_get(r, k->epoch, KEYRING_SOURCE_CLUSTER);
+    struct keyring_key c = *k;
+    struct keyring_key superseded;
+    bool keep_old = false;
+
+    if (local != NULL && CRYPTO_memcmp(local->name, k->name, KEYRING_NAME_LEN) == 0) {
+        keyring_remove(r, k->epoch, KEYRING_SOURCE_LOCAL);
+        local = NULL;
+    }
+    if (old != NULL && CRYPTO_memcmp(old->name, k->name, KEYRING_NAME_LEN) != 0) {
+        if (local == NULL) {
+            superseded = *old;
+            superseded.source = KEYRING_SOURCE_LOCAL;
+            keep_old = true;
+        } else {
+            log_warn("keyring: epoch %llu has a new cluster key and a local one; the cluster "
+                     "key held before is dropped",
+                     (unsigned long long)k->epoch);
+        }
+    }
+    c.source = KEYRING_SOURCE_CLUSTER;
+    if (keyring_replace(r, &c) < 0) {
+        log_error("keyring: full; cannot hold the key of epoch %llu", (unsigned long long)k->epoch);
+    } else if (keep_old) {
+        if (keyring_add(r, &superseded) < 0) {
+            log_error("keyring: full; cannot keep the superseded key of epoch %llu",
+                      (unsigned long long)k->epoch);
+        } else {
+            log_info("keyring: epoch %llu: the cluster's key changed; the one held before stays "
+                     "for decryption",
+                     (unsigned long long)k->epoch);
+        }
+    }
+    OPENSSL_cleanse(&c, sizeof(c));
+    OPENSSL_cleanse(&superseded, sizeof(superseded));
+}
+
+/* ---- requests ---- */
 
 static const char *
 kc_group(const struct keyring_cluster *kc)
@@ -209,8 +272,20 @@ kc_group(const struct keyring_cluster *kc)
     return kc->group;
 }
 
-/* Queue one request for epoch slot `slot`.  The value (if any) passes to the request. */
-static bool
+/* An answer for slot `slot` of this phase (or a request that was never
+ * sent: result set, nothing in flight). */
+static void
+kc_answer(struct keyring_cluster *kc, struct mc_req *req)
+{
+    size_t slot = TAG_SLOT(req->fe);
+
+    CHECK(slot < EPOCHS_MAX && kc->reply[slot] == NULL);
+    kc->reply[slot] = req;
+}
+
+/* Send one request for slot `slot`.  The value (if any) passes to the
+ * request.  Counted in kc->pending while in flight. */
+static void
 kc_submit(struct keyring_cluster *kc, size_t slot, enum mc_op op, uint64_t epoch,
           unsigned char *value, size_t vlen, uint64_t cas)
 {
@@ -222,7 +297,7 @@ kc_submit(struct keyring_cluster *kc, size_t slot, enum mc_op op, uint64_t epoch
 
     if (req == NULL) {
         free(value);
-        return false;
+        return; /* no answer: read as a timeout */
     }
     req->grouplen = strlen(group);
     memcpy(req->group, group, req->grouplen + 1);
@@ -230,54 +305,24 @@ kc_submit(struct keyring_cluster *kc, size_t slot, enum mc_op op, uint64_t epoch
     req->vlen = vlen;
     req->cas = cas;
     /* memcached reads a TTL over 30 days as an absolute unix time. */
-    req->ttl = (uint32_t)(ttl > MEMCACHED_RELATIVE_TTL_MAX ? (uint64_t)time(NULL) + ttl : ttl);
+    req->ttl = (uint32_t)(ttl > MEMCACHED_RELATIVE_TTL_MAX ? (uint64_t)kc->now + ttl : ttl);
     req->deadline_ms = mc_now_ms() + kc->cfg->memcached.timeout_ms;
     req->reply_to = &kc->mbox;
-    req->owner = (void *)kc->round;
-    req->fe = (unsigned)slot;
-    if (mc_submit(kc->mc, kc->queue, req) < 0) {
-        mc_req_free(req);
-        return false;
+    req->fe = TAG(kc->round, slot);
+    int rc = mcconn_submit(kc->conn, req);
+    if (rc == -ENOTSUP) {
+        rc = mc_submit(kc->mc, kc->queue, req) == 0 ? 0 : -EAGAIN;
     }
-    return true;
+    if (rc == 0) {
+        kc->pending++;
+        return;
+    }
+    /* Not sent (the server is skipped, or its connection stands aside). */
+    req->result = MC_RES_DROPPED;
+    kc_answer(kc, req);
 }
 
-/* Collect the answers of this round until `expected` came or the deadline
- * passed; answers of earlier rounds are dropped. */
-static void
-kc_collect(struct keyring_cluster *kc, size_t expected)
-{
-    /* Each request is bounded by timeout_ms in the helper; the queue adds
-     * at most a few of those. */
-    uint64_t deadline = mc_now_ms() + 4u * kc->cfg->memcached.timeout_ms + 100u;
-    size_t got = 0;
-
-    while (got < expected) {
-        uint64_t now = mc_now_ms();
-        if (now >= deadline) {
-            break;
-        }
-        struct pollfd pfd = {.fd = kc->mbox.efd, .events = POLLIN};
-        if (poll(&pfd, 1, (int)(deadline - now)) <= 0) {
-            continue;
-        }
-        struct mailbox_msg *list;
-        mailbox_take(&kc->mbox, &list);
-        while (list != NULL) {
-            struct mc_req *req = (struct mc_req *)list;
-            list = list->next;
-            CHECK_OBJ(req, MC_REQ_MAGIC);
-            if (req->owner != (void *)kc->round || req->fe >= EPOCHS_MAX ||
-                kc->reply[req->fe] != NULL) {
-                mc_req_free(req);
-                continue;
-            }
-            kc->reply[req->fe] = req;
-            got++;
-        }
-    }
-}
-
+/* Forget this phase's answers; late ones will be dropped. */
 static void
 kc_clear(struct keyring_cluster *kc)
 {
@@ -285,166 +330,375 @@ kc_clear(struct keyring_cluster *kc)
         mc_req_free(kc->reply[i]);
         kc->reply[i] = NULL;
     }
+    kc->pending = 0;
     kc->round++;
 }
 
-/* The key we hold for `epoch`: the cluster's, else our local one. */
-static const struct keyring_key *
-held(const struct keyring *r, uint64_t epoch)
-{
-    const struct keyring_key *k = keyring_get(r, epoch, KEYRING_SOURCE_CLUSTER);
+/* ---- the phases ---- */
 
-    return k != NULL ? k : keyring_get(r, epoch, KEYRING_SOURCE_LOCAL);
-}
+static void kc_step(struct keyring_cluster *kc);
 
-/* Make `k` (just read from, or written to, memcached) the cluster key of its
- * epoch; a local key with the same name is now the cluster's. */
+/* Wait for this phase's answers, at most its deadline. */
 static void
-adopt(struct keyring *r, const struct keyring_key *k)
+kc_wait(struct keyring_cluster *kc)
 {
-    const struct keyring_key *local = keyring_get(r, k->epoch, KEYRING_SOURCE_LOCAL);
-    struct keyring_key c = *k;
-
-    if (local != NULL && CRYPTO_memcmp(local->name, k->name, KEYRING_NAME_LEN) == 0) {
-        keyring_remove(r, k->epoch, KEYRING_SOURCE_LOCAL);
+    if (kc->pending == 0) {
+        kc_step(kc);
+        return;
     }
-    c.source = KEYRING_SOURCE_CLUSTER;
-    if (keyring_replace(r, &c) < 0) {
-        log_error("keyring: full; cannot hold the key of epoch %llu", (unsigned long long)k->epoch);
-    }
-    OPENSSL_cleanse(&c, sizeof(c));
+    evtimer_arm(kc->loop, &kc->phase_timer,
+                evloop_now(kc->loop) + kc->cfg->memcached.timeout_ms + PHASE_SLACK_MS);
 }
 
-void
-keyring_cluster_refresh(struct keyring_cluster *kc, struct keyring_sync *ks, time_t now)
+static void
+kc_read(struct keyring_cluster *kc)
+{
+    kc->phase = KC_READ;
+    kc_clear(kc);
+    for (uint64_t i = 0; i < kc->n; i++) {
+        kc_submit(kc, i, MC_GETS, kc->lo + i, NULL, 0, 0);
+    }
+    kc_wait(kc);
+}
+
+/* After READ: adopt, heal, create. */
+static void
+kc_write(struct keyring_cluster *kc)
 {
     struct keyring *r = kc->work;
-    uint64_t e, lo, n;
-    uint64_t rejected = 0;
-    bool reachable = true;
-    /* Per slot: what step 2 wrote (to adopt on success), and whether step 3 must re-read. */
-    struct keyring_key wrote[EPOCHS_MAX];
-    bool wrote_ok[EPOCHS_MAX] = {false};
-    bool reread[EPOCHS_MAX] = {false};
-    size_t expected = 0;
+    struct mc_req *first[EPOCHS_MAX];
 
-    CHECK_OBJ(kc, KEYRING_CLUSTER_MAGIC);
-    keyring_sync_snapshot(ks, r);
-    keyring_expire(r, now);
-    e = keyring_epoch(r, now);
-    lo = e > r->keep ? e - r->keep : 0;
-    n = e + 1 - lo + 1;
-    CHECK(n <= EPOCHS_MAX);
-
-    /* 1. Read every epoch of the window. */
-    kc_clear(kc);
-    for (uint64_t i = 0; i < n; i++) {
-        expected += kc_submit(kc, i, MC_GETS, lo + i, NULL, 0, 0);
-    }
-    kc_collect(kc, expected);
-
-    /* 2. Adopt, heal, create. */
-    struct mc_req *first[EPOCHS_MAX] = {NULL};
     memcpy(first, kc->reply, sizeof(first));
     memset(kc->reply, 0, sizeof(kc->reply));
-    kc->round++;
-    expected = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t epoch = lo + i;
+    kc_clear(kc);
+    kc->phase = KC_WRITE;
+    for (uint64_t i = 0; i < kc->n; i++) {
+        uint64_t epoch = kc->lo + i;
         struct mc_req *q = first[i];
         enum mc_result res = q != NULL ? q->result : MC_RES_TIMEOUT;
         const struct keyring_key *mine = held(r, epoch);
         struct keyring_key k;
-        bool fresh = epoch >= e; /* only the current and next epochs get new keys */
+        bool fresh = epoch >= kc->e; /* only the current and next epochs get new keys */
 
-        if (res == MC_RES_HIT && entry_open(kc, q, epoch, &k) == 0) {
+        kc->writing[i] = false;
+        if (res == MC_RES_HIT && reply_open(kc, q, epoch, &k) == 0) {
             adopt(r, &k);
             OPENSSL_cleanse(&k, sizeof(k));
             continue;
         }
-        if (res == MC_RES_HIT || res == MC_RES_MISS) {
-            enum mc_op op = res == MC_RES_HIT ? MC_CAS : MC_ADD;
-            if (res == MC_RES_HIT) {
-                rejected++;
-                log_warn("keyring: the entry of epoch %llu does not open (forged or corrupt); "
-                         "replacing it",
-                         (unsigned long long)epoch);
-            }
-            if (mine != NULL) {
-                wrote[i] = *mine;
-            } else if (!fresh || keyring_generate(&wrote[i], epoch, KEYRING_SOURCE_CLUSTER,
-                                                  RAND_priv_bytes) < 0) {
-                continue;
-            }
-            size_t vlen = 0;
-            unsigned char *v = entry_seal(kc, q->key, q->keylen, &wrote[i], &vlen);
-            if (v != NULL && kc_submit(kc, i, op, epoch, v, vlen, q->cas)) {
-                wrote_ok[i] = true;
-                expected++;
-            } else {
-                OPENSSL_cleanse(&wrote[i], sizeof(wrote[i]));
+        if (res != MC_RES_HIT && res != MC_RES_MISS) {
+            if (fresh) {
+                kc->reachable = false; /* no answer for e or e+1 */
             }
             continue;
         }
-        if (epoch >= e) {
-            reachable = false; /* no answer for e or e+1: memcached is unreachable */
+        enum mc_op op = res == MC_RES_HIT ? MC_CAS : MC_ADD;
+        if (res == MC_RES_HIT) {
+            kc->rejected++;
+            log_warn("keyring: the entry of epoch %llu does not open (forged or corrupt); "
+                     "replacing it",
+                     (unsigned long long)epoch);
         }
+        if (mine != NULL) {
+            kc->wrote[i] = *mine;
+        } else if (!fresh || keyring_generate(&kc->wrote[i], epoch, KEYRING_SOURCE_CLUSTER,
+                                              RAND_priv_bytes) < 0) {
+            continue;
+        }
+        size_t vlen = 0;
+        unsigned char *v = entry_seal(kc, q->key, q->keylen, &kc->wrote[i], &vlen);
+        if (v == NULL) {
+            OPENSSL_cleanse(&kc->wrote[i], sizeof(kc->wrote[i]));
+            continue;
+        }
+        kc->writing[i] = true;
+        kc_submit(kc, i, op, epoch, v, vlen, q->cas);
     }
-    for (uint64_t i = 0; i < n; i++) {
+    for (uint64_t i = 0; i < kc->n; i++) {
         mc_req_free(first[i]);
     }
-    kc_collect(kc, expected);
-    for (uint64_t i = 0; i < n; i++) {
-        if (!wrote_ok[i]) {
+    kc_wait(kc);
+}
+
+/* After WRITE: adopt what was stored; re-read the winners of lost races. */
+static void
+kc_reread(struct keyring_cluster *kc)
+{
+    struct keyring *r = kc->work;
+    bool any = false;
+
+    for (uint64_t i = 0; i < kc->n; i++) {
+        kc->reread[i] = false;
+        if (!kc->writing[i]) {
             continue;
         }
         struct mc_req *q = kc->reply[i];
         if (q != NULL && q->result == MC_RES_STORED) {
-            adopt(r, &wrote[i]); /* ours is the cluster's key now */
-        } else if (q != NULL && q->result == MC_RES_EXISTS) {
-            reread[i] = true; /* someone else's won */
-        } else if (lo + i >= e) {
-            reachable = false;
+            adopt(r, &kc->wrote[i]); /* ours is the cluster's key now */
+        } else if (q != NULL && (q->result == MC_RES_EXISTS || q->result == MC_RES_MISS)) {
+            kc->reread[i] = any = true; /* someone else's won (or it went meanwhile) */
+        } else if (kc->lo + i >= kc->e) {
+            kc->reachable = false;
         }
-        OPENSSL_cleanse(&wrote[i], sizeof(wrote[i]));
+        OPENSSL_cleanse(&kc->wrote[i], sizeof(kc->wrote[i]));
+        kc->writing[i] = false;
     }
-
-    /* 3. Read the winners of lost races. */
     kc_clear(kc);
-    expected = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        if (reread[i]) {
-            expected += kc_submit(kc, i, MC_GETS, lo + i, NULL, 0, 0);
+    kc->phase = KC_REREAD;
+    if (!any) {
+        kc_step(kc);
+        return;
+    }
+    for (uint64_t i = 0; i < kc->n; i++) {
+        if (kc->reread[i]) {
+            kc_submit(kc, i, MC_GETS, kc->lo + i, NULL, 0, 0);
         }
     }
-    kc_collect(kc, expected);
-    for (uint64_t i = 0; i < n; i++) {
+    kc_wait(kc);
+}
+
+static void kc_begin(struct keyring_cluster *kc, time_t now);
+
+/* After REREAD: adopt the winners, fill in local keys, publish. */
+static void
+kc_finish(struct keyring_cluster *kc)
+{
+    struct keyring *r = kc->work;
+
+    for (uint64_t i = 0; i < kc->n; i++) {
         struct mc_req *q = kc->reply[i];
         struct keyring_key k;
-        if (q != NULL && q->result == MC_RES_HIT && entry_open(kc, q, lo + i, &k) == 0) {
+        if (kc->reread[i] && q != NULL && q->result == MC_RES_HIT &&
+            reply_open(kc, q, kc->lo + i, &k) == 0) {
             adopt(r, &k);
             OPENSSL_cleanse(&k, sizeof(k));
         }
     }
     kc_clear(kc);
+    kc->phase = KC_IDLE;
 
-    /* 4. Degraded: local keys where we hold none, so tickets keep working here. */
-    if (keyring_fill_local(r, now, RAND_priv_bytes) < 0) {
+    /* Local keys where we hold none, so tickets keep working here. */
+    if (keyring_fill_local(r, kc->now, RAND_priv_bytes) < 0) {
         log_error("keyring: the random generator failed; no new ticket key");
     }
-    /* One slow refresh on a loaded machine is not an outage: report degraded
-     * after two in a row (the local keys above are made at once anyway). */
-    kc->failures = reachable ? 0 : kc->failures + 1;
-    bool degraded = kc->failures >= 2;
-    if (degraded != kc->was_degraded) {
-        if (degraded) {
-            log_warn("keyring: memcached unreachable; encrypting tickets with local keys");
+    if (kc->reachable != kc->last_reachable) {
+        if (kc->reachable) {
+            log_info("keyring: memcached answers the keyring again");
         } else {
-            log_info("keyring: memcached reachable again; using the cluster's keys");
+            log_warn("keyring: memcached did not answer for epochs %llu and %llu",
+                     (unsigned long long)kc->e, (unsigned long long)kc->e + 1);
         }
-        kc->was_degraded = degraded;
+        kc->last_reachable = kc->reachable;
     }
+    keyring_sync_publish(kc->ks, r, kc->rejected);
+    if (kc->again) {
+        kc->again = false;
+        kc_begin(kc, kc->again_now);
+        return;
+    }
+    if (kc->done != NULL) {
+        kc->done(kc->done_arg);
+    }
+}
 
-    /* 5. Publish. */
-    keyring_sync_publish(ks, r, degraded, rejected);
+static void
+kc_step(struct keyring_cluster *kc)
+{
+    evtimer_disarm(kc->loop, &kc->phase_timer);
+    switch (kc->phase) {
+    case KC_READ:
+        kc_write(kc);
+        break;
+    case KC_WRITE:
+        kc_reread(kc);
+        break;
+    case KC_REREAD:
+        kc_finish(kc);
+        break;
+    case KC_IDLE:
+        break;
+    }
+}
+
+static void
+kc_begin(struct keyring_cluster *kc, time_t now)
+{
+    struct keyring *r = kc->work;
+
+    kc->now = now;
+    keyring_sync_snapshot(kc->ks, r);
+    keyring_expire(r, now);
+    kc->e = keyring_epoch(r, now);
+    kc->lo = kc->e > r->keep ? kc->e - r->keep : 0;
+    kc->n = kc->e + 1 - kc->lo + 1;
+    CHECK(kc->n <= EPOCHS_MAX);
+    kc->reachable = true;
+    kc->rejected = 0;
+    kc_read(kc);
+}
+
+void
+keyring_cluster_refresh(struct keyring_cluster *kc, time_t now)
+{
+    CHECK_OBJ(kc, KEYRING_CLUSTER_MAGIC);
+    if (kc->phase != KC_IDLE) {
+        kc->again = true;
+        kc->again_now = now;
+        return;
+    }
+    kc_begin(kc, now);
+}
+
+void
+keyring_cluster_fill_local(struct keyring_cluster *kc, time_t now)
+{
+    CHECK_OBJ(kc, KEYRING_CLUSTER_MAGIC);
+    if (kc->phase == KC_IDLE) {
+        keyring_sync_snapshot(kc->ks, kc->work);
+    }
+    if (keyring_fill_local(kc->work, now, RAND_priv_bytes) < 0) {
+        log_error("keyring: the random generator failed; no new ticket key");
+    }
+    keyring_sync_publish(kc->ks, kc->work, 0);
+}
+
+bool
+keyring_cluster_busy(const struct keyring_cluster *kc)
+{
+    return kc->phase != KC_IDLE || kc->again;
+}
+
+bool
+keyring_cluster_reachable(const struct keyring_cluster *kc)
+{
+    return kc->last_reachable;
+}
+
+/* ---- answers ---- */
+
+static void
+kc_on_reply(struct keyring_cluster *kc, struct mc_req *req)
+{
+    CHECK_OBJ(req, MC_REQ_MAGIC);
+    if (kc->phase == KC_IDLE || req->fe != TAG(kc->round, TAG_SLOT(req->fe)) ||
+        TAG_SLOT(req->fe) >= EPOCHS_MAX || kc->reply[TAG_SLOT(req->fe)] != NULL ||
+        kc->pending == 0) {
+        mc_req_free(req); /* an earlier phase's, given up on */
+        return;
+    }
+    kc_answer(kc, req);
+    if (--kc->pending == 0) {
+        kc_step(kc);
+    }
+}
+
+static void
+on_conn_done(void *arg, struct mc_req *req)
+{
+    struct keyring_cluster *kc = arg;
+
+    CHECK_OBJ(kc, KEYRING_CLUSTER_MAGIC);
+    kc_on_reply(kc, req);
+}
+
+static void
+on_mailbox(struct evhandler *h, uint32_t events)
+{
+    struct keyring_cluster *kc = CONTAINER_OF(h, struct keyring_cluster, mbox_h);
+    struct mailbox_msg *list;
+
+    (void)events;
+    CHECK_OBJ(kc, KEYRING_CLUSTER_MAGIC);
+    mailbox_take(&kc->mbox, &list);
+    while (list != NULL) {
+        struct mc_req *req = (struct mc_req *)list;
+        list = list->next;
+        kc_on_reply(kc, req);
+    }
+}
+
+/* The phase's deadline: whatever has not answered is a timeout. */
+static void
+on_phase_timer(struct evtimer *t)
+{
+    struct keyring_cluster *kc = CONTAINER_OF(t, struct keyring_cluster, phase_timer);
+
+    CHECK_OBJ(kc, KEYRING_CLUSTER_MAGIC);
+    if (kc->phase == KC_IDLE || kc->pending == 0) {
+        return;
+    }
+    log_debug("keyring: %zu memcached answers missing after %u ms", kc->pending,
+              kc->cfg->memcached.timeout_ms + PHASE_SLACK_MS);
+    kc->pending = 0;
+    kc_step(kc);
+}
+
+/* ---- life ---- */
+
+struct keyring_cluster *
+keyring_cluster_new(const struct config *cfg, struct mc *mc, struct evloop *loop, size_t queue,
+                    struct seal *seal, struct keyring_sync *ks, keyring_cluster_done_fn *done,
+                    void *arg, struct err *err)
+{
+    struct keyring_cluster *kc = calloc(1, sizeof(*kc));
+
+    if (kc == NULL || mailbox_init(&kc->mbox) < 0) {
+        free(kc);
+        err_set(err, "keyring: out of resources");
+        return NULL;
+    }
+    kc->magic = KEYRING_CLUSTER_MAGIC;
+    kc->cfg = cfg;
+    kc->mc = mc;
+    kc->loop = loop;
+    kc->queue = queue;
+    kc->seal = seal;
+    kc->ks = ks;
+    kc->done = done;
+    kc->done_arg = arg;
+    kc->last_reachable = true;
+    kc->mbox_h.on_event = on_mailbox;
+    kc->phase_timer.on_timer = on_phase_timer;
+    kc->work = keyring_sync_alloc_ring();
+    kc->conn = mcconn_new(mc, loop, on_conn_done, kc);
+    if (kc->work == NULL || kc->conn == NULL ||
+        evloop_add(loop, kc->mbox.efd, EPOLLIN, &kc->mbox_h) < 0) {
+        keyring_cluster_free(kc);
+        err_set(err, "keyring: out of resources");
+        return NULL;
+    }
+    keyring_init(kc->work, cfg->tickets.rotate, cfg->tickets.keep);
+    snprintf(kc->group, sizeof(kc->group), "%sstek", cfg->memcached.prefix);
+    mc_fallback_group(mc, kc->group, kc->fallback);
+    kc->group_server = mc_server_index(mc, kc->group);
+    return kc;
+}
+
+void
+keyring_cluster_free(struct keyring_cluster *kc)
+{
+    if (kc == NULL) {
+        return;
+    }
+    /* Requests still on the connection go with it (their owner is NULL). */
+    kc_clear(kc);
+    mcconn_free(kc->conn);
+    for (size_t i = 0; i < EPOCHS_MAX; i++) {
+        OPENSSL_cleanse(&kc->wrote[i], sizeof(kc->wrote[i]));
+    }
+    evtimer_disarm(kc->loop, &kc->phase_timer);
+    if (kc->mbox.efd >= 0) {
+        evloop_del(kc->loop, kc->mbox.efd);
+    }
+    struct mailbox_msg *list;
+    mailbox_take(&kc->mbox, &list);
+    while (list != NULL) {
+        struct mc_req *req = (struct mc_req *)list;
+        list = list->next;
+        mc_req_free(req);
+    }
+    mailbox_destroy(&kc->mbox);
+    keyring_sync_free_ring(kc->work);
+    kc->magic = 0;
+    free(kc);
 }

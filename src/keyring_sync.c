@@ -25,9 +25,54 @@ struct keyring_sync {
     pthread_mutex_t lock;
     _Atomic uint64_t generation;
     struct keyring *ring;
-    bool degraded;     /* guarded by lock */
+    bool cluster;      /* set before any refresh, then read-only */
     uint64_t rejected; /* guarded by lock */
+    void (*notify)(void *arg);
+    void *notify_arg;
 };
+
+static void
+keyring_sync_moved(struct keyring_sync *ks)
+{
+    if (ks->notify != NULL) {
+        ks->notify(ks->notify_arg);
+    }
+}
+
+void
+keyring_sync_set_cluster(struct keyring_sync *ks)
+{
+    ks->cluster = true;
+}
+
+void
+keyring_sync_set_notify(struct keyring_sync *ks, void (*fn)(void *arg), void *arg)
+{
+    ks->notify = fn;
+    ks->notify_arg = arg;
+}
+
+/* The lock is held. */
+static bool
+degraded_locked(const struct keyring_sync *ks, time_t now)
+{
+    const struct keyring_key *k;
+
+    if (!ks->cluster) {
+        return false;
+    }
+    k = keyring_encrypt_key(ks->ring, now);
+    return k == NULL || k->source != KEYRING_SOURCE_CLUSTER;
+}
+
+bool
+keyring_sync_degraded(struct keyring_sync *ks, time_t now)
+{
+    pthread_mutex_lock(&ks->lock);
+    bool d = degraded_locked(ks, now);
+    pthread_mutex_unlock(&ks->lock);
+    return d;
+}
 
 struct keyring *
 keyring_sync_alloc_ring(void)
@@ -89,27 +134,18 @@ keyring_sync_refresh(struct keyring_sync *ks, time_t now)
     pthread_mutex_lock(&ks->lock);
     bool changed = keyring_expire(ks->ring, now) > 0;
     int rc = keyring_fill_local(ks->ring, now, RAND_priv_bytes);
-    if (changed || rc != 0) {
+    changed = changed || rc != 0;
+    if (changed) {
         atomic_fetch_add_explicit(&ks->generation, 1, memory_order_release);
     }
     pthread_mutex_unlock(&ks->lock);
+    if (changed) {
+        keyring_sync_moved(ks);
+    }
     if (rc < 0) {
         log_error("keyring: the random generator failed; no new ticket key");
     }
     return rc < 0 ? -1 : 0;
-}
-
-unsigned
-keyring_sync_next_refresh(const struct keyring_sync *ks, time_t now, unsigned refresh)
-{
-    uint64_t e = keyring_epoch(ks->ring, now);
-    time_t boundary = keyring_epoch_start(ks->ring, e + 1);
-    time_t due = now + (time_t)refresh;
-
-    if (boundary < due) {
-        due = boundary;
-    }
-    return due > now ? (unsigned)(due - now) : 1u;
 }
 
 bool
@@ -131,7 +167,7 @@ keyring_sync_describe(struct keyring_sync *ks, time_t now, struct keyring_view *
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&ks->lock);
     out->epoch = keyring_epoch(ks->ring, now);
-    out->degraded = ks->degraded;
+    out->degraded = degraded_locked(ks, now);
     out->rejected = ks->rejected;
     for (size_t i = 0; i < ks->ring->n; i++) {
         const struct keyring_key *k = &ks->ring->keys[i];
@@ -180,15 +216,19 @@ keyring_same(const struct keyring *a, const struct keyring *b)
 }
 
 void
-keyring_sync_publish(struct keyring_sync *ks, const struct keyring *src, bool degraded,
-                     uint64_t rejected)
+keyring_sync_publish(struct keyring_sync *ks, const struct keyring *src, uint64_t rejected)
 {
+    bool changed;
+
     pthread_mutex_lock(&ks->lock);
-    ks->degraded = degraded;
     ks->rejected += rejected;
-    if (!keyring_same(ks->ring, src)) {
+    changed = !keyring_same(ks->ring, src);
+    if (changed) {
         keyring_copy(ks->ring, src);
         atomic_fetch_add_explicit(&ks->generation, 1, memory_order_release);
     }
     pthread_mutex_unlock(&ks->lock);
+    if (changed) {
+        keyring_sync_moved(ks);
+    }
 }

@@ -27,16 +27,23 @@ void keyring_sync_free(struct keyring_sync *ks);
  * left the window (wiping them).  Returns 0, or -1 if no key could be made
  * (the RNG failed: tickets are then not issued until it works again). */
 int keyring_sync_refresh(struct keyring_sync *ks, time_t now);
-/* Main thread: seconds from `now` until the next refresh is due, given the
- * refresh interval (the earlier of now + refresh and the next epoch start). */
-unsigned keyring_sync_next_refresh(const struct keyring_sync *ks, time_t now, unsigned refresh);
 
 /* Main thread (the cluster refresh): a copy of the ring to work on, and
  * publishing the result.  publish bumps the generation only if a key
  * changed; `rejected` entries are added to the counter. */
 void keyring_sync_snapshot(struct keyring_sync *ks, struct keyring *dst);
-void keyring_sync_publish(struct keyring_sync *ks, const struct keyring *src, bool degraded,
-                          uint64_t rejected);
+void keyring_sync_publish(struct keyring_sync *ks, const struct keyring *src, uint64_t rejected);
+
+/* Main thread, before any refresh: the ring is the cluster's (memcached is
+ * configured), so encrypting with a local key is degraded. */
+void keyring_sync_set_cluster(struct keyring_sync *ks);
+/* Main thread, before the workers start: `fn(arg)` runs (on the publishing
+ * thread, outside the lock) whenever the generation moved, so that workers
+ * copy a new ring at once rather than on their next timer. */
+void keyring_sync_set_notify(struct keyring_sync *ks, void (*fn)(void *arg), void *arg);
+/* Any thread: with the cluster's ring, the key tickets are encrypted with
+ * at `now` is a local one (or there is none). */
+bool keyring_sync_degraded(struct keyring_sync *ks, time_t now);
 
 /* Worker.  If the shared ring changed since *generation, copy it into dst
  * (wiping dst first) and update *generation; returns true if it copied. */
@@ -51,7 +58,7 @@ struct keyring_view_key {
 };
 
 struct keyring_view {
-    bool degraded;     /* encrypting with local keys because the cluster is unreachable */
+    bool degraded;     /* cluster ring, but encrypting with a local key at `now` */
     uint64_t epoch;    /* the current epoch at `now` */
     uint64_t rejected; /* cluster entries that failed to open */
     size_t n;

@@ -6,6 +6,8 @@
  * or start-up error, 2 a usage error.
  */
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +134,15 @@ main(int argc, char **argv)
     const char *path = NULL;
     int test = 0;
     int c;
+    sigset_t sigs;
+
+    /* Before anything else: a SIGTERM, SIGINT or SIGHUP that arrives during
+     * start-up waits for the main loop, which takes it (never fatal). */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
         switch (c) {
@@ -157,5 +168,9 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    return test ? test_config(path) : run(path);
+    if (test) {
+        pthread_sigmask(SIG_UNBLOCK, &sigs, NULL); /* nothing to drain: Ctrl-C just stops */
+        return test_config(path);
+    }
+    return run(path);
 }

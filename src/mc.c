@@ -668,13 +668,18 @@ mc_router_free(struct mc_router *r)
 }
 
 int
-mc_route(struct mc_router *r, const char *key, size_t keylen)
+mc_route_placed(struct mc_router *r, const char *key, size_t keylen, const char *group,
+                size_t grouplen)
 {
     char alt[MC_KEY_MAX + 1];
-    const char *group = NULL;
-    size_t glen = 0;
 
-    return mc_route_memc(r->mc, r->memc, key, keylen, &group, &glen, alt);
+    return mc_route_memc(r->mc, r->memc, key, keylen, &group, &grouplen, alt);
+}
+
+int
+mc_route(struct mc_router *r, const char *key, size_t keylen)
+{
+    return mc_route_placed(r, key, keylen, NULL, 0);
 }
 
 const struct sockaddr *

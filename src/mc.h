@@ -109,6 +109,11 @@ struct mc_router;
 struct mc_router *mc_router_new(struct mc *mc);
 void mc_router_free(struct mc_router *r);
 int mc_route(struct mc_router *r, const char *key, size_t keylen);
+/* The same for a request placed by `group` (grouplen > 0; 0: by `key`): the
+ * group's server, or MC_ROUTE_SKIPPED while it is skipped (no reroute: the
+ * placement is the caller's, see keyring_cluster.c). */
+int mc_route_placed(struct mc_router *r, const char *key, size_t keylen, const char *group,
+                    size_t grouplen);
 
 /* Address `which` (0, 1...) server i resolved to at start-up, or NULL. */
 const struct sockaddr *mc_server_addr(const struct mc *mc, size_t i, size_t which, socklen_t *len);

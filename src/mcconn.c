@@ -117,21 +117,41 @@ starts(const char *p, const char *end, const char *word)
     return (size_t)(end - p) >= n && memcmp(p, word, n) == 0;
 }
 
-/* A decimal number of at most 10 digits at *p, followed by a space or end. */
+/* A decimal number of at most `digits` digits (<= 19: no overflow) at *p,
+ * followed by a space or the end. */
 static bool
-number(const char **p, const char *end, unsigned long *out)
+number(const char **p, const char *end, int digits, uint64_t *out)
 {
     const char *q = *p;
-    unsigned long v = 0;
+    uint64_t v = 0;
 
-    while (q < end && *q >= '0' && *q <= '9' && q - *p < 10) {
-        v = v * 10 + (unsigned long)(*q - '0');
+    while (q < end && *q >= '0' && *q <= '9' && q - *p < digits) {
+        v = v * 10 + (uint64_t)(*q - '0');
         q++;
     }
     if (q == *p || (q < end && *q != ' ')) {
         return false;
     }
     *p = q;
+    *out = v;
+    return true;
+}
+
+/* A CAS unique: a decimal 64-bit number (up to 20 digits), then the end. */
+static bool
+cas_number(const char *p, const char *end, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (p == end || end - p > 20) {
+        return false;
+    }
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10) {
+            return false;
+        }
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
     *out = v;
     return true;
 }
@@ -144,7 +164,7 @@ is(const char *p, const char *end, const char *word)
 
 enum mcconn_parsed
 mcconn_parse(const char *buf, size_t len, enum mc_op op, const char *key, size_t keylen,
-             size_t *used, enum mc_result *result, size_t *voff, size_t *vlen)
+             size_t *used, enum mc_result *result, size_t *voff, size_t *vlen, uint64_t *cas)
 {
     bool bad;
     const char *end = line_end(buf, len, &bad);
@@ -161,10 +181,14 @@ mcconn_parse(const char *buf, size_t len, enum mc_op op, const char *key, size_t
     }
     switch (op) {
     case MC_SET:
+    case MC_ADD:
+    case MC_CAS:
         if (is(buf, end, "STORED")) {
             *result = MC_RES_STORED;
         } else if (is(buf, end, "NOT_STORED") || is(buf, end, "EXISTS")) {
             *result = MC_RES_EXISTS;
+        } else if (op == MC_CAS && is(buf, end, "NOT_FOUND")) {
+            *result = MC_RES_MISS; /* gone since the gets */
         } else {
             return MCCONN_BAD;
         }
@@ -179,6 +203,7 @@ mcconn_parse(const char *buf, size_t len, enum mc_op op, const char *key, size_t
         }
         return MCCONN_REPLY;
     case MC_GET:
+    case MC_GETS:
         break;
     default:
         return MCCONN_BAD;
@@ -187,9 +212,10 @@ mcconn_parse(const char *buf, size_t len, enum mc_op op, const char *key, size_t
         *result = MC_RES_MISS;
         return MCCONN_REPLY;
     }
-    /* VALUE <key> <flags> <bytes>[ <cas>] */
+    /* VALUE <key> <flags> <bytes>[ <cas>]: the CAS unique is required after
+     * a gets and ignored after a get. */
     const char *p = buf;
-    unsigned long flags, bytes;
+    uint64_t flags, bytes;
     if (!starts(p, end, "VALUE ")) {
         return MCCONN_BAD;
     }
@@ -198,14 +224,18 @@ mcconn_parse(const char *buf, size_t len, enum mc_op op, const char *key, size_t
         return MCCONN_BAD; /* not the key asked for: the stream is out of step */
     }
     p += keylen + 1;
-    if (!number(&p, end, &flags) || p == end) {
+    if (!number(&p, end, 10, &flags) || p == end) {
         return MCCONN_BAD;
     }
     p++;
-    if (!number(&p, end, &bytes) || bytes > MCCONN_VALUE_MAX) {
+    if (!number(&p, end, 10, &bytes) || bytes > MCCONN_VALUE_MAX) {
         return MCCONN_BAD;
     }
     (void)flags;
+    *cas = 0;
+    if (op == MC_GETS && (p == end || !cas_number(p + 1, end, cas))) {
+        return MCCONN_BAD;
+    }
     /* the value, its "\r\n", then "END\r\n" */
     if (len < hlen + bytes + 7) {
         return MCCONN_MORE;
@@ -326,9 +356,10 @@ conn_parse(struct mcconn_conn *c)
     while (c->head != NULL && off < c->inlen) {
         struct mc_req *req = c->head;
         size_t used = 0, voff = 0, vlen = 0;
+        uint64_t cas = 0;
         enum mc_result r = MC_RES_ERROR;
         enum mcconn_parsed p = mcconn_parse(c->in + off, c->inlen - off, req->op, req->key,
-                                            req->keylen, &used, &r, &voff, &vlen);
+                                            req->keylen, &used, &r, &voff, &vlen, &cas);
         if (p == MCCONN_MORE) {
             break;
         }
@@ -343,6 +374,7 @@ conn_parse(struct mcconn_conn *c)
             } else {
                 memcpy(req->value, c->in + off + voff, vlen);
                 req->vlen = vlen;
+                req->cas = cas;
             }
         }
         off += used;
@@ -570,16 +602,27 @@ put_command(struct mcconn_conn *c, const struct mc_req *req)
     char line[MCCONN_LINE_MAX];
     int n;
 
+    bool store = false;
+
     switch (req->op) {
     case MC_GET:
-        n = snprintf(line, sizeof(line), "get %s\r\n", req->key);
+    case MC_GETS:
+        n = snprintf(line, sizeof(line), "%s %s\r\n", req->op == MC_GET ? "get" : "gets", req->key);
         break;
     case MC_DELETE:
         n = snprintf(line, sizeof(line), "delete %s\r\n", req->key);
         break;
     case MC_SET:
-        /* sessions.lifetime is at most 7 days: a relative time for memcached */
-        n = snprintf(line, sizeof(line), "set %s 0 %u %zu\r\n", req->key, req->ttl, req->vlen);
+    case MC_ADD:
+        /* The caller's TTL as is: over 30 days memcached reads a unix time. */
+        n = snprintf(line, sizeof(line), "%s %s 0 %u %zu\r\n", req->op == MC_SET ? "set" : "add",
+                     req->key, req->ttl, req->vlen);
+        store = true;
+        break;
+    case MC_CAS:
+        n = snprintf(line, sizeof(line), "cas %s 0 %u %zu %llu\r\n", req->key, req->ttl, req->vlen,
+                     (unsigned long long)req->cas);
+        store = true;
         break;
     default:
         return false;
@@ -587,7 +630,7 @@ put_command(struct mcconn_conn *c, const struct mc_req *req)
     if (n <= 0 || (size_t)n >= sizeof(line)) {
         return false;
     }
-    size_t body = req->op == MC_SET ? req->vlen + 2 : 0;
+    size_t body = store ? req->vlen + 2 : 0;
     if (!out_reserve(c, (size_t)n + body)) {
         return false;
     }
@@ -606,11 +649,10 @@ mcconn_submit(struct mcconn *g, struct mc_req *req)
 {
     CHECK_OBJ(g, MCCONN_MAGIC);
     CHECK_OBJ(req, MC_REQ_MAGIC);
-    if ((req->op != MC_GET && req->op != MC_SET && req->op != MC_DELETE) || req->grouplen > 0 ||
-        (req->op == MC_SET && req->ttl > MCCONN_TTL_MAX)) {
+    if (req->op == MC_SET && req->ttl > MCCONN_TTL_MAX) {
         return -ENOTSUP;
     }
-    int si = mc_route(g->router, req->key, req->keylen);
+    int si = mc_route_placed(g->router, req->key, req->keylen, req->group, req->grouplen);
     if (si == MC_ROUTE_UNKNOWN || (si >= 0 && (size_t)si >= g->nconns)) {
         return -ENOTSUP;
     }

@@ -2,27 +2,35 @@
  * supervisor.c - the main thread: start-up of the shared pieces, the
  * workers, signals, keyring upkeep, graceful drain.
  *
- * Main thread only.  Signals are blocked in every thread (the mask is set
- * before the workers are created) and collected here with sigtimedwait, so
- * no code runs in a signal handler.  Between signals the main thread wakes
- * for the keyring refresh (every tickets.refresh seconds and at each epoch
- * boundary).
+ * Main thread only.  The thread runs an event loop (evloop.c) like a
+ * worker's: signals come through a signalfd (they are blocked in every
+ * thread from the first instruction of main, so no code runs in a signal
+ * handler and none is fatal during start-up), the keyring refresh is a
+ * timer (every tickets.refresh seconds, at each epoch boundary, and every
+ * second while degraded), and the cluster keyring's memcached answers are
+ * events on the same loop (keyring_cluster.c).  Nothing on it blocks, so
+ * SIGTERM is acted on at once whatever memcached does.
  */
 #include "supervisor.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "admin.h"
+#include "check.h"
 #include "conn.h"
+#include "evloop.h"
 #include "keyring_cluster.h"
 #include "keyring_sync.h"
 #include "listener.h"
@@ -151,49 +159,250 @@ log_frontends(const struct config *cfg, struct tlsctx **tls, size_t per_worker)
     }
 }
 
-/* One keyring refresh: the cluster's protocol with memcached, else local keys. */
-static int
-supervisor_refresh(struct keyring_sync *ks, struct keyring_cluster *kc)
+/* ---- the main loop: signals and keyring upkeep ---- */
+
+/* How long start-up waits for the cluster's keys before it serves with
+ * local ones (design: at most 2 s). */
+#define STARTUP_KEYS_MS 2000
+/* While degraded, the refresh is retried every second plus up to this much
+ * jitter, so that a cluster's instances do not all ask at once. */
+#define RETRY_MS        1000
+#define RETRY_JITTER_MS 250
+
+struct sup {
+    const struct config *cfg;
+    struct evloop *loop;
+    int sigfd;
+    struct evhandler sig_h;
+    struct evtimer refresh_timer;
+    int64_t refresh_due_ms; /* the wall-clock ms the armed refresh is for */
+    struct keyring_sync *ks;
+    struct keyring_cluster *kc; /* NULL: local keys only */
+    struct worker **workers;
+    size_t nworkers; /* started, to be told of a new ring */
+    int stop_sig;    /* 0 until SIGTERM/SIGINT */
+    bool was_degraded;
+};
+
+/* Wall-clock time in ms. */
+static int64_t
+wall_ms(void)
 {
-    if (kc != NULL) {
-        keyring_cluster_refresh(kc, ks, time(NULL));
-        return 0;
-    }
-    return keyring_sync_refresh(ks, time(NULL));
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait for SIGTERM/SIGINT, refreshing the keyring when due.  Returns the signal. */
-static int
-supervisor_wait(const struct config *cfg, struct keyring_sync *ks, struct keyring_cluster *kc,
-                const sigset_t *set)
+/* Log when the keys tickets are encrypted with change between the
+ * cluster's and local ones (design.md "Degrade"). */
+static void
+sup_note_degraded(struct sup *s, time_t now)
 {
-    for (;;) {
-        struct timespec rt;
-        clock_gettime(CLOCK_REALTIME, &rt);
-        unsigned wait = keyring_sync_next_refresh(ks, rt.tv_sec, cfg->tickets.refresh);
-        /* Wake on the second the refresh is due (an epoch boundary falls on
-         * a whole second), not `wait` seconds after some fraction of one. */
-        struct timespec ts = {.tv_sec = (time_t)wait - 1, .tv_nsec = 1000000000L - rt.tv_nsec};
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        siginfo_t info;
-        int sig = sigtimedwait(set, &info, &ts);
+    bool d = keyring_sync_degraded(s->ks, now);
 
-        if (sig == SIGTERM || sig == SIGINT) {
-            return sig;
-        }
-        if (sig == SIGHUP) {
-            log_info("SIGHUP: configuration reload is not supported yet; ignored");
-            continue;
-        }
-        if (sig < 0 && errno != EAGAIN && errno != EINTR) {
-            log_error("sigtimedwait: %s", strerror(errno));
-            return SIGTERM;
-        }
-        supervisor_refresh(ks, kc);
+    if (d == s->was_degraded) {
+        return;
     }
+    s->was_degraded = d;
+    if (d) {
+        log_warn("keyring: encrypting tickets with a local key: memcached has not given the "
+                 "cluster's (retrying every second)");
+    } else {
+        log_info("keyring: encrypting tickets with the cluster's key");
+    }
+}
+
+/* Arm the next refresh: every tickets.refresh seconds and at each epoch
+ * boundary; every second (with jitter) while degraded or unreachable. */
+static void
+sup_schedule(struct sup *s)
+{
+    int64_t now = wall_ms();
+    unsigned retry = 0;
+
+    if (s->kc != NULL &&
+        (keyring_sync_degraded(s->ks, (time_t)(now / 1000)) || !keyring_cluster_reachable(s->kc))) {
+        uint32_t j = 0;
+        (void)RAND_bytes((unsigned char *)&j, sizeof(j));
+        retry = RETRY_MS + j % (RETRY_JITTER_MS + 1);
+    }
+    s->refresh_due_ms =
+        keyring_next_refresh_ms(s->cfg->tickets.rotate, now, s->cfg->tickets.refresh, retry);
+    evtimer_arm(s->loop, &s->refresh_timer,
+                evloop_now(s->loop) + (uint64_t)(s->refresh_due_ms - now));
+}
+
+/* Start one refresh.  Its epoch comes from the time it was due, never from
+ * a clock read a moment too early (a boundary refresh woken a hair before
+ * the second turns would otherwise work for the epoch that just ended). */
+static void
+sup_refresh(struct sup *s, int64_t due_ms)
+{
+    int64_t now = wall_ms();
+    time_t t = (time_t)((now > due_ms ? now : due_ms) / 1000);
+
+    if (s->kc != NULL) {
+        keyring_cluster_refresh(s->kc, t); /* sup_refreshed follows */
+        return;
+    }
+    if (keyring_sync_refresh(s->ks, t) < 0) {
+        log_error("keyring: no ticket key could be made");
+    }
+    sup_schedule(s);
+}
+
+/* keyring_cluster's completion. */
+static void
+sup_refreshed(void *arg)
+{
+    struct sup *s = arg;
+
+    sup_note_degraded(s, time(NULL));
+    if (!keyring_cluster_busy(s->kc)) {
+        sup_schedule(s);
+    }
+}
+
+static void
+on_refresh_timer(struct evtimer *t)
+{
+    struct sup *s = CONTAINER_OF(t, struct sup, refresh_timer);
+
+    sup_refresh(s, s->refresh_due_ms);
+}
+
+/* A new ring was published: workers copy it now, not on their timer. */
+static void
+sup_ring_moved(void *arg)
+{
+    struct sup *s = arg;
+
+    for (size_t i = 0; i < s->nworkers; i++) {
+        worker_notify(s->workers[i], WORKER_MSG_KEYRING);
+    }
+}
+
+static void
+on_signal(struct evhandler *h, uint32_t events)
+{
+    struct sup *s = CONTAINER_OF(h, struct sup, sig_h);
+    struct signalfd_siginfo si;
+
+    (void)events;
+    while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        int sig = (int)si.ssi_signo;
+        if (sig == SIGTERM || sig == SIGINT) {
+            if (s->stop_sig == 0) {
+                s->stop_sig = sig;
+            }
+        } else if (sig == SIGHUP) {
+            log_info("SIGHUP: configuration reload is not supported yet; ignored");
+        }
+    }
+}
+
+/* The loop, signals (through a signalfd: they are blocked in every thread)
+ * and the refresh timer.  -1 with err set. */
+static int
+sup_init(struct sup *s, const struct config *cfg, const sigset_t *set, struct err *err)
+{
+    memset(s, 0, sizeof(*s));
+    s->cfg = cfg;
+    s->sigfd = -1;
+    s->sig_h.on_event = on_signal;
+    s->refresh_timer.on_timer = on_refresh_timer;
+    s->loop = evloop_new();
+    if (s->loop == NULL) {
+        err_set(err, "start-up failed: no event loop");
+        return -1;
+    }
+    s->sigfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->sigfd < 0 || evloop_add(s->loop, s->sigfd, EPOLLIN, &s->sig_h) < 0) {
+        err_set(err, "start-up failed: signalfd: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void
+sup_cleanup(struct sup *s)
+{
+    if (s->loop != NULL) {
+        evtimer_disarm(s->loop, &s->refresh_timer);
+    }
+    if (s->sigfd >= 0) {
+        if (s->loop != NULL) {
+            evloop_del(s->loop, s->sigfd);
+        }
+        close(s->sigfd);
+    }
+    evloop_free(s->loop);
+}
+
+/* Run the loop until `done(s)` or a stop signal, for at most `limit_ms`
+ * (0: no limit).  Returns false on an epoll failure. */
+static bool
+sup_run_until(struct sup *s, bool (*done)(struct sup *s), uint64_t limit_ms)
+{
+    uint64_t end = evloop_now(s->loop) + limit_ms;
+
+    while (s->stop_sig == 0 && !done(s)) {
+        uint64_t now = evloop_now(s->loop);
+        int wait = 1000;
+        if (limit_ms > 0) {
+            if (now >= end) {
+                break;
+            }
+            wait = end - now < 1000 ? (int)(end - now) : 1000;
+        }
+        int n = evloop_run_once(s->loop, wait);
+        if (n < 0) {
+            log_error("main loop: epoll: %s", strerror(-n));
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+sup_keys_ready(struct sup *s)
+{
+    return s->kc == NULL || !keyring_cluster_busy(s->kc);
+}
+
+static bool
+sup_never(struct sup *s)
+{
+    (void)s;
+    return false;
+}
+
+/*
+ * The first keys, before any listener opens.  With the memcached store the
+ * instance adopts the cluster's keys first, waiting at most STARTUP_KEYS_MS;
+ * if memcached has not answered by then it starts on local keys (reported
+ * degraded at once) and the refresh still under way adopts the cluster's
+ * when it ends.  Returns false if a stop signal came meanwhile.
+ */
+static bool
+sup_first_keys(struct sup *s)
+{
+    if (s->kc == NULL) {
+        sup_refresh(s, wall_ms());
+        return true;
+    }
+    sup_refresh(s, wall_ms());
+    if (!sup_run_until(s, sup_keys_ready, STARTUP_KEYS_MS) || s->stop_sig != 0) {
+        return false;
+    }
+    if (keyring_cluster_busy(s->kc)) {
+        log_warn("keyring: memcached gave no keys within %d ms; starting with local keys",
+                 STARTUP_KEYS_MS);
+        keyring_cluster_fill_local(s->kc, time(NULL));
+        sup_note_degraded(s, time(NULL));
+    }
+    return true;
 }
 
 /* Tell workers to drain; wait up to timeouts.shutdown for them to finish,
@@ -231,7 +440,6 @@ supervisor_run(const struct config *cfg)
     struct sessions *store = NULL;
     struct seal *seal = NULL;
     struct mc *mc = NULL;
-    struct keyring_cluster *kc = NULL;
     struct keyring_sync *ks = NULL;
     struct admin *admin = NULL;
     struct worker **workers = calloc(cfg->workers, sizeof(*workers));
@@ -239,17 +447,22 @@ supervisor_run(const struct config *cfg)
     size_t started = 0;
     int rc = 1;
     sigset_t set;
+    struct sup sup;
 
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
-    /* Block before any thread exists, so every thread inherits the mask. */
+    /* main() blocked them already; every thread inherits the mask. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     rlim_t nofile = raise_nofile();
     size_t per_worker = per_worker_limit(cfg, nofile);
+    if (sup_init(&sup, cfg, &set, &err) < 0) {
+        log_error("%s", err.msg);
+        goto out;
+    }
     if (workers == NULL || fds == NULL || conn_global_init() < 0 || tickets_init() < 0) {
         log_error("start-up failed: out of memory or OpenSSL initialisation");
         goto out;
@@ -280,15 +493,21 @@ supervisor_run(const struct config *cfg)
         log_error("start-up failed: out of memory");
         goto out;
     }
+    sup.ks = ks;
+    sup.workers = workers;
+    keyring_sync_set_notify(ks, sup_ring_moved, &sup);
     if (mc != NULL && cfg->sessions.tickets) {
-        kc = keyring_cluster_new(cfg, mc, cfg->workers, seal, &err);
-        if (kc == NULL) {
+        keyring_sync_set_cluster(ks);
+        sup.kc = keyring_cluster_new(cfg, mc, sup.loop, cfg->workers, seal, ks, sup_refreshed, &sup,
+                                     &err);
+        if (sup.kc == NULL) {
             log_error("%s", err.msg);
             goto out;
         }
     }
-    if (cfg->sessions.tickets && supervisor_refresh(ks, kc) < 0) {
-        log_error("start-up failed: no ticket key could be made");
+    if (cfg->sessions.tickets && !sup_first_keys(&sup)) {
+        log_info("%s during start-up: stopping", sup.stop_sig == SIGINT ? "SIGINT" : "SIGTERM");
+        rc = 0;
         goto out;
     }
     for (unsigned i = 0; i < cfg->workers; i++) {
@@ -324,13 +543,19 @@ supervisor_run(const struct config *cfg)
             goto stop;
         }
         started++;
+        sup.nworkers = started;
     }
     log_frontends(cfg, tls, per_worker);
     log_info("tessera started: %u workers, pid %ld", cfg->workers, (long)getpid());
 
-    int sig = supervisor_wait(cfg, ks, kc, &set);
-    log_info("%s: draining (up to %u s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
-             cfg->timeouts.shutdown);
+    if (cfg->sessions.tickets && !evtimer_armed(&sup.refresh_timer) &&
+        (sup.kc == NULL || !keyring_cluster_busy(sup.kc))) {
+        sup_schedule(&sup);
+    }
+    if (sup_run_until(&sup, sup_never, 0)) {
+        log_info("%s: draining (up to %u s)", sup.stop_sig == SIGINT ? "SIGINT" : "SIGTERM",
+                 cfg->timeouts.shutdown);
+    }
     rc = 0;
 stop:
     admin_set_draining(admin);
@@ -339,9 +564,10 @@ stop:
         log_info("stopped");
     }
 out:
+    sup.nworkers = 0;
     admin_stop(admin); /* before the workers it reads from are freed */
     mc_free(mc);       /* after the workers stopped, before their mailboxes go */
-    keyring_cluster_free(kc);
+    keyring_cluster_free(sup.kc);
     for (unsigned i = 0; workers != NULL && i < cfg->workers; i++) {
         worker_free(workers[i]);
     }
@@ -351,6 +577,7 @@ out:
     seal_free(seal);
     keyring_sync_free(ks);
     supervisor_free_tls(cfg, tls);
+    sup_cleanup(&sup);
     tickets_cleanup();
     return rc;
 }

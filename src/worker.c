@@ -186,6 +186,9 @@ on_mailbox(struct evhandler *h, uint32_t events)
     if (msg & WORKER_MSG_STOP) {
         w->stopping = true;
     }
+    if (msg & WORKER_MSG_KEYRING) {
+        keyring_sync_fetch(w->keyring_sync, w->ring, &w->ring_generation);
+    }
 }
 
 static void

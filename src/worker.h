@@ -29,8 +29,9 @@ struct sessions;
 struct tlsctx;
 
 /* Messages from the supervisor (bits of worker.mbox_flags). */
-#define WORKER_MSG_DRAIN 1u /* stop accepting, finish open connections */
-#define WORKER_MSG_STOP  2u /* close everything and return */
+#define WORKER_MSG_DRAIN   1u /* stop accepting, finish open connections */
+#define WORKER_MSG_STOP    2u /* close everything and return */
+#define WORKER_MSG_KEYRING 4u /* a new keyring was published: copy it now */
 
 struct worker_listener {
     unsigned magic;

@@ -649,6 +649,29 @@ test_fill_local(void **state)
     keyring_wipe(&r);
 }
 
+/* The refresh schedule: every refresh_s, at each boundary, and while
+ * retrying no later than retry_ms; the boundary refresh is due exactly on
+ * the boundary's millisecond, whatever the fraction of the second now. */
+static void
+test_next_refresh(void **state)
+{
+    (void)state;
+    /* rotate 3600, refresh 10: mid-epoch, the interval wins */
+    assert_int_equal(keyring_next_refresh_ms(3600, 7200500, 10, 0), 7210500);
+    /* 3 s before a boundary: the boundary wins, to the millisecond */
+    assert_int_equal(keyring_next_refresh_ms(3600, 10797250, 10, 0), 10800000);
+    /* 1 ms before it */
+    assert_int_equal(keyring_next_refresh_ms(3600, 10799999, 10, 0), 10800000);
+    /* exactly on it: the next one */
+    assert_int_equal(keyring_next_refresh_ms(4, 8000, 10, 0), 12000);
+    /* retrying every second (plus jitter) while degraded */
+    assert_int_equal(keyring_next_refresh_ms(3600, 7200500, 10, 1100), 7201600);
+    /* a boundary before the retry still comes first */
+    assert_int_equal(keyring_next_refresh_ms(4, 7900, 10, 1000), 8000);
+    /* never now itself */
+    assert_int_equal(keyring_next_refresh_ms(1, 5000, 0, 0), 5001);
+}
+
 int
 main(void)
 {
@@ -671,6 +694,7 @@ main(void)
         cmocka_unit_test_setup(test_wipe, setup_rng),
         cmocka_unit_test_setup(test_copy, setup_rng),
         cmocka_unit_test_setup(test_fingerprint, setup_rng),
+        cmocka_unit_test(test_next_refresh),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /*
  * test_mcconn.c - unit tests for mcconn_parse, the reader of memcached's text
- * protocol replies on a worker's own connection: every reply kind for get,
- * set and delete; every reply cut short at every byte (incomplete, never
+ * protocol replies on a loop's own connection: every reply kind for get,
+ * gets, set, add, cas and delete; every reply cut short at every byte (incomplete, never
  * misread); several replies back to back; and input that must drop the
  * connection (wrong key, bad numbers, oversized values, missing CRLF, lines
  * that never end, replies that belong to another command).
@@ -24,6 +24,7 @@ struct parsed {
     enum mcconn_parsed p;
     size_t used, voff, vlen;
     enum mc_result r;
+    uint64_t cas;
 };
 
 static struct parsed
@@ -31,7 +32,7 @@ parse_op(enum mc_op op, const char *buf, size_t len)
 {
     struct parsed x = {.r = (enum mc_result) - 1};
 
-    x.p = mcconn_parse(buf, len, op, KEY, strlen(KEY), &x.used, &x.r, &x.voff, &x.vlen);
+    x.p = mcconn_parse(buf, len, op, KEY, strlen(KEY), &x.used, &x.r, &x.voff, &x.vlen, &x.cas);
     return x;
 }
 
@@ -90,11 +91,11 @@ test_errors(void **state)
 {
     static const char *const lines[] = {"ERROR\r\n", "CLIENT_ERROR bad command line format\r\n",
                                         "SERVER_ERROR out of memory storing object\r\n"};
-    static const enum mc_op ops[] = {MC_GET, MC_SET, MC_DELETE};
+    static const enum mc_op ops[] = {MC_GET, MC_GETS, MC_SET, MC_ADD, MC_CAS, MC_DELETE};
 
     (void)state;
     for (size_t i = 0; i < 3; i++) {
-        for (size_t j = 0; j < 3; j++) {
+        for (size_t j = 0; j < sizeof(ops) / sizeof(ops[0]); j++) {
             assert_whole_only(ops[j], lines[i], strlen(lines[i]), MC_RES_ERROR);
         }
     }
@@ -114,8 +115,50 @@ test_set_delete(void **state)
     assert_int_equal(parse_op(MC_DELETE, "STORED\r\n", 8).p, MCCONN_BAD);
     assert_int_equal(parse_op(MC_SET, "END\r\n", 5).p, MCCONN_BAD);
     assert_int_equal(parse_op(MC_GET, "STORED\r\n", 8).p, MCCONN_BAD);
-    /* the keyring's operations never come here */
-    assert_int_equal(parse_op(MC_CAS, "STORED\r\n", 8).p, MCCONN_BAD);
+    /* NOT_FOUND is a set's or an add's reply to nothing */
+    assert_int_equal(parse_op(MC_SET, "NOT_FOUND\r\n", 11).p, MCCONN_BAD);
+    assert_int_equal(parse_op(MC_ADD, "NOT_FOUND\r\n", 11).p, MCCONN_BAD);
+}
+
+/* The keyring's operations: gets (with its CAS unique), add, cas. */
+static void
+test_keyring_ops(void **state)
+{
+    (void)state;
+    const char *r = "VALUE " KEY " 0 3 18446744073709551615\r\nxyz\r\nEND\r\n";
+    assert_whole_only(MC_GETS, r, strlen(r), MC_RES_HIT);
+    struct parsed x = parse_op(MC_GETS, r, strlen(r));
+    assert_true(x.cas == UINT64_MAX);
+    assert_int_equal(x.vlen, 3);
+    const char *r2 = "VALUE " KEY " 0 1 42\r\nq\r\nEND\r\n";
+    x = parse_op(MC_GETS, r2, strlen(r2));
+    assert_int_equal(x.p, MCCONN_REPLY);
+    assert_true(x.cas == 42);
+    assert_whole_only(MC_GETS, "END\r\n", 5, MC_RES_MISS);
+    /* a gets reply without its CAS unique, or with a bad one */
+    static const char *const bad[] = {
+        "VALUE " KEY " 0 3\r\nxyz\r\nEND\r\n",
+        "VALUE " KEY " 0 3 \r\nxyz\r\nEND\r\n",
+        "VALUE " KEY " 0 3 18446744073709551616\r\nxyz\r\nEND\r\n",
+        "VALUE " KEY " 0 3 123456789012345678901\r\nxyz\r\nEND\r\n",
+        "VALUE " KEY " 0 3 12x\r\nxyz\r\nEND\r\n",
+        "VALUE " KEY " 0 3 1 2\r\nxyz\r\nEND\r\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        x = parse_op(MC_GETS, bad[i], strlen(bad[i]));
+        if (x.p != MCCONN_BAD) {
+            fail_msg("gets case %zu (%s) parsed as %d", i, bad[i], x.p);
+        }
+    }
+    assert_whole_only(MC_ADD, "STORED\r\n", 8, MC_RES_STORED);
+    assert_whole_only(MC_ADD, "NOT_STORED\r\n", 12, MC_RES_EXISTS);
+    assert_whole_only(MC_CAS, "STORED\r\n", 8, MC_RES_STORED);
+    assert_whole_only(MC_CAS, "EXISTS\r\n", 8, MC_RES_EXISTS);
+    assert_whole_only(MC_CAS, "NOT_FOUND\r\n", 11, MC_RES_MISS);
+    /* replies that belong to another command */
+    assert_int_equal(parse_op(MC_CAS, "DELETED\r\n", 9).p, MCCONN_BAD);
+    assert_int_equal(parse_op(MC_ADD, "END\r\n", 5).p, MCCONN_BAD);
+    assert_int_equal(parse_op(MC_GETS, "STORED\r\n", 8).p, MCCONN_BAD);
 }
 
 static void
@@ -201,7 +244,7 @@ main(void)
         cmocka_unit_test(test_get_miss),     cmocka_unit_test(test_get_hit),
         cmocka_unit_test(test_errors),       cmocka_unit_test(test_set_delete),
         cmocka_unit_test(test_back_to_back), cmocka_unit_test(test_bad),
-        cmocka_unit_test(test_line_limits),
+        cmocka_unit_test(test_line_limits),  cmocka_unit_test(test_keyring_ops),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
