@@ -93,7 +93,7 @@ admin_degraded(const struct admin *a, const struct keyring_view *k, char *buf, s
         }
     }
     if (k->degraded) {
-        return "keyring is local-only";
+        return "keyring local";
     }
     return NULL;
 }

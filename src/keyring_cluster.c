@@ -106,6 +106,8 @@ struct keyring_cluster {
     uint64_t e, lo, n;
     size_t pending;                   /* requests of this phase not answered yet */
     struct mc_req *reply[EPOCHS_MAX]; /* this phase's answers, by slot */
+    bool sent[EPOCHS_MAX];            /* a request of this phase went out for the slot */
+    enum mc_op sent_op[EPOCHS_MAX];
     struct keyring_key wrote[EPOCHS_MAX];
     bool writing[EPOCHS_MAX];
     bool reread[EPOCHS_MAX];
@@ -274,6 +276,12 @@ kc_group(const struct keyring_cluster *kc)
 
 /* An answer for slot `slot` of this phase (or a request that was never
  * sent: result set, nothing in flight). */
+static enum keyring_op
+kc_op(enum mc_op op)
+{
+    return op == MC_ADD ? KEYRING_OP_ADD : op == MC_CAS ? KEYRING_OP_CAS : KEYRING_OP_GETS;
+}
+
 static void
 kc_answer(struct keyring_cluster *kc, struct mc_req *req)
 {
@@ -281,6 +289,7 @@ kc_answer(struct keyring_cluster *kc, struct mc_req *req)
 
     CHECK(slot < EPOCHS_MAX && kc->reply[slot] == NULL);
     kc->reply[slot] = req;
+    keyring_sync_count_op(kc->ks, kc_op(req->op), req->result);
 }
 
 /* Send one request for slot `slot`.  The value (if any) passes to the
@@ -309,6 +318,8 @@ kc_submit(struct keyring_cluster *kc, size_t slot, enum mc_op op, uint64_t epoch
     req->deadline_ms = mc_now_ms() + kc->cfg->memcached.timeout_ms;
     req->reply_to = &kc->mbox;
     req->fe = TAG(kc->round, slot);
+    kc->sent[slot] = true;
+    kc->sent_op[slot] = op;
     int rc = mcconn_submit(kc->conn, req);
     if (rc == -ENOTSUP) {
         rc = mc_submit(kc->mc, kc->queue, req) == 0 ? 0 : -EAGAIN;
@@ -329,6 +340,7 @@ kc_clear(struct keyring_cluster *kc)
     for (size_t i = 0; i < EPOCHS_MAX; i++) {
         mc_req_free(kc->reply[i]);
         kc->reply[i] = NULL;
+        kc->sent[i] = false;
     }
     kc->pending = 0;
     kc->round++;
@@ -629,6 +641,11 @@ on_phase_timer(struct evtimer *t)
     }
     log_debug("keyring: %zu memcached answers missing after %u ms", kc->pending,
               kc->cfg->memcached.timeout_ms + PHASE_SLACK_MS);
+    for (size_t i = 0; i < EPOCHS_MAX; i++) {
+        if (kc->sent[i] && kc->reply[i] == NULL) {
+            keyring_sync_count_op(kc->ks, kc_op(kc->sent_op[i]), MC_RES_TIMEOUT);
+        }
+    }
     kc->pending = 0;
     kc_step(kc);
 }

@@ -27,6 +27,7 @@ struct keyring_sync {
     struct keyring *ring;
     bool cluster;      /* set before any refresh, then read-only */
     uint64_t rejected; /* guarded by lock */
+    uint64_t ops[KEYRING_OP__COUNT][MC_RES__COUNT]; /* guarded by lock */
     void (*notify)(void *arg);
     void *notify_arg;
 };
@@ -37,6 +38,15 @@ keyring_sync_moved(struct keyring_sync *ks)
     if (ks->notify != NULL) {
         ks->notify(ks->notify_arg);
     }
+}
+
+void
+keyring_sync_count_op(struct keyring_sync *ks, enum keyring_op op, enum mc_result result)
+{
+    CHECK(op < KEYRING_OP__COUNT && result < MC_RES__COUNT);
+    pthread_mutex_lock(&ks->lock);
+    ks->ops[op][result]++;
+    pthread_mutex_unlock(&ks->lock);
 }
 
 void
@@ -169,6 +179,7 @@ keyring_sync_describe(struct keyring_sync *ks, time_t now, struct keyring_view *
     out->epoch = keyring_epoch(ks->ring, now);
     out->degraded = degraded_locked(ks, now);
     out->rejected = ks->rejected;
+    memcpy(out->ops, ks->ops, sizeof(out->ops));
     for (size_t i = 0; i < ks->ring->n; i++) {
         const struct keyring_key *k = &ks->ring->keys[i];
         struct keyring_view_key *v = &out->keys[out->n++];

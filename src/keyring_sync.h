@@ -17,8 +17,17 @@
 #include <time.h>
 
 #include "keyring.h"
+#include "mc.h"
 
 struct keyring_sync;
+
+/* The cluster keyring's memcached operations, as counted. */
+enum keyring_op {
+    KEYRING_OP_GETS = 0,
+    KEYRING_OP_ADD,
+    KEYRING_OP_CAS,
+    KEYRING_OP__COUNT,
+};
 
 struct keyring_sync *keyring_sync_new(unsigned rotate, unsigned keep);
 void keyring_sync_free(struct keyring_sync *ks);
@@ -33,6 +42,9 @@ int keyring_sync_refresh(struct keyring_sync *ks, time_t now);
  * changed; `rejected` entries are added to the counter. */
 void keyring_sync_snapshot(struct keyring_sync *ks, struct keyring *dst);
 void keyring_sync_publish(struct keyring_sync *ks, const struct keyring *src, uint64_t rejected);
+
+/* Main thread: count one memcached operation of the cluster keyring. */
+void keyring_sync_count_op(struct keyring_sync *ks, enum keyring_op op, enum mc_result result);
 
 /* Main thread, before any refresh: the ring is the cluster's (memcached is
  * configured), so encrypting with a local key is degraded. */
@@ -61,6 +73,7 @@ struct keyring_view {
     bool degraded;     /* cluster ring, but encrypting with a local key at `now` */
     uint64_t epoch;    /* the current epoch at `now` */
     uint64_t rejected; /* cluster entries that failed to open */
+    uint64_t ops[KEYRING_OP__COUNT][MC_RES__COUNT]; /* by operation and result */
     size_t n;
     struct keyring_view_key keys[KEYRING_MAX]; /* newest epoch first */
 };

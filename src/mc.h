@@ -45,6 +45,7 @@ enum mc_result {
     MC_RES_ERROR,   /* the server failed or is unreachable */
     MC_RES_TIMEOUT, /* no answer within timeout_ms */
     MC_RES_DROPPED, /* not attempted: past its deadline, or the server's breaker is open */
+    MC_RES__COUNT,
 };
 
 struct mc_req {

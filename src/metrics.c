@@ -91,6 +91,46 @@ write_histogram(FILE *out, const struct metrics_snapshot *s, const struct histog
     }
 }
 
+/* The cluster keyring's memcached operations: the results each can have. */
+static void
+write_keyring_ops(FILE *out, const struct keyring_view *k)
+{
+    static const struct {
+        const char *op;
+        enum keyring_op id;
+        enum mc_result results[6];
+        size_t n;
+    } ops[] = {
+        {"gets",
+         KEYRING_OP_GETS,
+         {MC_RES_HIT, MC_RES_MISS, MC_RES_ERROR, MC_RES_TIMEOUT, MC_RES_DROPPED},
+         5},
+        {"add",
+         KEYRING_OP_ADD,
+         {MC_RES_STORED, MC_RES_EXISTS, MC_RES_ERROR, MC_RES_TIMEOUT, MC_RES_DROPPED},
+         5},
+        {"cas",
+         KEYRING_OP_CAS,
+         {MC_RES_STORED, MC_RES_EXISTS, MC_RES_MISS, MC_RES_ERROR, MC_RES_TIMEOUT, MC_RES_DROPPED},
+         6},
+    };
+    static const char *const names[MC_RES__COUNT] = {
+        [MC_RES_HIT] = "hit",       [MC_RES_MISS] = "miss",       [MC_RES_STORED] = "stored",
+        [MC_RES_EXISTS] = "exists", [MC_RES_ERROR] = "error",     [MC_RES_TIMEOUT] = "timeout",
+        [MC_RES_DROPPED] = "dropped",
+    };
+
+    family_header(out, "tessera_keyring_ops_total", "counter",
+                  "memcached operations of the cluster keyring, by operation and result.");
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        for (size_t j = 0; j < ops[i].n; j++) {
+            enum mc_result r = ops[i].results[j];
+            fprintf(out, "tessera_keyring_ops_total{op=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+                    ops[i].op, names[r], k != NULL ? k->ops[ops[i].id][r] : 0);
+        }
+    }
+}
+
 static void
 write_gauges(FILE *out, const struct metrics_snapshot *s)
 {
@@ -123,12 +163,13 @@ write_gauges(FILE *out, const struct metrics_snapshot *s)
                   "Current ticket-key epoch (unix time / tickets.rotate).");
     fprintf(out, "tessera_keyring_epoch %" PRIu64 "\n", k != NULL ? k->epoch : 0);
     family_header(out, "tessera_keyring_degraded", "gauge",
-                  "1 while tickets are encrypted with a local key because the cluster is "
-                  "unreachable.");
+                  "1 while tickets are encrypted with a local key although memcached is "
+                  "configured (it gave no cluster key for the current epoch).");
     fprintf(out, "tessera_keyring_degraded %d\n", k != NULL && k->degraded ? 1 : 0);
     family_header(out, "tessera_keyring_rejected_total", "counter",
                   "Shared keyring entries that failed to open (forged or corrupt).");
     fprintf(out, "tessera_keyring_rejected_total %" PRIu64 "\n", rejected);
+    write_keyring_ops(out, k);
     family_header(out, "tessera_draining", "gauge", "1 after SIGTERM/SIGINT, while draining.");
     fprintf(out, "tessera_draining %d\n", s->draining ? 1 : 0);
     family_header(out, "tessera_workers", "gauge", "Worker threads.");

@@ -145,11 +145,13 @@ entries_exist() {
 
 # ---- instances ----
 
-# [KEEP=N] [LIFETIME=S] start_instance VAR [FAKETIME]: one tessera of the
-# cluster: frontend "web" on a free port relaying to BANNER, the EC
-# certificate, an admin port, sessions = { lifetime = LIFETIME (60);
-# tickets = true; }, tickets = { rotate = ROTATE; keep = KEEP (15);
-# refresh = 1; }, memcached on MC_PORT with prefix PREFIX.  Under libfaketime
+# [KEEP=N] [LIFETIME=S] [REFRESH=S] [MC_TIMEOUT_MS=MS] [SHUTDOWN=S]
+# start_instance VAR [FAKETIME]: one tessera of the cluster: frontend "web"
+# on a free port relaying to BANNER, the EC certificate, an admin port,
+# sessions = { lifetime = LIFETIME (60); tickets = true; }, tickets = {
+# rotate = ROTATE; keep = KEEP (15); refresh = REFRESH (1); }, memcached on
+# MC_PORT with prefix PREFIX (and timeout_ms = MC_TIMEOUT_MS when set),
+# timeouts.shutdown = SHUTDOWN when set.  Under libfaketime
 # (FAKETIME_LIB) with FAKETIME when given, through a wrapper that execs
 # tessera so that the tracked pid is tessera's.  Sets VAR_PORT, VAR_ADMIN,
 # VAR_PID and VAR_LOG.
@@ -162,8 +164,10 @@ start_instance() {
     # shellcheck disable=SC2034 # read by write_config (lib.sh)
     CFG_SESSIONS="lifetime = ${LIFETIME:-60}; tickets = true;"
     # shellcheck disable=SC2034 # read by write_config (lib.sh)
-    CFG_TICKETS="rotate = $ROTATE; keep = ${KEEP:-15}; refresh = 1;"
-    cfg_memcached "$MC_PORT"
+    CFG_TICKETS="rotate = $ROTATE; keep = ${KEEP:-15}; refresh = ${REFRESH:-1};"
+    # shellcheck disable=SC2034 # read by write_config (lib.sh)
+    [ -n "${SHUTDOWN:-}" ] && CFG_TIMEOUTS="shutdown = $SHUTDOWN;"
+    cfg_memcached ${MC_TIMEOUT_MS:+--timeout-ms "$MC_TIMEOUT_MS"} "$MC_PORT"
     CFG_MEMCACHED="$CFG_MEMCACHED prefix = \"$PREFIX\";"
     write_config "$TEST_DIR/$var.conf"
     if [ -n "$fake" ]; then

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """hostile-memcached.py - a server on 127.0.0.1:PORT that speaks memcached's
-text protocol correctly for every key except session entries ("...sess:..."),
-which it answers in broken ways, one way after another:
+text protocol correctly for every key except one kind: session entries
+("...sess:...", the default) or, with --hostile stek, the cluster keyring's
+entries ("...stek:..."), whose reads (and, for stek, writes too) it answers
+in broken ways, one way after another:
 
   garbage    random bytes with no line end
   wrongkey   a well-formed VALUE for another key
@@ -11,9 +13,9 @@ which it answers in broken ways, one way after another:
   silent     no answer at all (the connection stays open)
   stray      a reply to a command nobody sent, then a proper END
 
-Everything else (the prober's get, the keyring) gets proper answers from an
-in-memory table, so that the client sees a server that is up and whose
-session answers are hostile.  Writes "ready" to --ready-file once listening,
+Everything else (the prober's get, the other kind of entry) gets proper
+answers from an in-memory table, so that the client sees a server that is
+up and whose answers about one kind of entry are hostile.  Writes "ready" to --ready-file once listening,
 counts each broken answer on stdout ("broken MODE"), and stops after
 --lifetime seconds.  For tests only; loopback only.
 """
@@ -26,6 +28,7 @@ import threading
 import time
 
 MODES = ["garbage", "wrongkey", "huge", "longline", "truncated", "silent", "stray"]
+HOSTILE = b"sess:"
 lock = threading.Lock()
 state = {"next": 0}
 table = {}
@@ -62,8 +65,12 @@ class Handler(socketserver.BaseRequestHandler):
                         return
                     buf += data
                 value, buf = buf[:n], buf[n + 2:]
-                if b"sess:" in key:
-                    sock.sendall(b"STORED\r\n")
+                if HOSTILE in key:
+                    if HOSTILE == b"sess:":
+                        sock.sendall(b"STORED\r\n")
+                        continue
+                    if self.broken(sock, key) == "close":
+                        return
                     continue
                 with lock:
                     exists = key in table
@@ -76,7 +83,7 @@ class Handler(socketserver.BaseRequestHandler):
                     table[key] = value
                 sock.sendall(b"STORED\r\n")
             elif cmd in (b"get", b"gets"):
-                if b"sess:" in key:
+                if HOSTILE in key:
                     if self.broken(sock, key) == "close":
                         return
                     continue
@@ -127,7 +134,10 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--ready-file", required=True)
     ap.add_argument("--lifetime", type=float, default=120)
+    ap.add_argument("--hostile", choices=["sess", "stek"], default="sess")
     a = ap.parse_args()
+    global HOSTILE
+    HOSTILE = a.hostile.encode() + b":"
     srv = Server(("127.0.0.1", a.port), Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     with open(a.ready_file, "w") as f:
