@@ -66,8 +66,7 @@ static const struct histogram_def histograms[] = {
      STATS_HS_BUCKETS, handshake_buckets},
     {"tessera_memcached_duration_seconds",
      "memcached round trips of the session cache, from queueing to the answer or the give-up.",
-     stats_mc_bounds_us,
-     STATS_MC_BUCKETS, memcached_buckets},
+     stats_mc_bounds_us, STATS_MC_BUCKETS, memcached_buckets},
 };
 
 static void
