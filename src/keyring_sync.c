@@ -25,8 +25,8 @@ struct keyring_sync {
     pthread_mutex_t lock;
     _Atomic uint64_t generation;
     struct keyring *ring;
-    bool cluster;      /* set before any refresh, then read-only */
-    uint64_t rejected; /* guarded by lock */
+    bool cluster;                                   /* set before any refresh, then read-only */
+    uint64_t rejected;                              /* guarded by lock */
     uint64_t ops[KEYRING_OP__COUNT][MC_RES__COUNT]; /* guarded by lock */
     void (*notify)(void *arg);
     void *notify_arg;

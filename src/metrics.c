@@ -114,8 +114,8 @@ write_keyring_ops(FILE *out, const struct keyring_view *k)
          6},
     };
     static const char *const names[MC_RES__COUNT] = {
-        [MC_RES_HIT] = "hit",       [MC_RES_MISS] = "miss",       [MC_RES_STORED] = "stored",
-        [MC_RES_EXISTS] = "exists", [MC_RES_ERROR] = "error",     [MC_RES_TIMEOUT] = "timeout",
+        [MC_RES_HIT] = "hit",         [MC_RES_MISS] = "miss",   [MC_RES_STORED] = "stored",
+        [MC_RES_EXISTS] = "exists",   [MC_RES_ERROR] = "error", [MC_RES_TIMEOUT] = "timeout",
         [MC_RES_DROPPED] = "dropped",
     };
 
