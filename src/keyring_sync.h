@@ -2,12 +2,12 @@
  * keyring_sync.h - the instance's authoritative ticket keyring and its
  * upkeep; workers copy it.
  *
- * keyring_sync_refresh runs on the main thread (every tickets.refresh
- * seconds and at each epoch boundary).  keyring_sync_fetch runs on a worker:
- * an acquire load of the generation, and only when it changed a lock, a copy
- * into the worker's private ring and an unlock — once per refresh, never per
- * ticket.  This version keeps local random keys; the memcached-shared ring
- * (design.md "Coordination") plugs in as another source in refresh.
+ * The main thread writes it: keyring_sync_refresh (local keys only, without
+ * memcached) or keyring_cluster.c's publish (the memcached-shared ring,
+ * design.md "Coordination").  keyring_sync_fetch runs on a worker: an
+ * acquire load of the generation, and only when it changed a lock, a copy
+ * into the worker's private ring and an unlock — once per publication, never
+ * per ticket.  The notify hook tells the workers at once.
  */
 #ifndef TESSERA_KEYRING_SYNC_H
 #define TESSERA_KEYRING_SYNC_H

@@ -16,6 +16,7 @@
 #       of turn, oversized, truncated or not at all: the instance keeps
 #       serving (tickets on local keys, reported degraded), counts every
 #       failed operation in tessera_keyring_ops_total, and never aborts.
+# subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2015,SC2016,SC2119,SC2153
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib-keyring.sh

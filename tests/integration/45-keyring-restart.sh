@@ -11,6 +11,7 @@
 #   2. memcached restarted empty again, A restarted once the survivor (B)
 #      has written its keys back: tickets made on A and on B before resume on
 #      B and on the new A.
+# subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2015,SC2016,SC2119,SC2153
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib-keyring.sh
