@@ -162,7 +162,7 @@ entry_seal(const struct keyring_cluster *kc, const char *key, size_t klen,
 }
 
 int
-keyring_cluster_open_entry(const struct seal *seal, const char *key, size_t keylen,
+keyring_cluster_entry_open(const struct seal *seal, const char *key, size_t keylen,
                            const unsigned char *value, size_t vlen, uint64_t epoch,
                            struct keyring_key *k)
 {
@@ -197,7 +197,7 @@ static int
 reply_open(const struct keyring_cluster *kc, const struct mc_req *q, uint64_t epoch,
            struct keyring_key *k)
 {
-    return keyring_cluster_open_entry(kc->seal, q->key, q->keylen, q->value, q->vlen, epoch, k);
+    return keyring_cluster_entry_open(kc->seal, q->key, q->keylen, q->value, q->vlen, epoch, k);
 }
 
 /* ---- the ring ---- */

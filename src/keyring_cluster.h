@@ -59,7 +59,7 @@ struct keyring_key;
 
 /* Open the sealed entry `value` stored under memcached key `key` into *k
  * (source cluster).  0, or -1 if it is not a valid key entry for `epoch`. */
-int keyring_cluster_open_entry(const struct seal *seal, const char *key, size_t keylen,
+int keyring_cluster_entry_open(const struct seal *seal, const char *key, size_t keylen,
                                const unsigned char *value, size_t vlen, uint64_t epoch,
                                struct keyring_key *k);
 
