@@ -685,6 +685,7 @@ keyring_cluster_new(const struct config *cfg, struct mc *mc, struct evloop *loop
         return NULL;
     }
     keyring_init(kc->work, cfg->tickets.rotate, cfg->tickets.keep);
+    mcconn_start(kc->conn);
     snprintf(kc->group, sizeof(kc->group), "%sstek", cfg->memcached.prefix);
     mc_fallback_group(mc, kc->group, kc->fallback);
     kc->group_server = mc_server_index(mc, kc->group);

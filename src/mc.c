@@ -1,16 +1,18 @@
 /*
- * mc.c - memcached helper threads: bounded per-worker queues, per-request
- * deadlines, a circuit breaker per server, a background prober.
+ * mc.c - memcached helper threads, the server map and the health model.
  *
  * Threads: mc_new/mc_free on the main thread; MC_HELPERS_PER_QUEUE helper
  * threads per queue, each with its own memcached_st (a memcached_st is not
- * thread-safe); one prober thread.  Measured on this platform (shared/notes):
- * libmemcached has no non-blocking call, a hung server costs the full poll
- * timeout on every call and is never ejected, so (1) poll and connect
- * timeouts are set to memcached.timeout_ms, (2) a request already past its
- * deadline is not sent, (3) after MC_BREAKER_TIMEOUTS consecutive timeouts a
- * server is skipped for MC_BREAKER_OPEN_MS and the prober decides when it is
- * back.  Results go back through the submitter's mailbox.
+ * thread-safe), used only for what the loops' own connections (mcconn.c)
+ * cannot do (the binary protocol, UDP, replicas, a server name that did not
+ * resolve at start-up).  Measured on this platform (shared/notes):
+ * libmemcached has no non-blocking call and a hung server costs the full
+ * poll timeout on every call, so (1) poll and connect timeouts are set to
+ * memcached.timeout_ms, (2) a request already past its deadline is not
+ * sent, (3) a server the health model holds down is skipped.  Results go
+ * back through the submitter's mailbox.  The health model (below) is fed by
+ * every path and by the prober (mcprobe.c on the main loop; a thread here
+ * only for names that did not resolve at start-up).
  */
 #include "mc.h"
 
@@ -28,8 +30,7 @@
 
 #define MC_QUEUE_CAP         1024
 #define MC_HELPERS_PER_QUEUE 2
-#define MC_BREAKER_TIMEOUTS  3
-#define MC_BREAKER_OPEN_MS   2000
+#define MC_HEALTH_FAILURES   3 /* failures in a row that mark a server down */
 #define MC_PROBE_EVERY_MS    1000
 #define MC_REROUTE_TRIES     8
 #define MC_ADDRS_MAX         4
@@ -41,11 +42,9 @@ struct mc_server {
     struct sockaddr_storage addrs[MC_ADDRS_MAX]; /* resolved once, for mcconn.c */
     socklen_t addrlens[MC_ADDRS_MAX];
     size_t naddrs;
-    memcached_st *probe; /* the prober's own single-server handle */
+    memcached_st *probe; /* the prober thread's handle (unresolved names only) */
     _Atomic bool up;
-    _Atomic unsigned timeouts;      /* consecutive */
-    _Atomic uint64_t open_until_ms; /* breaker open until then */
-    bool reported_up;               /* prober only: the state last logged */
+    _Atomic unsigned failures; /* consecutive failed operations and probes */
 };
 
 struct mc_queue {
@@ -211,50 +210,76 @@ mc_server_of(struct mc *mc, memcached_st *memc, const char *key, size_t keylen)
     return -1;
 }
 
+/*
+ * The health model, one per server (doc/architecture.md):
+ *
+ *   up ──(MC_HEALTH_FAILURES failures in a row: timeouts, failed probes)──▶ down
+ *   up ──(a refused connection: a hard failure)──────────────────────────▶ down
+ *   down ──(any answer: a probe, once a second, or a late operation)─────▶ up
+ *
+ * A down server is skipped (its operations are dropped at once).  An
+ * operation that failed on a stale connection is retried on a fresh one by
+ * its path before it is reported here, so one stale connection never counts.
+ * Any thread may report; the transitions are logged once each.
+ */
+void
+mc_health_success(struct mc *mc, size_t i)
+{
+    struct mc_server *s = &mc->servers[i];
+
+    /* Loads first: every worker's every answer passes here, and stores
+     * would bounce the line between their cores. */
+    if (atomic_load(&s->failures) != 0) {
+        atomic_store(&s->failures, 0);
+    }
+    if (!atomic_load(&s->up) && !atomic_exchange(&s->up, true)) {
+        log_info("memcached %s is up", s->name);
+    }
+}
+
+void
+mc_health_failure(struct mc *mc, size_t i, bool hard, const char *why)
+{
+    struct mc_server *s = &mc->servers[i];
+    unsigned n = atomic_fetch_add(&s->failures, 1) + 1;
+
+    if ((hard || n >= MC_HEALTH_FAILURES) && atomic_exchange(&s->up, false)) {
+        log_warn("memcached %s is down: %s%s", s->name, why,
+                 hard ? "" : " (the third failure in a row)");
+    }
+}
+
 static void
 mc_note_result(struct mc *mc, int si, memcached_return_t rc)
 {
-    struct mc_server *s;
-
     if (si < 0) {
         return;
     }
-    s = &mc->servers[si];
-    if (rc == MEMCACHED_TIMEOUT) {
-        /* One slow answer is not an outage; MC_BREAKER_TIMEOUTS in a row are. */
-        unsigned n = atomic_fetch_add(&s->timeouts, 1) + 1;
-        if (n >= MC_BREAKER_TIMEOUTS) {
-            atomic_store(&s->up, false);
-            atomic_store(&s->open_until_ms, mc_now_ms() + MC_BREAKER_OPEN_MS);
-        }
-        return;
-    }
-    if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_NOTSTORED ||
-        rc == MEMCACHED_DATA_EXISTS || rc == MEMCACHED_END) {
-        /* Loads first: every worker's every answer passes here, and stores
-         * would bounce the line between their cores. */
-        if (atomic_load(&s->timeouts) != 0) {
-            atomic_store(&s->timeouts, 0);
-        }
-        if (!atomic_load(&s->up)) {
-            atomic_store(&s->up, true);
-        }
-        return;
-    }
     switch (rc) {
+    case MEMCACHED_SUCCESS:
+    case MEMCACHED_NOTFOUND:
+    case MEMCACHED_NOTSTORED:
+    case MEMCACHED_DATA_EXISTS:
+    case MEMCACHED_END:
+        mc_health_success(mc, (size_t)si);
+        break;
     case MEMCACHED_CONNECTION_FAILURE:
     case MEMCACHED_CONNECTION_SOCKET_CREATE_FAILURE:
-    case MEMCACHED_SERVER_TEMPORARILY_DISABLED:
-    case MEMCACHED_SERVER_MARKED_DEAD:
     case MEMCACHED_HOST_LOOKUP_FAILURE:
+        mc_health_failure(mc, (size_t)si, true, memcached_strerror(NULL, rc));
+        break;
+    case MEMCACHED_TIMEOUT:
     case MEMCACHED_READ_FAILURE:
     case MEMCACHED_WRITE_FAILURE:
     case MEMCACHED_UNKNOWN_READ_FAILURE:
     case MEMCACHED_ERRNO:
-        atomic_store(&s->up, false); /* unreachable: skip it until the prober says otherwise */
+        mc_health_failure(mc, (size_t)si, false, memcached_strerror(NULL, rc));
         break;
     default:
-        break; /* an answer (an error about this item) means the server is there */
+        /* SERVER_TEMPORARILY_DISABLED, MARKED_DEAD: libmemcached's own
+         * back-off, not an observation; anything else is an answer about
+         * the item, so the server is there. */
+        break;
     }
 }
 
@@ -295,12 +320,11 @@ mc_gets(memcached_st *memc, const char *group, size_t glen, struct mc_req *req)
     return frc;
 }
 
-/* Is server `si` to be skipped now (breaker open, or known unreachable)? */
+/* Is server `si` to be skipped now (down in the health model)? */
 static bool
 mc_skipped(struct mc *mc, int si)
 {
-    return atomic_load(&mc->servers[si].open_until_ms) > mc_now_ms() ||
-           !atomic_load(&mc->servers[si].up);
+    return !atomic_load(&mc->servers[si].up);
 }
 
 /*
@@ -457,6 +481,8 @@ mc_helper_main(void *arg)
     }
 }
 
+/* The servers whose name did not resolve at start-up (mcprobe.c probes
+ * the others from the main loop): libmemcached resolves names itself. */
 static void
 mc_probe_all(struct mc *mc)
 {
@@ -465,22 +491,16 @@ mc_probe_all(struct mc *mc)
         memcached_return_t rc;
         size_t vlen;
         uint32_t flags;
-        char *v = memcached_get(s->probe, mc->probe_key, strlen(mc->probe_key), &vlen, &flags, &rc);
-        bool now = rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND;
 
-        free(v);
-        atomic_store(&s->up, now);
-        if (now) {
-            atomic_store(&s->timeouts, 0);
-            atomic_store(&s->open_until_ms, 0);
+        if (s->naddrs > 0) {
+            continue;
         }
-        if (s->reported_up != now) {
-            s->reported_up = now;
-            if (now) {
-                log_info("memcached %s is up", s->name);
-            } else {
-                log_warn("memcached %s is down: %s", s->name, memcached_strerror(s->probe, rc));
-            }
+        char *v = memcached_get(s->probe, mc->probe_key, strlen(mc->probe_key), &vlen, &flags, &rc);
+        free(v);
+        if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND) {
+            mc_health_success(mc, i);
+        } else {
+            mc_health_failure(mc, i, false, memcached_strerror(s->probe, rc));
         }
     }
 }
@@ -578,7 +598,6 @@ mc_new(const struct config *cfg, size_t nqueues, struct err *err)
         }
         /* Presumed up until the first probe (right away) says otherwise. */
         atomic_init(&s->up, true);
-        s->reported_up = true;
         s->probe = mc_handle_new(cfg, &servers[i], 1, err);
         if (s->probe == NULL) {
             goto fail;
@@ -603,11 +622,17 @@ mc_new(const struct config *cfg, size_t nqueues, struct err *err)
         }
         h->started = true;
     }
-    if (pthread_create(&mc->prober, NULL, mc_prober_main, mc) != 0) {
-        err_set(err, "memcached: cannot start the prober thread");
-        goto fail;
+    bool unresolved = false;
+    for (size_t i = 0; i < mc->nservers; i++) {
+        unresolved = unresolved || mc->servers[i].naddrs == 0;
     }
-    mc->prober_started = true;
+    if (unresolved) {
+        if (pthread_create(&mc->prober, NULL, mc_prober_main, mc) != 0) {
+            err_set(err, "memcached: cannot start the prober thread");
+            goto fail;
+        }
+        mc->prober_started = true;
+    }
     return mc;
 fail:
     mc_free(mc);
@@ -715,22 +740,6 @@ unsigned
 mc_timeout_ms(const struct mc *mc)
 {
     return mc->timeout_ms;
-}
-
-void
-mc_note_timeout(struct mc *mc, size_t i)
-{
-    mc_note_result(mc, (int)i, MEMCACHED_TIMEOUT);
-}
-
-void
-mc_note_answer(struct mc *mc, size_t i)
-{
-    /* Ends a run of timeouts; whether a server is up again stays the
-     * prober's and libmemcached's call. */
-    if (atomic_load(&mc->servers[i].timeouts) != 0) {
-        atomic_store(&mc->servers[i].timeouts, 0);
-    }
 }
 
 int

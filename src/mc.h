@@ -1,9 +1,9 @@
 /*
- * mc.h - the only user of libmemcached: helper threads that run memcached
- * operations for the keyring upkeep (main thread) and for workers when
- * their own connections (mcconn.h) cannot take a session operation; the
- * circuit breaker and prober that both paths obey; and the server map
- * (ketama) both paths share.
+ * mc.h - the memcached client's shared parts: the server list and map
+ * (libmemcached's ketama, which every instance must agree on), the health
+ * model of each server that every path feeds and obeys, and the helper
+ * threads that run libmemcached for what the loops' own connections
+ * (mcconn.h) do not do.
  *
  * mc_new/mc_free run on the main thread.  mc_submit may be called from any
  * thread and never blocks: each queue (one per worker, plus one for the main
@@ -11,9 +11,8 @@
  * never share a lock.  A request is owned by mc from a successful submit
  * until it is posted back to its mailbox (or freed, without one).
  * Every operation is bounded by memcached.timeout_ms (libmemcached's poll and
- * connect timeouts) and skipped once past its own deadline; a server that
- * keeps timing out is skipped for a while (circuit breaker) and probed in
- * the background.
+ * connect timeouts) and skipped once past its own deadline; a server the
+ * health model holds down is skipped until it answers a probe again.
  */
 #ifndef TESSERA_MC_H
 #define TESSERA_MC_H
@@ -68,6 +67,7 @@ struct mc_req {
     uint64_t submitted_us;    /* CLOCK_MONOTONIC us, set by mc_submit */
     uint64_t latency_us;      /* submit to completion */
     struct mailbox *reply_to; /* NULL: fire and forget (freed by mc) */
+    bool retried;             /* mcconn.c: sent again once after a stale connection */
     /* The submitter's own fields, untouched by mc. */
     void *owner;
     unsigned fe;
@@ -123,10 +123,14 @@ unsigned mc_timeout_ms(const struct mc *mc);
  * (the binary protocol, UDP, replicas: libmemcached features mcconn.c does
  * not reproduce), or NULL when they may be used. */
 const char *mc_workers_excluded(const struct mc *mc);
-/* Any thread: feed the breaker of server i with an operation done outside
- * the helpers (a timeout; an answer, which ends a run of timeouts). */
-void mc_note_timeout(struct mc *mc, size_t i);
-void mc_note_answer(struct mc *mc, size_t i);
+/*
+ * Any thread: the health model of server i (see mc.c).  An answer ends a
+ * run of failures and brings a down server up; a failure (a timeout, a
+ * failed probe) marks it down when it is the third in a row, or at once
+ * when `hard` (a refused connection).  `why` is logged with the change.
+ */
+void mc_health_success(struct mc *mc, size_t i);
+void mc_health_failure(struct mc *mc, size_t i, bool hard, const char *why);
 
 /* Main thread: the index of the server `key` maps to, or -1. */
 int mc_server_index(struct mc *mc, const char *key);

@@ -48,6 +48,7 @@
 #define MCCONN_LINE_MAX     512  /* longest line accepted, and longest command line sent */
 #define MCCONN_RETRY_MIN_MS 50   /* stand aside this long after a failed connection, */
 #define MCCONN_RETRY_MAX_MS 1000 /* doubling with each failure in a row up to this */
+#define MCCONN_CONNECT_MS   1000 /* a connect opened ahead of need gives up after this */
 #define MCCONN_BUF_MIN      4096
 #define MCCONN_OUT_MAX      (256 * 1024) /* unsent bytes; beyond, the helpers */
 #define MCCONN_IN_MAX       (MCCONN_VALUE_MAX + 2 * MCCONN_LINE_MAX)
@@ -60,7 +61,9 @@ struct mcconn_conn {
     size_t si; /* server index in mc */
     int fd;
     bool connecting;
+    bool answered;        /* this connection has answered before (so it may be stale) */
     bool dirty;           /* c->out holds commands to send at the end of this loop pass */
+    uint64_t connect_due; /* connecting without a request: give up then */
     size_t next_addr;     /* the resolved address to try next */
     unsigned failures;    /* in a row, since the last reply */
     uint64_t retry_at_ms; /* after a failure: stand aside until then */
@@ -303,7 +306,11 @@ conn_fail(struct mcconn_conn *c, enum mc_result r, uint64_t retry_in_ms)
     c->inlen = 0;
     c->connecting = false;
     c->dirty = false;
+    c->answered = false;
     c->retry_at_ms = retry_in_ms > 0 ? mc_now_ms() + retry_in_ms : 0;
+    /* Opened again ahead of need: no request's deadline pays a connect. */
+    evtimer_arm(g->loop, &c->timer,
+                mc_now_ms() + (retry_in_ms > 0 ? retry_in_ms : MCCONN_RETRY_MIN_MS));
     /* Detached first: a callback may submit again (a fresh connection). */
     while (list != NULL) {
         struct mc_req *next = (struct mc_req *)list->msg.next;
@@ -312,11 +319,80 @@ conn_fail(struct mcconn_conn *c, enum mc_result r, uint64_t retry_in_ms)
     }
 }
 
+static int conn_open(struct mcconn_conn *c);
+static int conn_open_or_wait(struct mcconn_conn *c);
+static bool put_command(struct mcconn_conn *c, const struct mc_req *req);
+
+/* Append `req` (its command already in c->out) to the requests in flight. */
 static void
-conn_error(struct mcconn_conn *c, const char *what, int err)
+queue_req(struct mcconn_conn *c, struct mc_req *req)
 {
-    log_debug("memcached %s (worker connection): %s%s%s", mc_server_name(c->g->mc, c->si), what,
+    req->msg.next = NULL;
+    if (c->tail != NULL) {
+        c->tail->msg.next = &req->msg;
+    } else {
+        c->head = req;
+        evtimer_arm(c->g->loop, &c->timer, answer_due(c));
+    }
+    c->tail = req;
+    c->npending++;
+}
+
+/*
+ * The connection failed under requests after it had answered before: it may
+ * just be stale (memcached restarted, a peer closed it), which says nothing
+ * about the server.  Send each request once more on a fresh connection
+ * (within its own deadline: the answer is still due timeout_ms after it was
+ * first submitted); only what fails again counts.
+ */
+static void
+conn_retry(struct mcconn_conn *c)
+{
+    struct mcconn *g = c->g;
+    struct mc_req *list = c->head;
+
+    evloop_del(g->loop, c->fd);
+    close(c->fd);
+    c->fd = -1;
+    evtimer_disarm(g->loop, &c->timer);
+    c->head = c->tail = NULL;
+    c->npending = 0;
+    c->outlen = 0;
+    c->inlen = 0;
+    c->connecting = false;
+    c->answered = false;
+    c->dirty = false;
+    int rc = conn_open(c);
+    while (list != NULL) {
+        struct mc_req *req = (struct mc_req *)list->msg.next;
+        struct mc_req *cur = list;
+        list = req;
+        if (rc == 0 && !cur->retried && c->fd >= 0 && put_command(c, cur)) {
+            cur->retried = true;
+            queue_req(c, cur);
+        } else {
+            finish(g, cur, MC_RES_ERROR);
+        }
+    }
+    if (rc < 0) {
+        c->retry_at_ms = mc_now_ms() + retry_delay(c);
+        evtimer_arm(g->loop, &c->timer, c->retry_at_ms);
+    }
+}
+
+/* `stale`: a failure a stale connection would show (closed, reset). */
+static void
+conn_error(struct mcconn_conn *c, const char *what, int err, bool stale)
+{
+    log_debug("memcached %s (own connection): %s%s%s", mc_server_name(c->g->mc, c->si), what,
               err ? ": " : "", err ? strerror(err) : "");
+    if (stale && c->answered && c->head != NULL) {
+        conn_retry(c);
+        return;
+    }
+    if (err == ECONNREFUSED) {
+        mc_health_failure(c->g->mc, c->si, true, "connection refused");
+    }
     c->next_addr++; /* a name with several addresses: try the next one next time */
     conn_fail(c, MC_RES_ERROR, retry_delay(c));
 }
@@ -364,7 +440,7 @@ conn_parse(struct mcconn_conn *c)
             break;
         }
         if (p == MCCONN_BAD) {
-            conn_error(c, "unexpected reply", 0);
+            conn_error(c, "unexpected reply", 0, false);
             return;
         }
         if (r == MC_RES_HIT) {
@@ -379,19 +455,20 @@ conn_parse(struct mcconn_conn *c)
         }
         off += used;
         c->failures = 0;
+        c->answered = true;
         c->head = (struct mc_req *)req->msg.next;
         if (c->head == NULL) {
             c->tail = NULL;
         }
         c->npending--;
-        mc_note_answer(g->mc, c->si);
+        mc_health_success(g->mc, c->si);
         finish(g, req, r);
         if (c->fd < 0) {
             return; /* failed meanwhile (cannot happen today; cheap to be sure) */
         }
     }
     if (c->head == NULL && off < c->inlen) {
-        conn_error(c, "a reply nobody asked for", 0);
+        conn_error(c, "a reply nobody asked for", 0, false);
         return;
     }
     memmove(c->in, c->in + off, c->inlen - off);
@@ -409,7 +486,7 @@ conn_read(struct mcconn_conn *c)
 {
     for (;;) {
         if (c->inlen == MCCONN_IN_MAX) {
-            conn_error(c, "reply too long", 0); /* the parser bounds a reply below this */
+            conn_error(c, "reply too long", 0, false); /* the parser bounds a reply below this */
             return;
         }
         if (c->incap - c->inlen < MCCONN_BUF_MIN / 2 && c->incap < MCCONN_IN_MAX) {
@@ -419,7 +496,7 @@ conn_read(struct mcconn_conn *c)
             }
             char *in = realloc(c->in, cap);
             if (in == NULL) {
-                conn_error(c, "out of memory", 0);
+                conn_error(c, "out of memory", 0, false);
                 return;
             }
             c->in = in;
@@ -446,7 +523,7 @@ conn_read(struct mcconn_conn *c)
             conn_fail(c, MC_RES_ERROR, 0);
             return;
         }
-        conn_error(c, n == 0 ? "closed by the server" : "read failed", n == 0 ? 0 : errno);
+        conn_error(c, n == 0 ? "closed by the server" : "read failed", n == 0 ? 0 : errno, true);
         return;
     }
 }
@@ -470,7 +547,7 @@ on_conn_event(struct evhandler *h, uint32_t events)
             err = errno;
         }
         if (err != 0) {
-            conn_error(c, "connect failed", err);
+            conn_error(c, "connect failed", err, false);
             return;
         }
         c->connecting = false;
@@ -480,7 +557,7 @@ on_conn_event(struct evhandler *h, uint32_t events)
         c->dirty = false;
         int rc = conn_flush(c);
         if (rc < 0) {
-            conn_error(c, "write failed", -rc);
+            conn_error(c, "write failed", -rc, true);
             return;
         }
     }
@@ -496,6 +573,13 @@ on_conn_timer(struct evtimer *t)
 
     CHECK_OBJ(c, MCCONN_CONN_MAGIC);
     if (c->head == NULL) {
+        if (c->fd < 0 && c->retry_at_ms <= mc_now_ms()) {
+            (void)conn_open_or_wait(c); /* ahead of need */
+        } else if (c->fd < 0) {
+            evtimer_arm(c->g->loop, &c->timer, c->retry_at_ms);
+        } else if (c->connecting && c->connect_due <= mc_now_ms()) {
+            conn_error(c, "connect timed out", 0, false);
+        }
         return;
     }
     if (answer_due(c) > mc_now_ms()) {
@@ -503,10 +587,10 @@ on_conn_timer(struct evtimer *t)
         return;
     }
     /* No answer in time: the connection is out of step for good (the late
-     * answers would still come); start over, and tell the breaker. */
-    log_debug("memcached %s (worker connection): no answer within %u ms",
+     * answers would still come); start over, and tell the health model. */
+    log_debug("memcached %s (own connection): no answer within %u ms",
               mc_server_name(c->g->mc, c->si), mc_timeout_ms(c->g->mc));
-    mc_note_timeout(c->g->mc, c->si);
+    mc_health_failure(c->g->mc, c->si, false, "no answer in time");
     conn_fail(c, MC_RES_TIMEOUT, 0);
 }
 
@@ -524,7 +608,7 @@ on_flush(struct evdefer *d)
         c->dirty = false;
         int rc = c->fd >= 0 && !c->connecting ? conn_flush(c) : 0;
         if (rc < 0) {
-            conn_error(c, "write failed", -rc);
+            conn_error(c, "write failed", -rc, true);
         }
     }
 }
@@ -569,7 +653,30 @@ conn_open(struct mcconn_conn *c)
     }
     c->fd = fd;
     c->connecting = true; /* EPOLLOUT says how it went, even if it is done already */
+    c->connect_due = mc_now_ms() + MCCONN_CONNECT_MS;
+    if (c->head == NULL) {
+        evtimer_arm(g->loop, &c->timer, c->connect_due);
+    }
     return 0;
+}
+
+/* Open the connection, or after a failure stand aside (and try again from
+ * the timer).  0, or -errno (-EDESTADDRREQ: the name did not resolve). */
+static int
+conn_open_or_wait(struct mcconn_conn *c)
+{
+    int rc = conn_open(c);
+
+    if (rc < 0 && rc != -EDESTADDRREQ) {
+        log_debug("memcached %s (own connection): cannot connect: %s",
+                  mc_server_name(c->g->mc, c->si), strerror(-rc));
+        if (rc == -ECONNREFUSED) {
+            mc_health_failure(c->g->mc, c->si, true, "connection refused");
+        }
+        c->retry_at_ms = mc_now_ms() + retry_delay(c);
+        evtimer_arm(c->g->loop, &c->timer, c->retry_at_ms);
+    }
+    return rc;
 }
 
 /* Room for `n` more bytes in c->out (at most MCCONN_OUT_MAX unsent). */
@@ -665,14 +772,11 @@ mcconn_submit(struct mcconn *g, struct mc_req *req)
         return -EAGAIN;
     }
     if (c->fd < 0) {
-        int rc = conn_open(c);
+        int rc = conn_open_or_wait(c);
         if (rc == -EDESTADDRREQ) {
             return -ENOTSUP; /* the name did not resolve at start-up */
         }
         if (rc < 0) {
-            log_debug("memcached %s (worker connection): cannot connect: %s",
-                      mc_server_name(g->mc, c->si), strerror(-rc));
-            c->retry_at_ms = mc_now_ms() + retry_delay(c);
             return -EAGAIN;
         }
     }
@@ -680,20 +784,23 @@ mcconn_submit(struct mcconn *g, struct mc_req *req)
         return -EAGAIN; /* MCCONN_OUT_MAX unsent bytes, or out of memory */
     }
     req->submitted_us = mc_now_us();
-    req->msg.next = NULL;
-    if (c->tail != NULL) {
-        c->tail->msg.next = &req->msg;
-    } else {
-        c->head = req;
-        evtimer_arm(g->loop, &c->timer, answer_due(c));
-    }
-    c->tail = req;
-    c->npending++;
+    queue_req(c, req);
     if (!c->connecting && !c->dirty) {
         c->dirty = true; /* sent from the loop, never from inside a handshake */
         evdefer_queue(g->loop, &g->flush);
     }
     return 0;
+}
+
+void
+mcconn_start(struct mcconn *g)
+{
+    CHECK_OBJ(g, MCCONN_MAGIC);
+    for (size_t i = 0; i < g->nconns; i++) {
+        if (g->conns[i].fd < 0) {
+            (void)conn_open_or_wait(&g->conns[i]);
+        }
+    }
 }
 
 struct mcconn *

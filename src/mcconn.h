@@ -40,6 +40,11 @@ struct mcconn *mcconn_new(struct mc *mc, struct evloop *loop, mcconn_done_fn *do
 /* Close the connections and free the requests still waiting (their owners
  * must be gone). */
 void mcconn_free(struct mcconn *g);
+/* On the owning loop's thread: open the connection to every server now,
+ * ahead of need, so that no request's deadline pays a connect.  A
+ * connection that fails or closes is opened again the same way (after 50 ms,
+ * doubling with each failure in a row up to 1 s). */
+void mcconn_start(struct mcconn *g);
 
 /*
  * Send any request (placed by its key, or by req->group when set).  0:

@@ -36,6 +36,7 @@
 #include "listener.h"
 #include "log.h"
 #include "mc.h"
+#include "mcprobe.h"
 #include "seal.h"
 #include "sessions.h"
 #include "tickets.h"
@@ -178,6 +179,7 @@ struct sup {
     int64_t refresh_due_ms; /* the wall-clock ms the armed refresh is for */
     struct keyring_sync *ks;
     struct keyring_cluster *kc; /* NULL: local keys only */
+    struct mcprobe *probe;      /* NULL without memcached */
     struct worker **workers;
     size_t nworkers; /* started, to be told of a new ring */
     int stop_sig;    /* 0 until SIGTERM/SIGINT */
@@ -495,6 +497,10 @@ supervisor_run(const struct config *cfg)
     }
     sup.ks = ks;
     sup.workers = workers;
+    if (mc != NULL && (sup.probe = mcprobe_new(mc, sup.loop)) == NULL) {
+        log_error("start-up failed: out of memory");
+        goto out;
+    }
     keyring_sync_set_notify(ks, sup_ring_moved, &sup);
     if (mc != NULL && cfg->sessions.tickets) {
         keyring_sync_set_cluster(ks);
@@ -568,6 +574,7 @@ out:
     admin_stop(admin); /* before the workers it reads from are freed */
     mc_free(mc);       /* after the workers stopped, before their mailboxes go */
     keyring_cluster_free(sup.kc);
+    mcprobe_free(sup.probe);
     for (unsigned i = 0; workers != NULL && i < cfg->workers; i++) {
         worker_free(workers[i]);
     }

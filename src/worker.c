@@ -219,6 +219,9 @@ worker_main(void *arg)
     keyring_sync_fetch(w->keyring_sync, w->ring, &w->ring_generation);
     evtimer_arm(w->loop, &w->ring_timer,
                 evloop_now(w->loop) + (uint64_t)w->cfg->tickets.refresh * 1000u);
+    if (w->mcconn != NULL) {
+        mcconn_start(w->mcconn); /* connected before the first handshake needs it */
+    }
     worker_listen_set(w, true);
 
     while (!w->stopping && !(w->draining && w->nconns == 0)) {
