@@ -150,8 +150,9 @@ entries_exist() {
 # on a free port relaying to BANNER, the EC certificate, an admin port,
 # sessions = { lifetime = LIFETIME (60); tickets = true; }, tickets = {
 # rotate = ROTATE; keep = KEEP (15); refresh = REFRESH (1); }, memcached on
-# MC_PORT with prefix PREFIX (and timeout_ms = MC_TIMEOUT_MS when set),
-# timeouts.shutdown = SHUTDOWN when set.  Under libfaketime
+# MC_PORT (or the servers MC_SERVERS, a space-separated list of ports) with
+# prefix PREFIX (and timeout_ms = MC_TIMEOUT_MS when set), timeouts.shutdown
+# = SHUTDOWN when set.  Under libfaketime
 # (FAKETIME_LIB) with FAKETIME when given, through a wrapper that execs
 # tessera so that the tracked pid is tessera's.  Sets VAR_PORT, VAR_ADMIN,
 # VAR_PID and VAR_LOG.
@@ -167,7 +168,8 @@ start_instance() {
     CFG_TICKETS="rotate = $ROTATE; keep = ${KEEP:-15}; refresh = ${REFRESH:-1};"
     # shellcheck disable=SC2034 # read by write_config (lib.sh)
     [ -n "${SHUTDOWN:-}" ] && CFG_TIMEOUTS="shutdown = $SHUTDOWN;"
-    cfg_memcached ${MC_TIMEOUT_MS:+--timeout-ms "$MC_TIMEOUT_MS"} "$MC_PORT"
+    # shellcheck disable=SC2086 # MC_SERVERS is a list
+    cfg_memcached ${MC_TIMEOUT_MS:+--timeout-ms "$MC_TIMEOUT_MS"} ${MC_SERVERS:-"$MC_PORT"}
     CFG_MEMCACHED="$CFG_MEMCACHED prefix = \"$PREFIX\";"
     write_config "$TEST_DIR/$var.conf"
     if [ -n "$fake" ]; then
