@@ -11,6 +11,7 @@
 #      S1: A's sessions resume on B, B's do not resume on A until A is
 #      restarted with S2 and the old S1;
 #  (d) tessera -t rejects a secret file readable by others, naming FILE:LINE.
+# subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2119,SC2153,SC2154
 . "$(dirname "$0")/lib.sh"
 

@@ -11,6 +11,7 @@
 #      SIGCONT resumption comes back within seconds;
 #  (c) memcached killed and restarted empty: no crash, sessions made before
 #      are full handshakes, new ones resume across instances again.
+# subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2119,SC2153,SC2154
 . "$(dirname "$0")/lib.sh"
 

@@ -8,6 +8,7 @@
 # others; sessions made after the kill resume on B.  "None takes long" is
 # read from tessera's histograms (see WAIT_LE and HS_LE), not from the wall
 # clock around s_client.
+# subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2119,SC2153,SC2154
 . "$(dirname "$0")/lib.sh"
 

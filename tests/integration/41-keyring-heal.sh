@@ -24,6 +24,7 @@
 #       version 1 first, no plaintext entry layout, nonces all different);
 #       the key names carried by real tickets occur nowhere in memcached;
 #       /keyring, /stats and /metrics show no string of 32+ hex digits.
+# subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2015,SC2016,SC2119,SC2153
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib-keyring.sh

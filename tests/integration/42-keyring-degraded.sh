@@ -17,6 +17,7 @@
 #   3. B starts: it agrees with A on the current key; a ticket made on A
 #      after the recovery resumes on B, and so do the tickets made on A while
 #      it was degraded (their key is in memcached now).
+# subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2015,SC2016,SC2119,SC2153
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib-keyring.sh

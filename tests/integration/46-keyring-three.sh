@@ -8,6 +8,7 @@
 # split: instances that are not degraded encrypt with the same cluster key),
 # and TLS 1.3 tickets crossing A -> B -> C -> A, every one resumed.  Tickets
 # made before the kill resume everywhere at the end.
+# subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2015,SC2016,SC2119,SC2153
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib-keyring.sh
