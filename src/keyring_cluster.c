@@ -110,7 +110,9 @@ struct keyring_cluster {
     enum mc_op sent_op[EPOCHS_MAX];
     struct keyring_key wrote[EPOCHS_MAX];
     bool writing[EPOCHS_MAX];
+    bool healing[EPOCHS_MAX]; /* writing back a key memcached lost */
     bool reread[EPOCHS_MAX];
+    size_t healed; /* keys written back by this refresh */
     bool reachable;
     uint64_t rejected;
     /* A refresh asked for while one runs: runs next, for this time. */
@@ -411,6 +413,7 @@ kc_write(struct keyring_cluster *kc)
                      "replacing it",
                      (unsigned long long)epoch);
         }
+        kc->healing[i] = mine != NULL && op == MC_ADD;
         if (mine != NULL) {
             kc->wrote[i] = *mine;
         } else if (!fresh || keyring_generate(&kc->wrote[i], epoch, KEYRING_SOURCE_CLUSTER,
@@ -447,6 +450,7 @@ kc_reread(struct keyring_cluster *kc)
         struct mc_req *q = kc->reply[i];
         if (q != NULL && q->result == MC_RES_STORED) {
             adopt(r, &kc->wrote[i]); /* ours is the cluster's key now */
+            kc->healed += kc->healing[i];
         } else if (q != NULL && (q->result == MC_RES_EXISTS || q->result == MC_RES_MISS)) {
             kc->reread[i] = any = true; /* someone else's won (or it went meanwhile) */
         } else if (kc->lo + i >= kc->e) {
@@ -492,6 +496,10 @@ kc_finish(struct keyring_cluster *kc)
     /* Local keys where we hold none, so tickets keep working here. */
     if (keyring_fill_local(r, kc->now, RAND_priv_bytes) < 0) {
         log_error("keyring: the random generator failed; no new ticket key");
+    }
+    if (kc->healed > 0) {
+        log_info("keyring: wrote %zu held keys to memcached, which had none for their epochs",
+                 kc->healed);
     }
     if (kc->reachable != kc->last_reachable) {
         if (kc->reachable) {
@@ -546,6 +554,7 @@ kc_begin(struct keyring_cluster *kc, time_t now)
     CHECK(kc->n <= EPOCHS_MAX);
     kc->reachable = true;
     kc->rejected = 0;
+    kc->healed = 0;
     kc_read(kc);
 }
 
