@@ -53,14 +53,6 @@ struct admin {
     _Atomic bool draining;
 };
 
-/* A rendered body and how to send it. */
-struct admin_reply {
-    unsigned status;
-    const char *type;
-    char *body; /* malloc'd */
-    size_t len;
-};
-
 static enum MHD_Result
 on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
@@ -223,12 +215,24 @@ admin_route(struct admin *a, const char *url, struct admin_reply *r)
                                            : "application/json";
 }
 
+void
+admin_respond(struct admin *a, const char *method, const char *url, struct admin_reply *r)
+{
+    CHECK_OBJ(a, ADMIN_MAGIC);
+    *r = (struct admin_reply){0};
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+        admin_reply_text(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+    } else {
+        admin_route(a, url, r);
+    }
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
            const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
 {
     struct admin *a;
-    struct admin_reply r = {0};
+    struct admin_reply r;
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
@@ -238,10 +242,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     CAST_OBJ(a, cls, ADMIN_MAGIC);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
         *upload_data_size = 0; /* ignore any body: the answer is the same */
-        admin_reply_text(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
-    } else {
-        admin_route(a, url, &r);
     }
+    admin_respond(a, method, url, &r);
     if (r.body == NULL) {
         return MHD_NO; /* out of memory: drop the connection */
     }
@@ -272,14 +274,12 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct admin *
-admin_start(const struct config *cfg, struct worker **workers, size_t nworkers,
-            struct keyring_sync *ks, struct sessions *store, struct err *err)
+admin_new(const struct config *cfg, struct worker **workers, size_t nworkers,
+          struct keyring_sync *ks, struct sessions *store)
 {
     struct admin *a = calloc(1, sizeof(*a));
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 
     if (a == NULL) {
-        err_set(err, "admin: out of memory");
         return NULL;
     }
     a->magic = ADMIN_MAGIC;
@@ -290,6 +290,20 @@ admin_start(const struct config *cfg, struct worker **workers, size_t nworkers,
     a->store = store;
     a->start_time = time(NULL);
     atomic_init(&a->draining, false);
+    return a;
+}
+
+struct admin *
+admin_start(const struct config *cfg, struct worker **workers, size_t nworkers,
+            struct keyring_sync *ks, struct sessions *store, struct err *err)
+{
+    struct admin *a = admin_new(cfg, workers, nworkers, ks, store);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+
+    if (a == NULL) {
+        err_set(err, "admin: out of memory");
+        return NULL;
+    }
     if (cfg->admin.listen.ss.ss_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
@@ -325,7 +339,9 @@ admin_stop(struct admin *a)
     if (a == NULL) {
         return;
     }
-    MHD_stop_daemon(a->daemon);
+    if (a->daemon != NULL) {
+        MHD_stop_daemon(a->daemon);
+    }
     a->magic = 0;
     free(a);
 }

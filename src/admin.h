@@ -27,4 +27,21 @@ void admin_set_draining(struct admin *a);
 /* Stop the endpoint and free it (NULL is fine). */
 void admin_stop(struct admin *a);
 
+/*
+ * Exposed for tests and fuzzing: the endpoint without its daemon
+ * (admin_start is admin_new plus libmicrohttpd; admin_stop frees either),
+ * and the answer to one request, `method` on `url` as libmicrohttpd hands
+ * them over (the path, unescaped).  r->body is malloc'd (the caller frees
+ * it), or NULL when memory ran out.
+ */
+struct admin_reply {
+    unsigned status; /* an HTTP status code */
+    const char *type;
+    char *body;
+    size_t len;
+};
+struct admin *admin_new(const struct config *cfg, struct worker **workers, size_t nworkers,
+                        struct keyring_sync *ks, struct sessions *store);
+void admin_respond(struct admin *a, const char *method, const char *url, struct admin_reply *r);
+
 #endif

@@ -275,47 +275,60 @@ delete_remote(struct worker *w, unsigned fe, const unsigned char *id, size_t idl
 
 /* ---- memcached: open an answer ---- */
 
+SSL_SESSION *
+sessions_entry_open(const struct seal *seal, const char *key, size_t keylen,
+                    const unsigned char *value, size_t vlen, int64_t now, const unsigned char *id,
+                    size_t idlen, const unsigned char instance[SESSIONS_INSTANCE_LEN], bool *remote,
+                    const char **why)
+{
+    unsigned char *pt = malloc(vlen);
+    size_t ptlen = 0;
+    SSL_SESSION *sess = NULL;
+
+    *why = NULL;
+    if (pt == NULL) {
+        return NULL;
+    }
+    if (seal_open(seal, key, keylen, value, vlen, pt, vlen, &ptlen) < 0) {
+        *why = "does not open (forged, corrupt, or sealed with an unknown secret)";
+    } else if (ptlen < ENTRY_HEADER_LEN || pt[0] != ENTRY_VERSION || pt[1] != ENTRY_KIND_SESS) {
+        *why = "has an unknown format";
+    } else if (get_u64(pt + 12) <= (uint64_t)now) {
+        *why = "has expired";
+    } else {
+        const unsigned char *der = pt + ENTRY_HEADER_LEN;
+        sess = d2i_SSL_SESSION(NULL, &der, (long)(ptlen - ENTRY_HEADER_LEN));
+        unsigned int sidlen = 0;
+        const unsigned char *sid = sess != NULL ? SSL_SESSION_get_id(sess, &sidlen) : NULL;
+        if (sess == NULL || sidlen != idlen || memcmp(sid, id, sidlen) != 0) {
+            *why = "does not hold the session it is filed under";
+            SSL_SESSION_free(sess);
+            sess = NULL;
+        } else {
+            *remote = memcmp(pt + 20, instance, SESSIONS_INSTANCE_LEN) != 0;
+        }
+    }
+    OPENSSL_cleanse(pt, vlen);
+    free(pt);
+    return sess;
+}
+
 /* The session in a sealed entry for `l`, or NULL (counted as rejected). */
 static SSL_SESSION *
 open_entry(struct worker *w, unsigned fe, struct mc_req *req, struct sessions_lookup *l)
 {
     struct sessions *s = sessions_of(w);
-    unsigned char *pt = malloc(req->vlen);
-    size_t ptlen = 0;
-    SSL_SESSION *sess = NULL;
     const char *why = NULL;
+    SSL_SESSION *sess =
+        sessions_entry_open(s->seal, req->key, req->keylen, req->value, req->vlen,
+                            evloop_wall(w->loop), l->id, l->idlen, s->instance, &l->remote, &why);
 
-    if (pt == NULL) {
-        return NULL;
-    }
-    if (seal_open(s->seal, req->key, req->keylen, req->value, req->vlen, pt, req->vlen, &ptlen) <
-        0) {
-        why = "does not open (forged, corrupt, or sealed with an unknown secret)";
-    } else if (ptlen < ENTRY_HEADER_LEN || pt[0] != ENTRY_VERSION || pt[1] != ENTRY_KIND_SESS) {
-        why = "has an unknown format";
-    } else if (get_u64(pt + 12) <= (uint64_t)evloop_wall(w->loop)) {
-        why = "has expired";
-    } else {
-        const unsigned char *der = pt + ENTRY_HEADER_LEN;
-        sess = d2i_SSL_SESSION(NULL, &der, (long)(ptlen - ENTRY_HEADER_LEN));
-        unsigned int idlen = 0;
-        const unsigned char *id = sess != NULL ? SSL_SESSION_get_id(sess, &idlen) : NULL;
-        if (sess == NULL || idlen != l->idlen || memcmp(id, l->id, idlen) != 0) {
-            why = "does not hold the session it is filed under";
-            SSL_SESSION_free(sess);
-            sess = NULL;
-        } else {
-            l->remote = memcmp(pt + 20, s->instance, SESSIONS_INSTANCE_LEN) != 0;
-            if (l->remote && remote_index >= 0) {
-                SSL_SESSION_set_ex_data(sess, remote_index, &remote_mark);
-            }
-        }
-    }
-    OPENSSL_cleanse(pt, req->vlen);
-    free(pt);
-    if (sess == NULL) {
+    if (sess == NULL && why != NULL) {
         stats_add(&w->stats[fe], STAT_SESSION_ENTRIES_REJECTED, 1);
         log_debug("memcached entry %s %s", req->key, why);
+    }
+    if (sess != NULL && l->remote && remote_index >= 0) {
+        SSL_SESSION_set_ex_data(sess, remote_index, &remote_mark);
     }
     return sess;
 }
@@ -431,6 +444,31 @@ psk_identity(SSL *ssl, const unsigned char **id, size_t *idlen)
     return true;
 }
 
+size_t
+sessions_hello_lookup_id(SSL *ssl, bool tickets, bool *tls13, const unsigned char **id)
+{
+    size_t idlen = 0;
+
+    *id = NULL;
+    *tls13 = offers_tls13(ssl);
+    if (*tls13) {
+        /* With tickets on, a TLS 1.3 PSK is a stateless ticket (the keyring's
+         * business); the legacy session ID is random and never looked up. */
+        if (tickets || !psk_identity(ssl, id, &idlen)) {
+            return 0;
+        }
+    } else {
+        const unsigned char *t;
+        size_t tlen;
+        if (tickets && SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_session_ticket, &t, &tlen) &&
+            tlen > 0) {
+            return 0; /* the ticket wins; the ID is not looked up */
+        }
+        idlen = SSL_client_hello_get0_session_id(ssl, id);
+    }
+    return idlen <= SSL_MAX_SSL_SESSION_ID_LENGTH ? idlen : 0;
+}
+
 static int
 on_client_hello(SSL *ssl, int *alert, void *arg)
 {
@@ -451,23 +489,8 @@ on_client_hello(SSL *ssl, int *alert, void *arg)
         return SSL_CLIENT_HELLO_SUCCESS;
     }
     l->state = SESSIONS_LOOKUP_DONE; /* unless a lookup starts below */
-    l->tls13 = offers_tls13(ssl);
-    if (l->tls13) {
-        /* With tickets on, a TLS 1.3 PSK is a stateless ticket (the keyring's
-         * business); the legacy session ID is random and never looked up. */
-        if (s->cfg->sessions.tickets || !psk_identity(ssl, &id, &idlen)) {
-            return SSL_CLIENT_HELLO_SUCCESS;
-        }
-    } else {
-        const unsigned char *t;
-        size_t tlen;
-        if (s->cfg->sessions.tickets &&
-            SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_session_ticket, &t, &tlen) && tlen > 0) {
-            return SSL_CLIENT_HELLO_SUCCESS; /* the ticket wins; the ID is not looked up */
-        }
-        idlen = SSL_client_hello_get0_session_id(ssl, &id);
-    }
-    if (idlen == 0 || idlen > SSL_MAX_SSL_SESSION_ID_LENGTH) {
+    idlen = sessions_hello_lookup_id(ssl, s->cfg->sessions.tickets, &l->tls13, &id);
+    if (idlen == 0) {
         return SSL_CLIENT_HELLO_SUCCESS;
     }
     memcpy(l->id, id, idlen);

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
@@ -77,5 +78,26 @@ void sessions_lookup_timeout(struct worker *w, unsigned fe, struct sessions_look
 void sessions_lookup_release(struct sessions_lookup *l);
 /* The handshake resumed the session `l` found, made by another instance. */
 bool sessions_lookup_remote(const struct sessions_lookup *l);
+
+/*
+ * Exposed for tests and fuzzing (the pure parts of the callbacks above).
+ *
+ * sessions_hello_lookup_id: inside a client-hello callback, the session ID
+ * the ClientHello on `ssl` may resume from the cache (*id points into the
+ * ClientHello), or 0 when it cannot (no ID, a ticket that wins, TLS 1.3
+ * with tickets on); *tls13 says whether it offers TLS 1.3.
+ *
+ * sessions_entry_open: the session in the sealed entry `value` read under
+ * memcached key `key`, if it opens, is not expired at `now` (unix s) and is
+ * session `id`; one reference for the caller, *remote set to whether an
+ * instance other than `instance` made it.  NULL with *why saying what is
+ * wrong with the entry, or with *why NULL when memory ran out.
+ */
+size_t sessions_hello_lookup_id(SSL *ssl, bool tickets, bool *tls13, const unsigned char **id);
+SSL_SESSION *sessions_entry_open(const struct seal *seal, const char *key, size_t keylen,
+                                 const unsigned char *value, size_t vlen, int64_t now,
+                                 const unsigned char *id, size_t idlen,
+                                 const unsigned char instance[SESSIONS_INSTANCE_LEN], bool *remote,
+                                 const char **why);
 
 #endif
