@@ -803,6 +803,17 @@ mcconn_start(struct mcconn *g)
     }
 }
 
+bool
+mcconn_connecting(const struct mcconn *g)
+{
+    for (size_t i = 0; i < g->nconns; i++) {
+        if (g->conns[i].fd >= 0 && g->conns[i].connecting) {
+            return true;
+        }
+    }
+    return false;
+}
+
 struct mcconn *
 mcconn_new(struct mc *mc, struct evloop *loop, mcconn_done_fn *done, void *arg)
 {

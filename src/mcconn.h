@@ -25,6 +25,7 @@
 #ifndef TESSERA_MCCONN_H
 #define TESSERA_MCCONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,8 @@ void mcconn_free(struct mcconn *g);
  * connection that fails or closes is opened again the same way (after 50 ms,
  * doubling with each failure in a row up to 1 s). */
 void mcconn_start(struct mcconn *g);
+/* A connection mcconn_start opened is still connecting. */
+bool mcconn_connecting(const struct mcconn *g);
 
 /*
  * Send any request (placed by its key, or by req->group when set).  0:

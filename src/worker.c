@@ -32,6 +32,8 @@
 #define ACCEPT_BATCH        64
 #define ACCEPT_PAUSE_MS     100
 #define ACCEPT_LOG_EVERY_MS 10000
+/* How long a starting worker waits for its memcached connections. */
+#define WORKER_CONNECT_WAIT_MS 1000
 
 static void
 worker_listen_set(struct worker *w, bool on)
@@ -220,9 +222,21 @@ worker_main(void *arg)
     evtimer_arm(w->loop, &w->ring_timer,
                 evloop_now(w->loop) + (uint64_t)w->cfg->tickets.refresh * 1000u);
     if (w->mcconn != NULL) {
-        mcconn_start(w->mcconn); /* connected before the first handshake needs it */
+        /* Connected before the first handshake needs it: accepting waits
+         * (connections queue in the listen backlog) until every memcached
+         * connect has ended, at most WORKER_CONNECT_WAIT_MS. */
+        mcconn_start(w->mcconn);
+        uint64_t until = evloop_now(w->loop) + WORKER_CONNECT_WAIT_MS;
+        while (mcconn_connecting(w->mcconn) && !w->stopping && !w->draining &&
+               evloop_now(w->loop) < until) {
+            if (evloop_run_once(w->loop, (int)(until - evloop_now(w->loop))) < 0) {
+                break;
+            }
+        }
     }
-    worker_listen_set(w, true);
+    if (!w->draining) {
+        worker_listen_set(w, true);
+    }
 
     while (!w->stopping && !(w->draining && w->nconns == 0)) {
         int n = evloop_run_once(w->loop, 1000);
