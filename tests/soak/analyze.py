@@ -40,6 +40,9 @@ RSS_ALLOW_FRAC = 0.10
 # lifetime: bounded growth, allowed for at this much RSS per entry (about
 # 1.4 KB measured).
 RSS_PER_CACHE_ENTRY_KB = 2
+# The admin endpoint must answer: a longer gap between two answered samples
+# of an instance during the load fails the run (and would blind rule 2).
+MAX_SAMPLE_GAP_S = 30
 
 
 def read_meta(d):
@@ -174,10 +177,22 @@ def main():
     p("== tessera soak: %s minute(s), %d fault window(s), output %s" % (
         meta.get("minutes", "?"), len(wrows), d))
     if wrows:
-        p("faults: " + ", ".join("%s at +%.0f s (window %.0f-%.0f s%s)" % (
-            w["fault"], num(w["fault_start"]) - t0, num(w["open"]) - t0, num(w["close"]) - t0,
-            ", healthy %s s after its 5 s" % w["recovered_s"] if w["recovered_s"] else
-            ", NOT RECOVERED") for w in wrows))
+        kinds_n = {}
+        for w in wrows:
+            kinds_n[w["fault"]] = kinds_n.get(w["fault"], 0) + 1
+        rec = [num(w["recovered_s"]) for w in wrows if w["recovered_s"]]
+        p("faults: " + ", ".join("%s %d" % kv for kv in sorted(kinds_n.items())) +
+          "; windows %.0f-%.0f s long; both instances healthy again at most %.1f s after a "
+          "fault's 5 s%s" % (
+              min(num(w["close"]) - num(w["open"]) for w in wrows),
+              max(num(w["close"]) - num(w["open"]) for w in wrows), max(rec) if rec else 0,
+              "" if len(rec) == len(wrows) else " (%d never)" % (len(wrows) - len(rec))))
+        said = ["%s at +%.0f s (window %.0f-%.0f s)" % (
+            w["fault"], num(w["fault_start"]) - t0, num(w["open"]) - t0, num(w["close"]) - t0)
+            for w in wrows]
+        if len(said) > 6:
+            said = said[:3] + ["..."] + said[-2:]
+        p("  " + ", ".join(said) + " (all in windows.csv)")
 
     # ---- per instance series
     by = {x: [r for r in samples if r["instance"] == x] for x in INSTANCES}
@@ -249,10 +264,17 @@ def main():
         if not qs:
             continue
         ref = next((q for q in qs if q["label"] == "start"), None)
-        line = []
-        for q in qs:
-            line.append("%s %s/%s/%s" % (q["label"], q["fixed"], q["memcached"], q["admin"]))
-        p("  %s fixed/mc/admin: %s" % (x, ", ".join(line)))
+
+        def rng(col):
+            v = [int(q[col]) for q in qs if q[col] != ""]
+            return ("%d" % v[0] if min(v) == max(v) else "%d-%d" % (min(v), max(v))) if v else "-"
+
+        odd = [q for q in qs if ref is not None and (q["fixed"] != ref["fixed"] or
+                                                      q["memcached"] != ref["memcached"])]
+        p("  %s: %d quiet points: fixed %s, memcached %s, admin %s, client %s, backend %s%s" % (
+            x, len(qs), rng("fixed"), rng("memcached"), rng("admin"), rng("client"),
+            rng("backend"), "" if not odd else "; unlike the start at " + ", ".join(
+                "%s (%s/%s)" % (q["label"], q["fixed"], q["memcached"]) for q in odd[:8])))
         if ref is None or ref["fixed"] == "":
             continue
         fixed0 = int(ref["fixed"])
@@ -288,13 +310,27 @@ def main():
             x, dl("hs_full"), dl("hs_resumed_session"), dl("hs_resumed_ticket"),
             dl("resumed_remote"), dl("tickets_renewed"), dl("tickets_unknown_key"),
             dl("sess_get_hit") + dl("sess_get_miss"), dl("sess_get_failed")))
-        e = dict(hs_in=0, hs_out=0, be_in=0, be_out=0, host=0, stop=0, out_at=[])
+        e = dict(hs_in=0, hs_out=0, be_in=0, be_out=0, host=0, stop=0, out_at=[],
+                 down_out=0, degraded_out=0, getfail_in=0, getfail_out=0, setfail_out=0)
+        for r in rows:
+            t = num(r["time"])
+            if t0 <= t <= t1 and not overlaps(t, num(r["time_end"]), windows):
+                e["down_out"] += r["memcached_up"] == "0"
+                e["degraded_out"] += r["keyring_degraded"] == "1"
         for prev, cur in zip(rows, rows[1:]):
             a0, a1 = num(prev["time"]), num(cur["time_end"])
             dh = int(num(cur["hs_errors"], 0) - num(prev["hs_errors"], 0))
             db = int(num(cur["backend_connect_errors"], 0) -
                      num(prev["backend_connect_errors"], 0))
             e["host"] += int(num(cur["hs_errors_hostile"], 0) - num(prev["hs_errors_hostile"], 0))
+            if a1 <= t1 and a0 >= t0:
+                gf = int(num(cur["sess_get_failed"], 0) - num(prev["sess_get_failed"], 0))
+                sf = int(num(cur["sess_set_failed"], 0) - num(prev["sess_set_failed"], 0))
+                if overlaps(a0, a1, windows):
+                    e["getfail_in"] += gf
+                else:
+                    e["getfail_out"] += gf
+                    e["setfail_out"] += sf
             if dh == 0 and db == 0:
                 continue
             if t1 is not None and a1 > t1:
@@ -414,6 +450,10 @@ def main():
               x, e["hs_in"], e["hs_out"],
               " (at " + ", ".join(e["out_at"][:8]) + ")" if e["out_at"] else "",
               e["be_in"], e["be_out"], e["stop"], e["host"]))
+        p("     memcached outside the windows (not a failure): marked down in %d sample(s), "
+          "keyring degraded in %d; session gets failed (error, timeout, dropped) in %d / out %d, "
+          "sets failed out %d" % (e["down_out"], e["degraded_out"], e["getfail_in"],
+                                  e["getfail_out"], e["setfail_out"]))
 
     # ---- verdict
     checks = []
@@ -433,6 +473,16 @@ def main():
     checks.extend(growth)
     if not samples:
         checks.append(("samples were taken", False))
+    for x in INSTANCES:
+        ok_t = [num(r["time"]) for r in by[x] if r["metrics_ok"] == "1" and t0 is not None and
+                t0 <= num(r["time"]) <= t1]
+        if t0 is None:
+            continue
+        edges = [t0] + ok_t + [t1]
+        gap = max(b - a for a, b in zip(edges, edges[1:]))
+        checks.append(("%s sampled: %d samples with /metrics over %.0f s, largest gap %.1f s "
+                       "<= %d s" % (x, len(ok_t), L, gap, MAX_SAMPLE_GAP_S),
+                       gap <= MAX_SAMPLE_GAP_S))
     p()
     p("checks:")
     for what, ok in checks:
