@@ -287,9 +287,10 @@ retry_delay(struct mcconn_conn *c)
     return ms < MCCONN_RETRY_MAX_MS ? ms : MCCONN_RETRY_MAX_MS;
 }
 
-/* Close the connection and end every request on it with `r`. */
-static void
-conn_fail(struct mcconn_conn *c, enum mc_result r, uint64_t retry_in_ms)
+/* Close the socket and forget what was on it; returns the requests that
+ * were in flight (chained through msg.next), now the caller's. */
+static struct mc_req *
+conn_close(struct mcconn_conn *c)
 {
     struct mcconn *g = c->g;
     struct mc_req *list = c->head;
@@ -307,6 +308,16 @@ conn_fail(struct mcconn_conn *c, enum mc_result r, uint64_t retry_in_ms)
     c->connecting = false;
     c->dirty = false;
     c->answered = false;
+    return list;
+}
+
+/* Close the connection and end every request on it with `r`. */
+static void
+conn_fail(struct mcconn_conn *c, enum mc_result r, uint64_t retry_in_ms)
+{
+    struct mcconn *g = c->g;
+    struct mc_req *list = conn_close(c);
+
     c->retry_at_ms = retry_in_ms > 0 ? mc_now_ms() + retry_in_ms : 0;
     /* Opened again ahead of need: no request's deadline pays a connect. */
     evtimer_arm(g->loop, &c->timer,
@@ -349,19 +360,7 @@ static void
 conn_retry(struct mcconn_conn *c)
 {
     struct mcconn *g = c->g;
-    struct mc_req *list = c->head;
-
-    evloop_del(g->loop, c->fd);
-    close(c->fd);
-    c->fd = -1;
-    evtimer_disarm(g->loop, &c->timer);
-    c->head = c->tail = NULL;
-    c->npending = 0;
-    c->outlen = 0;
-    c->inlen = 0;
-    c->connecting = false;
-    c->answered = false;
-    c->dirty = false;
+    struct mc_req *list = conn_close(c);
     int rc = conn_open(c);
     while (list != NULL) {
         struct mc_req *req = (struct mc_req *)list->msg.next;

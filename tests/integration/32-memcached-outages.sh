@@ -35,16 +35,6 @@ ECHO=$BACKEND_PORT
 MCP=$(free_port) # memcached's port; nothing listens there yet
 MC=127.0.0.1:$MCP
 
-# hs PORT TLSFLAG...: one s_client handshake and echo round trip; sets HS
-# (Reused or New).
-hs() {
-    local port=$1
-    shift
-    sclient_exchange "echo-$SEQ" "^echo-" "$port" "$@" ||
-        fail "s_client $* on port $port: $(tail -n 20 "$SCLIENT_OUT")"
-    HS=$(sed -n 's/^\(Reused\|New\), .*/\1/p' "$SCLIENT_OUT" | head -n 1)
-}
-
 # new_session PORT FILE: a TLS 1.2 full handshake that saves its session.
 new_session() {
     rm -f "$2"

@@ -34,16 +34,6 @@ for i in 0 1 2; do
 done
 SERVERS=("127.0.0.1:${MCPORTS[0]}" "127.0.0.1:${MCPORTS[1]}" "127.0.0.1:${MCPORTS[2]}")
 
-# hs PORT TLSFLAG...: one s_client handshake and echo round trip; sets HS
-# (Reused or New).
-hs() {
-    local port=$1
-    shift
-    sclient_exchange "echo-$SEQ" "^echo-" "$port" "$@" ||
-        fail "s_client $* on port $port: $(tail -n 20 "$SCLIENT_OUT")"
-    HS=$(sed -n 's/^\(Reused\|New\), .*/\1/p' "$SCLIENT_OUT" | head -n 1)
-}
-
 # make_sessions ADMIN PORT NAME COUNT [nowait]: COUNT TLS 1.2 sessions
 # NAME-i.pem, then (unless nowait) wait until all are stored.
 make_sessions() {

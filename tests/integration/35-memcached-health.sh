@@ -25,15 +25,6 @@ start_memcached
 MCP=$MC_PORT
 MC=127.0.0.1:$MCP
 
-# hs PORT TLSFLAG...: one s_client handshake and echo round trip; sets HS.
-hs() {
-    local port=$1
-    shift
-    sclient_exchange "echo-$SEQ" "^echo-" "$port" "$@" ||
-        fail "s_client $* on port $port: $(tail -n 20 "$SCLIENT_OUT")"
-    HS=$(sed -n 's/^\(Reused\|New\), .*/\1/p' "$SCLIENT_OUT" | head -n 1)
-}
-
 # cross: a TLS 1.2 session made on A resumes on B; sets HS.
 cross() {
     rm -f cross.pem

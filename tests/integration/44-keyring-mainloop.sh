@@ -28,19 +28,6 @@ BANNER_RE="220 backend ready"
 
 # ---- helpers (see lib-keyring.sh for the shared ones) ----
 
-# current_fp ADMIN: the fingerprint of the instance's current cluster key.
-current_fp() {
-    keyring "$1" | awk '$2 == "current" && $3 == "cluster" { print $4 }'
-}
-
-# same_current: A and B encrypt with the same cluster key, neither degraded.
-same_current() {
-    local a b
-    a=$(current_fp "$A_ADMIN") && b=$(current_fp "$B_ADMIN") || return 1
-    [ -n "$a" ] && [ "$a" = "$b" ] && kr_has "$A_ADMIN" "^degraded false " &&
-        kr_has "$B_ADMIN" "^degraded false "
-}
-
 # sample_agrees ADMIN PORT: one sample of failure 9's property.  A ticket
 # made now names the key in use; /keyring (read before and after it, the
 # sample only counts when both reads agree) and /healthz must say degraded

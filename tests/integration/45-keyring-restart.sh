@@ -22,19 +22,6 @@ PREFIX="kr45:"
 BANNER_RE="220 backend ready"
 export REFRESH=2
 
-# current_fp ADMIN: the fingerprint of the instance's current cluster key.
-current_fp() {
-    keyring "$1" | awk '$2 == "current" && $3 == "cluster" { print $4 }'
-}
-
-# same_current: A and B encrypt with the same cluster key, neither degraded.
-same_current() {
-    local a b
-    a=$(current_fp "$A_ADMIN") && b=$(current_fp "$B_ADMIN") || return 1
-    [ -n "$a" ] && [ "$a" = "$b" ] && kr_has "$A_ADMIN" "^degraded false " &&
-        kr_has "$B_ADMIN" "^degraded false "
-}
-
 # tickets PREFIX: TLS 1.3 and 1.2 tickets made on A and on B, saved as
 # PREFIX-a13.pem, PREFIX-a12.pem, PREFIX-b13.pem, PREFIX-b12.pem.
 tickets() {

@@ -77,6 +77,19 @@ wait_agree() {
             "$("$fn" "$B_ADMIN" "${@:3}")"
 }
 
+# current_fp ADMIN: the fingerprint of the instance's current cluster key.
+current_fp() {
+    keyring "$1" | awk '$2 == "current" && $3 == "cluster" { print $4 }'
+}
+
+# same_current: A and B encrypt with the same cluster key, neither degraded.
+same_current() {
+    local a b
+    a=$(current_fp "$A_ADMIN") && b=$(current_fp "$B_ADMIN") || return 1
+    [ -n "$a" ] && [ "$a" = "$b" ] && kr_has "$A_ADMIN" "^degraded false " &&
+        kr_has "$B_ADMIN" "^degraded false "
+}
+
 # ---- tickets ----
 
 # ticket_hex FILE: the session ticket in a saved session (hex, no spaces).

@@ -470,6 +470,16 @@ sclient_exchange() {
     return $rc
 }
 
+# hs PORT TLSFLAG...: one s_client handshake and a round trip through the
+# echo backend behind PORT; sets HS to Reused or New.
+hs() {
+    local port=$1
+    shift
+    sclient_exchange "echo-$SEQ" "^echo-" "$port" "$@" ||
+        fail "s_client $* on port $port: $(tail -n 20 "$SCLIENT_OUT")"
+    HS=$(sed -n 's/^\(Reused\|New\), .*/\1/p' "$SCLIENT_OUT" | head -n 1)
+}
+
 # tclient SUBCOMMAND ARGS...: run the test client with a time limit; its
 # output goes to stdout and to tclient-N.out.
 tclient() {
