@@ -23,6 +23,7 @@
 #include <openssl/crypto.h>
 
 #include "check.h"
+#include "clock.h"
 #include "keyring_sync.h"
 #include "log.h"
 #include "mc.h"
@@ -127,7 +128,7 @@ admin_render(struct admin *a, const char *url, FILE *out)
     for (size_t f = 0; f < nfe; f++) {
         names[f] = cfg->frontends[f].name;
     }
-    keyring_sync_describe(a->ks, time(NULL), kv);
+    keyring_sync_describe(a->ks, clock_wall_s(), kv);
     struct metrics_snapshot s = {
         .version = PACKAGE_VERSION,
         .openssl_version = OpenSSL_version(OPENSSL_VERSION),
@@ -183,7 +184,7 @@ admin_route(struct admin *a, const char *url, struct admin_reply *r)
             admin_reply_text(r, MHD_HTTP_SERVICE_UNAVAILABLE, "draining\n");
             return;
         }
-        keyring_sync_describe(a->ks, time(NULL), &kv);
+        keyring_sync_describe(a->ks, clock_wall_s(), &kv);
         why = admin_degraded(a, &kv, text, sizeof(text));
         if (why == NULL) {
             admin_reply_text(r, MHD_HTTP_OK, "ok\n");
@@ -288,7 +289,7 @@ admin_new(const struct config *cfg, struct worker **workers, size_t nworkers,
     a->nworkers = nworkers;
     a->ks = ks;
     a->store = store;
-    a->start_time = time(NULL);
+    a->start_time = clock_wall_s();
     atomic_init(&a->draining, false);
     return a;
 }

@@ -84,19 +84,6 @@ static const struct config_section_choice config_stores[] = {
     {NULL, 0},
 };
 
-void
-err_set(struct err *err, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-    va_end(ap);
-}
-
 /* ---- top level, log, tls --------------------------------------------------------------- */
 
 static int
@@ -882,7 +869,7 @@ load_timeouts(struct config_loader *ld)
 int
 config_load(const char *path, struct config **out, struct err *err)
 {
-    struct config_loader ld = {path, NULL, NULL, err};
+    struct config_loader ld = {.path = path, .err = err};
     struct config_section sessions;
     config_t lc;
     int rc = -1;
@@ -893,8 +880,17 @@ config_load(const char *path, struct config **out, struct err *err)
         err_set(err, "%s: out of memory", path);
         goto fail;
     }
-    if (config_section_read_file(&ld, &lc) < 0 || load_top(&ld) < 0 || load_log(&ld) < 0 ||
-        load_tls(&ld) < 0 || load_frontends(&ld) < 0 || load_sessions(&ld, &sessions) < 0 ||
+    if (config_section_read_file(&ld, &lc) < 0) {
+        goto fail;
+    }
+    ld.cfg->path = strdup(path);
+    ld.cfg->dir = strdup(ld.dir);
+    if (ld.cfg->path == NULL || ld.cfg->dir == NULL) {
+        err_set(err, "%s: out of memory", path);
+        goto fail;
+    }
+    if (load_top(&ld) < 0 || load_log(&ld) < 0 || load_tls(&ld) < 0 ||
+        load_frontends(&ld) < 0 || load_sessions(&ld, &sessions) < 0 ||
         load_tickets(&ld, &sessions) < 0 || load_memcached(&ld, &sessions) < 0 ||
         load_admin(&ld) < 0 || load_timeouts(&ld) < 0) {
         goto fail;
@@ -904,6 +900,7 @@ config_load(const char *path, struct config **out, struct err *err)
     ld.cfg = NULL;
     rc = 0;
 fail:
+    free(ld.dir);
     config_free(ld.cfg);
     config_destroy(&lc);
     return rc;

@@ -13,13 +13,7 @@
 #include <stddef.h>
 
 #include "addr.h"
-
-/* A configuration (or other start-up) error: "FILE:LINE: what is wrong". */
-struct err {
-    char msg[1024];
-};
-
-void err_set(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include "err.h"
 
 struct config_cert {
     char *cert; /* absolute or relative to the working directory, resolved */

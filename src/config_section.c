@@ -21,7 +21,6 @@
 #include <libconfig.h>
 
 #include "addr.h"
-#include "config.h"
 
 /*
  * libconfig names an @include'd file as written in the directive, relative
@@ -31,8 +30,7 @@
 static bool
 config_section_is_include(const struct config_loader *ld, const char *file)
 {
-    return file != NULL && file[0] != '/' && strcmp(file, ld->path) != 0 && ld->cfg != NULL &&
-           ld->cfg->dir != NULL;
+    return file != NULL && file[0] != '/' && strcmp(file, ld->path) != 0 && ld->dir != NULL;
 }
 
 /*
@@ -63,7 +61,7 @@ config_section_fail(struct config_loader *ld, const config_setting_t *s, const c
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     if (config_section_is_include(ld, file)) {
-        err_set(ld->err, "%s/%s:%u: %s", ld->cfg->dir, file, line, what);
+        err_set(ld->err, "%s/%s:%u: %s", ld->dir, file, line, what);
     } else {
         err_set(ld->err, "%s:%u: %s", file, line, what);
     }
@@ -93,7 +91,7 @@ config_section_resolve_path(struct config_loader *ld, const config_setting_t *s,
     if (text[0] == '/') {
         return config_section_strdup(ld, s, text, out);
     }
-    if (asprintf(out, "%s/%s", ld->cfg->dir, text) < 0) {
+    if (asprintf(out, "%s/%s", ld->dir, text) < 0) {
         *out = NULL;
         return config_section_fail(ld, s, "out of memory");
     }
@@ -436,25 +434,21 @@ config_section_group_elem(config_setting_t *s, int i)
 
 /* ---- the file ---------------------------------------------------------------------------- */
 
-/* cfg->path and cfg->dir (the real path of the file's folder). */
+/* ld->dir: the real path of the file's folder. */
 static int
 read_paths(struct config_loader *ld)
 {
-    struct config *cfg = ld->cfg;
-    char *copy;
+    char *copy = strdup(ld->path);
     int saved;
 
-    cfg->path = strdup(ld->path);
-    copy = strdup(ld->path);
-    if (cfg->path == NULL || copy == NULL) {
-        free(copy);
+    if (copy == NULL) {
         err_set(ld->err, "%s: out of memory", ld->path);
         return -1;
     }
-    cfg->dir = realpath(dirname(copy), NULL);
+    ld->dir = realpath(dirname(copy), NULL);
     saved = errno;
     free(copy);
-    if (cfg->dir == NULL) {
+    if (ld->dir == NULL) {
         err_set(ld->err, "%s: cannot resolve its folder: %s", ld->path, strerror(saved));
         return -1;
     }
@@ -476,7 +470,7 @@ read_parse(struct config_loader *ld, config_t *lc)
         err_set(ld->err, "%s: not a regular file", ld->path);
         return -1;
     }
-    config_set_include_dir(lc, ld->cfg->dir);
+    config_set_include_dir(lc, ld->dir);
     if (config_read_file(lc, ld->path) != CONFIG_TRUE) {
         const char *file = config_error_file(lc);
 
@@ -486,7 +480,7 @@ read_parse(struct config_loader *ld, config_t *lc)
         if (config_error_type(lc) == CONFIG_ERR_FILE_IO) {
             err_set(ld->err, "%s: %s", file, config_error_text(lc));
         } else if (config_section_is_include(ld, file)) {
-            err_set(ld->err, "%s/%s:%d: %s", ld->cfg->dir, file, config_error_line(lc),
+            err_set(ld->err, "%s/%s:%d: %s", ld->dir, file, config_error_line(lc),
                     config_error_text(lc));
         } else {
             err_set(ld->err, "%s:%d: %s", file, config_error_line(lc), config_error_text(lc));

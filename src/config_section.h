@@ -14,9 +14,10 @@
 
 #include <libconfig.h>
 
+#include "err.h"
+
 struct addr;
 struct config;
-struct err;
 
 /* Longest setting name in a message ("frontends[0].certs[1].cert"). */
 #define CONFIG_SECTION_LABEL_MAX 96
@@ -24,8 +25,9 @@ struct err;
 /* What one config_load() call works with. */
 struct config_loader {
     const char *path;       /* the file as given: fallback for error messages */
+    char *dir;              /* the real path of its folder (malloc'd; the caller frees it) */
     config_setting_t *root; /* libconfig's tree, alive during the load only */
-    struct config *cfg;     /* being filled; freed by the caller on error */
+    struct config *cfg;     /* being filled (config.c's; this module never looks inside) */
     struct err *err;
 };
 
@@ -43,8 +45,7 @@ struct config_section_choice {
 };
 
 /*
- * Set ld->cfg->path and ld->cfg->dir (the real path of the file's folder),
- * then read ld->path into `lc` (@include resolved against that folder) and
+ * Set ld->dir (the real path of the file's folder), then read ld->path into `lc` (@include resolved against that folder) and
  * point ld->root at its root.  -1 with "FILE:LINE: text" on a syntax error.
  */
 int config_section_read_file(struct config_loader *ld, config_t *lc);

@@ -2,7 +2,7 @@
  * conn.c - a client connection's life: TLS handshake, backend connect,
  * relay, close.
  *
- * Runs on the worker that accepted the connection; nothing here is shared
+ * Runs on the thread that accepted the connection; nothing here is shared
  * with other threads.  Both sockets are registered once, edge-triggered,
  * for input and output; the conn remembers which side may be read or
  * written (cleared only on EAGAIN / WANT_*), so the relay never calls
@@ -10,9 +10,15 @@
  * plain field; the heap timer is only re-armed when it fires early, so
  * ordinary I/O never touches the heap.
  *
- *   accept -> HANDSHAKE -> CONNECT -> RELAY -> (closed)
- *                 |            |         |
- *                 +--- error / timeout --+--> close (close_notify when we can)
+ *   accept -> HANDSHAKE <-> PARKED
+ *                 |
+ *                 +-> CONNECT -> RELAY -> (closed)
+ *                 |      |         |
+ *                 +--- error / timeout --> close (close_notify when we can)
+ *
+ * PARKED: a TLS callback asked to wait (handshake.h).  The client's events
+ * are remembered but do not drive the handshake; whoever parked it resumes
+ * it.  Only the handshake deadline runs meanwhile.
  */
 #include "conn.h"
 
@@ -20,24 +26,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 
 #include "backend.h"
 #include "check.h"
+#include "clock.h"
 #include "config.h"
+#include "evloop.h"
 #include "log.h"
-#include "relay.h"
-#include "sessions.h"
 #include "stats.h"
 #include "tlsctx.h"
-#include "worker.h"
 
 enum conn_state {
     CONN_HANDSHAKE = 0,
-    CONN_SESSION_WAIT, /* handshake paused for a memcached lookup */
+    CONN_PARKED, /* a TLS callback waits for something; it resumes us */
     CONN_CONNECT,
     CONN_RELAY,
     CONN_CLOSED,
@@ -53,95 +57,38 @@ struct conn {
     unsigned magic;
 #define CONN_MAGIC 0x434f4e4eu
     enum conn_state state;
-    struct worker *w;
-    unsigned fe;
+    struct conn_set *set;
+    struct evloop *loop;
+    struct handshake hs; /* what the TLS callbacks see */
     struct relay r;      /* sockets, SSL, buffers, readiness */
     struct evhandler ch; /* client socket events */
     struct evhandler bh; /* backend socket events */
     struct evtimer timer;
-    uint64_t deadline;    /* loop ms */
-    uint64_t hs_deadline; /* the handshake's own, kept while a lookup waits */
-    struct sessions_lookup lookup;
-    struct timespec accepted;
+    uint64_t deadline; /* loop ms */
+    uint64_t accepted_us; /* monotonic */
     struct conn *prev, *next;
-    unsigned from_cache : 1;     /* the session cache answered a lookup */
-    unsigned ticket_remote : 1;  /* the ticket was issued by another instance */
     unsigned backend_failed : 1; /* EPOLLERR/EPOLLHUP on the backend socket */
 };
 
-static int conn_ex_index = -1;
-
-int
-conn_global_init(void)
+static const struct config *
+conn_cfg(const struct conn *c)
 {
-    conn_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    return conn_ex_index < 0 ? -1 : 0;
-}
-
-struct conn *
-conn_from_ssl(const SSL *ssl)
-{
-    struct conn *c;
-
-    CAST_OBJ(c, SSL_get_ex_data(ssl, conn_ex_index), CONN_MAGIC);
-    return c;
-}
-
-struct worker *
-conn_worker(const struct conn *c)
-{
-    return c->w;
-}
-
-struct stats *
-conn_stats(const struct conn *c)
-{
-    return c->r.stats;
-}
-
-void
-conn_note_cache_lookup(struct conn *c)
-{
-    c->from_cache = 1;
-}
-
-void
-conn_note_ticket_remote(struct conn *c)
-{
-    c->ticket_remote = 1;
-}
-
-struct sessions_lookup *
-conn_lookup(struct conn *c)
-{
-    return &c->lookup;
-}
-
-unsigned
-conn_frontend_index(const struct conn *c)
-{
-    return c->fe;
+    return c->set->cfg;
 }
 
 static const struct config_frontend *
 conn_frontend(const struct conn *c)
 {
-    return &c->w->cfg->frontends[c->fe];
-}
-
-static void
-conn_set_deadline_at(struct conn *c, uint64_t when)
-{
-    c->deadline = when;
-    if (!evtimer_armed(&c->timer) || c->timer.when > c->deadline) {
-        evtimer_arm(c->w->loop, &c->timer, c->deadline);
-    }
+    return &conn_cfg(c)->frontends[c->hs.fe];
 }
 
 static void
 conn_set_deadline(struct conn *c, unsigned seconds)
 {
-    conn_set_deadline_at(c, evloop_now(c->w->loop) + (uint64_t)seconds * 1000u);
+    c->deadline = evloop_now(c->loop) + (uint64_t)seconds * 1000u;
+    if (!evtimer_armed(&c->timer) || c->timer.when > c->deadline) {
+        evtimer_arm(c->loop, &c->timer, c->deadline);
+    }
 }
 
 /* ---- OpenSSL error classification ---- */
@@ -162,17 +109,6 @@ handshake_error_reason(int sslerr)
 
 /* ---- steps ---- */
 
-static uint64_t
-elapsed_us(const struct timespec *since)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t us = (int64_t)(now.tv_sec - since->tv_sec) * 1000000 +
-                 (int64_t)(now.tv_nsec - since->tv_nsec) / 1000;
-    return us > 0 ? (uint64_t)us : 0u;
-}
-
 static void conn_set_state(struct conn *c, enum conn_state next);
 
 static enum conn_next
@@ -186,18 +122,18 @@ step_handshake(struct conn *c)
     if (r == 1) {
         if (!SSL_session_reused(c->r.ssl)) {
             stats_add(st, STAT_HANDSHAKES_FULL, 1);
-        } else if (c->from_cache) {
+        } else if (c->hs.from_cache) {
             stats_add(st, STAT_HANDSHAKES_RESUMED_SESSION, 1);
             stats_add(st,
-                      sessions_lookup_remote(&c->lookup) ? STAT_RESUMED_SESSION_REMOTE
-                                                         : STAT_RESUMED_SESSION_LOCAL,
+                      c->hs.cache_remote ? STAT_RESUMED_SESSION_REMOTE : STAT_RESUMED_SESSION_LOCAL,
                       1);
         } else {
             stats_add(st, STAT_HANDSHAKES_RESUMED_TICKET, 1);
-            stats_add(st, c->ticket_remote ? STAT_RESUMED_TICKET_REMOTE : STAT_RESUMED_TICKET_LOCAL,
+            stats_add(st,
+                      c->hs.ticket_remote ? STAT_RESUMED_TICKET_REMOTE : STAT_RESUMED_TICKET_LOCAL,
                       1);
         }
-        stats_observe_handshake(st, elapsed_us(&c->accepted));
+        stats_observe_handshake(st, clock_mono_us() - c->accepted_us);
         conn_set_state(c, CONN_CONNECT);
         return NEXT_AGAIN;
     }
@@ -210,8 +146,14 @@ step_handshake(struct conn *c)
         c->r.client_wr = 0;
         return NEXT_WAIT;
     case SSL_ERROR_WANT_CLIENT_HELLO_CB:
-        conn_set_state(c, CONN_SESSION_WAIT); /* sessions.c asked memcached */
-        return NEXT_WAIT;
+        if (c->hs.parked) {
+            conn_set_state(c, CONN_PARKED);
+            return NEXT_WAIT;
+        }
+        /* A callback asked to retry without parking: nothing will wake us. */
+        stats_add(st, STAT_HS_ERR_OTHER, 1);
+        relay_ssl_failed(&c->r, "handshake paused by nobody", e);
+        return NEXT_CLOSE;
     default:
         stats_add(st, handshake_error_reason(e), 1);
         relay_ssl_failed(&c->r, "handshake failed", e);
@@ -219,12 +161,12 @@ step_handshake(struct conn *c)
     }
 }
 
-/* Waiting for memcached: the client's events change nothing until the
- * answer (conn_session_ready) or the deadline (on_conn_timer). */
+/* Parked: the client's events change nothing until the callback's owner
+ * resumes the handshake (on_resume) or the handshake deadline passes. */
 static enum conn_next
-step_session_wait(struct conn *c)
+step_parked(struct conn *c)
 {
-    if (c->lookup.state == SESSIONS_LOOKUP_PENDING) {
+    if (c->hs.parked) {
         return NEXT_WAIT;
     }
     conn_set_state(c, CONN_HANDSHAKE);
@@ -244,12 +186,12 @@ step_connect(struct conn *c)
             stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
             return NEXT_CLOSE;
         }
-        if (evloop_add(c->w->loop, c->r.bfd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->bh) <
+        if (evloop_add(c->loop, c->r.bfd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->bh) <
             0) {
             stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
             return NEXT_CLOSE;
         }
-        conn_set_deadline(c, c->w->cfg->timeouts.connect);
+        conn_set_deadline(c, conn_cfg(c)->timeouts.connect);
         return NEXT_WAIT;
     }
     /* A connecting socket reports EPOLLOUT once connected and EPOLLERR or
@@ -277,7 +219,7 @@ step_relay(struct conn *c)
     case RELAY_IDLE:
         return NEXT_WAIT;
     case RELAY_MOVED:
-        c->deadline = evloop_now(c->w->loop) + (uint64_t)c->w->cfg->timeouts.idle * 1000u;
+        c->deadline = evloop_now(c->loop) + (uint64_t)conn_cfg(c)->timeouts.idle * 1000u;
         return NEXT_WAIT;
     case RELAY_DONE:
     case RELAY_ERROR:
@@ -291,7 +233,7 @@ static const struct conn_step {
     enum conn_next (*run)(struct conn *);
 } conn_steps[] = {
     [CONN_HANDSHAKE] = {"handshake", step_handshake},
-    [CONN_SESSION_WAIT] = {"session-wait", step_session_wait},
+    [CONN_PARKED] = {"parked", step_parked},
     [CONN_CONNECT] = {"connect", step_connect},
     [CONN_RELAY] = {"relay", step_relay},
     [CONN_CLOSED] = {"closed", NULL},
@@ -302,22 +244,16 @@ conn_set_state(struct conn *c, enum conn_state next)
 {
     switch (next) {
     case CONN_HANDSHAKE:
-        if (c->state == CONN_SESSION_WAIT) {
-            conn_set_deadline_at(c, c->hs_deadline); /* back from a lookup */
-        } else {
-            conn_set_deadline(c, c->w->cfg->timeouts.handshake);
-            c->hs_deadline = c->deadline;
+        if (c->state != CONN_PARKED) { /* parked or not, one handshake deadline */
+            conn_set_deadline(c, conn_cfg(c)->timeouts.handshake);
         }
         break;
-    case CONN_SESSION_WAIT: {
-        uint64_t until = evloop_now(c->w->loop) + c->w->cfg->memcached.timeout_ms;
-        conn_set_deadline_at(c, until < c->hs_deadline ? until : c->hs_deadline);
+    case CONN_PARKED:
         break;
-    }
     case CONN_CONNECT:
         break; /* the deadline is set when the connect starts */
     case CONN_RELAY:
-        conn_set_deadline(c, c->w->cfg->timeouts.idle);
+        conn_set_deadline(c, conn_cfg(c)->timeouts.idle);
         break;
     case CONN_CLOSED:
         break;
@@ -330,10 +266,10 @@ conn_set_state(struct conn *c, enum conn_state next)
 static void
 conn_close(struct conn *c)
 {
-    struct worker *w = c->w;
+    struct conn_set *set = c->set;
 
     CHECK(c->state != CONN_CLOSED);
-    if (c->state != CONN_HANDSHAKE) {
+    if (c->state != CONN_HANDSHAKE && c->state != CONN_PARKED) {
         relay_close_client(&c->r); /* a clean TLS close, best effort */
     }
     /* Unread input would turn our close into a reset; read it away first
@@ -343,9 +279,8 @@ conn_close(struct conn *c)
         for (int i = 0; i < 16 && recv(c->r.cfd, sink, sizeof(sink), 0) > 0; i++) {
         }
     }
-    evtimer_disarm(w->loop, &c->timer);
-    sessions_lookup_release(&c->lookup);
-    SSL_free(c->r.ssl);
+    evtimer_disarm(c->loop, &c->timer);
+    SSL_free(c->r.ssl); /* releases what a callback hung on it (a pending lookup) */
     c->r.ssl = NULL;
     close(c->r.cfd);
     c->r.cfd = -1;
@@ -359,34 +294,36 @@ conn_close(struct conn *c)
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
-        w->conns = c->next;
+        set->open = c->next;
     }
     if (c->next != NULL) {
         c->next->prev = c->prev;
     }
     c->prev = NULL;
-    c->next = w->graveyard;
-    w->graveyard = c;
-    w->nconns--;
+    c->next = set->graveyard;
+    set->graveyard = c;
+    set->n--;
     stats_active_add(c->r.stats, -1);
-    worker_conn_closed(w);
-}
-
-void
-conn_abort(struct conn *c)
-{
-    CHECK_OBJ(c, CONN_MAGIC);
-    if (c->state != CONN_CLOSED) {
-        conn_close(c);
+    if (set->on_closed != NULL) {
+        set->on_closed(set);
     }
 }
 
 void
-conn_reap(struct worker *w)
+conn_abort_all(struct conn_set *set)
 {
-    while (w->graveyard != NULL) {
-        struct conn *c = w->graveyard;
-        w->graveyard = c->next;
+    while (set->open != NULL) {
+        CHECK_OBJ(set->open, CONN_MAGIC);
+        conn_close(set->open);
+    }
+}
+
+void
+conn_reap(struct conn_set *set)
+{
+    while (set->graveyard != NULL) {
+        struct conn *c = set->graveyard;
+        set->graveyard = c->next;
         c->magic = 0;
         free(c);
     }
@@ -398,7 +335,6 @@ conn_run(struct conn *c)
 {
     for (;;) {
         CHECK_OBJ(c, CONN_MAGIC);
-        CHECK_OBJ(c->w, WORKER_MAGIC);
         if (c->state == CONN_CLOSED) {
             return;
         }
@@ -414,11 +350,14 @@ conn_run(struct conn *c)
     }
 }
 
-void
-conn_session_ready(struct conn *c)
+/* handshake_resume(): whoever parked the handshake is done waiting. */
+static void
+on_resume(struct handshake *h)
 {
+    struct conn *c = CONTAINER_OF(h, struct conn, hs);
+
     CHECK_OBJ(c, CONN_MAGIC);
-    if (c->state == CONN_SESSION_WAIT) {
+    if (c->state == CONN_PARKED) {
         conn_run(c);
     }
 }
@@ -467,25 +406,15 @@ on_conn_timer(struct evtimer *t)
     if (c->state == CONN_CLOSED) {
         return;
     }
-    if (evloop_now(c->w->loop) < c->deadline) {
-        evtimer_arm(c->w->loop, &c->timer, c->deadline); /* moved by activity */
+    if (evloop_now(c->loop) < c->deadline) {
+        evtimer_arm(c->loop, &c->timer, c->deadline); /* moved by activity */
         return;
     }
     switch (c->state) {
     case CONN_HANDSHAKE:
+    case CONN_PARKED:
         stats_add(c->r.stats, STAT_HS_ERR_TIMEOUT, 1);
         log_debug("conn fd=%d: handshake timeout", c->r.cfd);
-        break;
-    case CONN_SESSION_WAIT:
-        if (c->deadline < c->hs_deadline) {
-            /* memcached did not answer in time: go on with what we have
-             * (a full handshake); the late answer will be discarded. */
-            sessions_lookup_timeout(c->w, c->fe, &c->lookup);
-            conn_run(c);
-            return;
-        }
-        sessions_lookup_timeout(c->w, c->fe, &c->lookup);
-        stats_add(c->r.stats, STAT_HS_ERR_TIMEOUT, 1);
         break;
     case CONN_CONNECT:
         stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
@@ -501,7 +430,7 @@ on_conn_timer(struct evtimer *t)
 }
 
 int
-conn_start(struct worker *w, int fd, unsigned fe)
+conn_start(struct conn_set *set, int fd, unsigned fe)
 {
     struct conn *c = calloc(1, sizeof(*c));
 
@@ -510,32 +439,37 @@ conn_start(struct worker *w, int fd, unsigned fe)
         return -ENOMEM;
     }
     c->magic = CONN_MAGIC;
-    c->w = w;
-    c->fe = fe;
+    c->set = set;
+    c->loop = set->env->loop;
+    c->hs.magic = HANDSHAKE_MAGIC;
+    c->hs.env = set->env;
+    c->hs.fe = fe;
+    c->hs.stats = &set->env->stats[fe];
+    c->hs.on_resume = on_resume;
     c->r.cfd = fd;
     c->r.bfd = -1;
-    c->r.w = w;
-    c->r.stats = &w->stats[fe];
+    c->r.pool = &set->pool;
+    c->r.stats = c->hs.stats;
     c->ch.on_event = on_client_event;
     c->bh.on_event = on_backend_event;
     c->timer.on_timer = on_conn_timer;
-    clock_gettime(CLOCK_MONOTONIC, &c->accepted);
-    c->r.ssl = tlsctx_new_ssl(w->tls[fe]);
+    c->accepted_us = clock_mono_us();
+    c->r.ssl = tlsctx_new_ssl(set->tls[fe]);
     if (c->r.ssl == NULL || SSL_set_fd(c->r.ssl, fd) != 1 ||
-        SSL_set_ex_data(c->r.ssl, conn_ex_index, c) != 1) {
+        handshake_attach(&c->hs, c->r.ssl) < 0) {
         log_openssl(LOG_LVL_WARN, "new TLS connection");
         goto fail;
     }
     SSL_set_accept_state(c->r.ssl);
-    if (evloop_add(w->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->ch) < 0) {
+    if (evloop_add(c->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->ch) < 0) {
         goto fail;
     }
-    c->next = w->conns;
-    if (w->conns != NULL) {
-        w->conns->prev = c;
+    c->next = set->open;
+    if (set->open != NULL) {
+        set->open->prev = c;
     }
-    w->conns = c;
-    w->nconns++;
+    set->open = c;
+    set->n++;
     stats_add(c->r.stats, STAT_CONNECTIONS_TOTAL, 1);
     stats_active_add(c->r.stats, 1);
     conn_set_state(c, CONN_HANDSHAKE);

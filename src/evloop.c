@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "clock.h"
 
 #define EVLOOP_BATCH 256
 
@@ -30,23 +31,11 @@ struct evloop {
     struct epoll_event events[EVLOOP_BATCH];
 };
 
-static uint64_t
-clock_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void
 evloop_update_time(struct evloop *l)
 {
-    struct timespec ts;
-
-    l->now_ms = clock_ms();
-    clock_gettime(CLOCK_REALTIME, &ts);
-    l->wall_s = ts.tv_sec;
+    l->now_ms = clock_mono_ms();
+    l->wall_s = clock_wall_s();
 }
 
 struct evloop *

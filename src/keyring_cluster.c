@@ -50,6 +50,7 @@
 #include <openssl/rand.h>
 
 #include "check.h"
+#include "clock.h"
 #include "evloop.h"
 #include "keyring.h"
 #include "keyring_sync.h"
@@ -317,7 +318,7 @@ kc_submit(struct keyring_cluster *kc, size_t slot, enum mc_op op, uint64_t epoch
     req->cas = cas;
     /* memcached reads a TTL over 30 days as an absolute unix time. */
     req->ttl = (uint32_t)(ttl > MEMCACHED_RELATIVE_TTL_MAX ? (uint64_t)kc->now + ttl : ttl);
-    req->deadline_ms = mc_now_ms() + kc->cfg->memcached.timeout_ms;
+    req->deadline_ms = clock_mono_ms() + kc->cfg->memcached.timeout_ms;
     req->reply_to = &kc->mbox;
     req->fe = TAG(kc->round, slot);
     kc->sent[slot] = true;

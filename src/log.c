@@ -20,6 +20,8 @@
 
 #include <openssl/err.h>
 
+#include "clock.h"
+
 static enum log_level log_threshold = LOG_LVL_INFO;
 static bool log_syslog;
 
@@ -78,7 +80,6 @@ log_write(enum log_level level, const char *text)
 {
     char line[2048];
     char thread[16] = "";
-    struct timespec ts;
     struct tm tm;
     int n;
 
@@ -86,12 +87,13 @@ log_write(enum log_level level, const char *text)
         syslog(log_syslog_priority(level), "%s", text);
         return;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    int64_t ms = clock_wall_ms();
+    time_t sec = (time_t)(ms / 1000);
+    gmtime_r(&sec, &tm);
     pthread_getname_np(pthread_self(), thread, sizeof(thread));
     n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s [%s] %s\n",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000, log_names[level], thread, text);
+                 (long)(ms % 1000), log_names[level], thread, text);
     if (n < 0) {
         return;
     }

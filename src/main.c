@@ -18,7 +18,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
-#include "conn.h"
+#include "handshake.h"
 #include "log.h"
 #include "supervisor.h"
 #include "tickets.h"
@@ -83,7 +83,7 @@ test_config(const char *path)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    if (conn_global_init() < 0 || tickets_init() < 0) {
+    if (handshake_global_init() < 0 || tickets_init() < 0) {
         fprintf(stderr, "tessera: OpenSSL initialisation failed\n");
         config_free(cfg);
         return 1;

@@ -26,6 +26,7 @@
 #include <libmemcached/memcached.h>
 
 #include "check.h"
+#include "clock.h"
 #include "log.h"
 
 #define MC_QUEUE_CAP         1024
@@ -83,24 +84,6 @@ struct mc {
     pthread_cond_t stop_cond;
     _Atomic bool stopping;
 };
-
-uint64_t
-mc_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-uint64_t
-mc_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 struct mc_req *
 mc_req_new(enum mc_op op, const char *key, size_t keylen)
@@ -382,7 +365,7 @@ mc_run(struct mc_helper *h, struct mc_req *req)
     size_t glen = req->grouplen;
     int si;
 
-    if (atomic_load(&mc->stopping) || mc_now_ms() >= req->deadline_ms) {
+    if (atomic_load(&mc->stopping) || clock_mono_ms() >= req->deadline_ms) {
         req->result = MC_RES_DROPPED;
         return;
     }
@@ -472,7 +455,7 @@ mc_helper_main(void *arg)
         pthread_mutex_unlock(&q->lock);
 
         mc_run(h, req);
-        req->latency_us = mc_now_us() - req->submitted_us;
+        req->latency_us = clock_mono_us() - req->submitted_us;
         if (req->reply_to != NULL) {
             mailbox_post(req->reply_to, &req->msg);
         } else {
@@ -513,9 +496,7 @@ mc_prober_main(void *arg)
     pthread_setname_np(pthread_self(), "memcached-probe");
     for (;;) {
         mc_probe_all(mc);
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += MC_PROBE_EVERY_MS / 1000;
+        struct timespec ts = clock_timespec((int64_t)(clock_mono_ms() + MC_PROBE_EVERY_MS));
         pthread_mutex_lock(&mc->stop_lock);
         if (!atomic_load(&mc->stopping)) {
             pthread_cond_timedwait(&mc->stop_cond, &mc->stop_lock, &ts);
@@ -647,7 +628,7 @@ mc_submit(struct mc *mc, size_t qi, struct mc_req *req)
     CHECK_OBJ(req, MC_REQ_MAGIC);
     CHECK(qi < mc->nqueues);
     q = &mc->queues[qi];
-    req->submitted_us = mc_now_us();
+    req->submitted_us = clock_mono_us();
     req->msg.next = NULL;
     pthread_mutex_lock(&q->lock);
     if (q->len >= MC_QUEUE_CAP || atomic_load(&mc->stopping)) {

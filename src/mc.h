@@ -141,8 +141,4 @@ const char *mc_server_name(const struct mc *mc, size_t i);
 bool mc_server_up(const struct mc *mc, size_t i);
 size_t mc_queue_depth(struct mc *mc, size_t q);
 
-/* CLOCK_MONOTONIC in ms and us (the clock deadlines use). */
-uint64_t mc_now_ms(void);
-uint64_t mc_now_us(void);
-
 #endif

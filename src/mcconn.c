@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "clock.h"
 #include "evloop.h"
 #include "log.h"
 
@@ -268,7 +269,7 @@ finish(struct mcconn *g, struct mc_req *req, enum mc_result r)
 {
     req->msg.next = NULL;
     req->result = r;
-    req->latency_us = mc_now_us() - req->submitted_us;
+    req->latency_us = clock_mono_us() - req->submitted_us;
     g->done(g->arg, req);
 }
 
@@ -318,10 +319,10 @@ conn_fail(struct mcconn_conn *c, enum mc_result r, uint64_t retry_in_ms)
     struct mcconn *g = c->g;
     struct mc_req *list = conn_close(c);
 
-    c->retry_at_ms = retry_in_ms > 0 ? mc_now_ms() + retry_in_ms : 0;
+    c->retry_at_ms = retry_in_ms > 0 ? clock_mono_ms() + retry_in_ms : 0;
     /* Opened again ahead of need: no request's deadline pays a connect. */
     evtimer_arm(g->loop, &c->timer,
-                mc_now_ms() + (retry_in_ms > 0 ? retry_in_ms : MCCONN_RETRY_MIN_MS));
+                clock_mono_ms() + (retry_in_ms > 0 ? retry_in_ms : MCCONN_RETRY_MIN_MS));
     /* Detached first: a callback may submit again (a fresh connection). */
     while (list != NULL) {
         struct mc_req *next = (struct mc_req *)list->msg.next;
@@ -374,7 +375,7 @@ conn_retry(struct mcconn_conn *c)
         }
     }
     if (rc < 0) {
-        c->retry_at_ms = mc_now_ms() + retry_delay(c);
+        c->retry_at_ms = clock_mono_ms() + retry_delay(c);
         evtimer_arm(g->loop, &c->timer, c->retry_at_ms);
     }
 }
@@ -572,16 +573,16 @@ on_conn_timer(struct evtimer *t)
 
     CHECK_OBJ(c, MCCONN_CONN_MAGIC);
     if (c->head == NULL) {
-        if (c->fd < 0 && c->retry_at_ms <= mc_now_ms()) {
+        if (c->fd < 0 && c->retry_at_ms <= clock_mono_ms()) {
             (void)conn_open_or_wait(c); /* ahead of need */
         } else if (c->fd < 0) {
             evtimer_arm(c->g->loop, &c->timer, c->retry_at_ms);
-        } else if (c->connecting && c->connect_due <= mc_now_ms()) {
+        } else if (c->connecting && c->connect_due <= clock_mono_ms()) {
             conn_error(c, "connect timed out", 0, false);
         }
         return;
     }
-    if (answer_due(c) > mc_now_ms()) {
+    if (answer_due(c) > clock_mono_ms()) {
         evtimer_arm(c->g->loop, &c->timer, answer_due(c));
         return;
     }
@@ -652,7 +653,7 @@ conn_open(struct mcconn_conn *c)
     }
     c->fd = fd;
     c->connecting = true; /* EPOLLOUT says how it went, even if it is done already */
-    c->connect_due = mc_now_ms() + MCCONN_CONNECT_MS;
+    c->connect_due = clock_mono_ms() + MCCONN_CONNECT_MS;
     if (c->head == NULL) {
         evtimer_arm(g->loop, &c->timer, c->connect_due);
     }
@@ -672,7 +673,7 @@ conn_open_or_wait(struct mcconn_conn *c)
         if (rc == -ECONNREFUSED) {
             mc_health_failure(c->g->mc, c->si, true, "connection refused");
         }
-        c->retry_at_ms = mc_now_ms() + retry_delay(c);
+        c->retry_at_ms = clock_mono_ms() + retry_delay(c);
         evtimer_arm(c->g->loop, &c->timer, c->retry_at_ms);
     }
     return rc;
@@ -767,7 +768,7 @@ mcconn_submit(struct mcconn *g, struct mc_req *req)
         return -EAGAIN;
     }
     struct mcconn_conn *c = &g->conns[si];
-    if (c->npending >= MCCONN_PIPELINE || (c->fd < 0 && c->retry_at_ms > mc_now_ms())) {
+    if (c->npending >= MCCONN_PIPELINE || (c->fd < 0 && c->retry_at_ms > clock_mono_ms())) {
         return -EAGAIN;
     }
     if (c->fd < 0) {
@@ -782,7 +783,7 @@ mcconn_submit(struct mcconn *g, struct mc_req *req)
     if (!put_command(c, req)) {
         return -EAGAIN; /* MCCONN_OUT_MAX unsent bytes, or out of memory */
     }
-    req->submitted_us = mc_now_us();
+    req->submitted_us = clock_mono_us();
     queue_req(c, req);
     if (!c->connecting && !c->dirty) {
         c->dirty = true; /* sent from the loop, never from inside a handshake */

@@ -21,7 +21,6 @@
 
 #include "log.h"
 #include "stats.h"
-#include "worker.h"
 
 #define BUF_SIZE       16384
 #define FREE_BUFS_KEEP 64
@@ -34,13 +33,13 @@ struct relay_buf {
 };
 
 static struct relay_buf *
-buf_get(struct worker *w)
+buf_get(struct relay_pool *p)
 {
-    struct relay_buf *b = w->free_bufs;
+    struct relay_buf *b = p->free;
 
     if (b != NULL) {
-        w->free_bufs = b->next;
-        w->nfree_bufs--;
+        p->free = b->next;
+        p->nfree--;
     } else {
         b = malloc(sizeof(*b));
         if (b == NULL) {
@@ -53,7 +52,7 @@ buf_get(struct worker *w)
 }
 
 static void
-buf_put(struct worker *w, struct relay_buf **bp)
+buf_put(struct relay_pool *p, struct relay_buf **bp)
 {
     struct relay_buf *b = *bp;
 
@@ -61,31 +60,31 @@ buf_put(struct worker *w, struct relay_buf **bp)
         return;
     }
     *bp = NULL;
-    if (w->nfree_bufs >= FREE_BUFS_KEEP) {
+    if (p->nfree >= FREE_BUFS_KEEP) {
         free(b);
         return;
     }
-    b->next = w->free_bufs;
-    w->free_bufs = b;
-    w->nfree_bufs++;
+    b->next = p->free;
+    p->free = b;
+    p->nfree++;
 }
 
 void
-relay_free_bufs(struct worker *w)
+relay_pool_drain(struct relay_pool *p)
 {
-    while (w->free_bufs != NULL) {
-        struct relay_buf *b = w->free_bufs;
-        w->free_bufs = b->next;
+    while (p->free != NULL) {
+        struct relay_buf *b = p->free;
+        p->free = b->next;
         free(b);
     }
-    w->nfree_bufs = 0;
+    p->nfree = 0;
 }
 
 void
 relay_release(struct relay *r)
 {
-    buf_put(r->w, &r->c2b);
-    buf_put(r->w, &r->b2c);
+    buf_put(r->pool, &r->c2b);
+    buf_put(r->pool, &r->b2c);
 }
 
 void
@@ -117,7 +116,7 @@ pump_client_read(struct relay *r)
     if (!r->client_rd || r->client_eof) {
         return 0;
     }
-    if (r->c2b == NULL && (r->c2b = buf_get(r->w)) == NULL) {
+    if (r->c2b == NULL && (r->c2b = buf_get(r->pool)) == NULL) {
         return 0;
     }
     if (r->c2b->tail == BUF_SIZE) {
@@ -187,7 +186,7 @@ pump_backend_read(struct relay *r)
     if (!r->backend_rd || r->backend_eof) {
         return 0;
     }
-    if (r->b2c == NULL && (r->b2c = buf_get(r->w)) == NULL) {
+    if (r->b2c == NULL && (r->b2c = buf_get(r->pool)) == NULL) {
         return 0;
     }
     if (r->b2c->tail == BUF_SIZE) {
@@ -295,10 +294,10 @@ relay_pump(struct relay *r)
 
     /* Idle connections hold no buffer. */
     if (r->c2b != NULL && r->c2b->tail == 0) {
-        buf_put(r->w, &r->c2b);
+        buf_put(r->pool, &r->c2b);
     }
     if (r->b2c != NULL && r->b2c->tail == 0) {
-        buf_put(r->w, &r->b2c);
+        buf_put(r->pool, &r->b2c);
     }
     if (r->client_shut && r->backend_shut) {
         return RELAY_DONE;

@@ -5,8 +5,8 @@
  * A struct relay is embedded in its conn and runs on the conn's worker.
  * conn.c sets the readiness bits from epoll events (edge-triggered); the
  * relay clears them when a call would block.  Every other field is private
- * to relay.c.  Buffers come from a per-worker free list and are given back
- * whenever they are empty, so an idle connection holds none.
+ * to relay.c.  Buffers come from a per-thread pool (struct relay_pool) and
+ * are given back whenever they are empty, so an idle connection holds none.
  */
 #ifndef TESSERA_RELAY_H
 #define TESSERA_RELAY_H
@@ -17,13 +17,18 @@
 #include <openssl/ssl.h>
 
 struct stats;
-struct worker;
 struct relay_buf;
+
+/* Empty buffers kept for reuse by one thread's relays (fields private). */
+struct relay_pool {
+    struct relay_buf *free;
+    size_t nfree;
+};
 
 struct relay {
     SSL *ssl;
     int cfd, bfd;
-    struct worker *w;
+    struct relay_pool *pool;
     struct stats *stats;
     struct relay_buf *c2b, *b2c;
     /* Readiness, set by conn.c on events: may read / write without EAGAIN. */
@@ -55,7 +60,7 @@ void relay_release(struct relay *r);
  * `what`, remember that no close_notify may follow, clear the error queue. */
 void relay_ssl_failed(struct relay *r, const char *what, int sslerr);
 
-/* Free a worker's recycled buffers (worker teardown). */
-void relay_free_bufs(struct worker *w);
+/* Free the buffers kept in `p` (its thread's teardown). */
+void relay_pool_drain(struct relay_pool *p);
 
 #endif

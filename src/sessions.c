@@ -12,10 +12,14 @@
  * whether the ClientHello can resume from the cache at all (design.md: a TLS
  * 1.3 ClientHello's random legacy session ID, or a ClientHello that carries
  * a stateless ticket, never costs a round trip), tries the in-process store,
- * and otherwise sends a GET and returns SSL_CLIENT_HELLO_RETRY.  The answer
- * is opened (seal.c) and decoded on the worker, and the handshake resumes;
- * OpenSSL then calls the client-hello callback again (it is idempotent) and
- * get_session_cb, which hands over what was found.
+ * and otherwise sends a GET, parks the handshake (handshake.h) and returns
+ * SSL_CLIENT_HELLO_RETRY.  The lookup (struct lookup) hangs on the SSL and
+ * is this module's alone: its timer gives up after memcached.timeout_ms
+ * (the handshake then goes on as a full one), its answer is opened (seal.c)
+ * and decoded on the worker, and either one resumes the handshake; OpenSSL
+ * then calls the client-hello callback again (it is idempotent) and
+ * get_session_cb, which hands over what was found.  If the connection
+ * closes first, SSL_free frees the lookup and the late answer is dropped.
  *
  * Single use of TLS 1.3 stateful tickets (RFC 8446 8.1): OpenSSL does not
  * enforce it with an external cache (measured, shared/notes), so a lookup
@@ -38,14 +42,15 @@
 #include <openssl/rand.h>
 
 #include "check.h"
-#include "conn.h"
+#include "clock.h"
+#include "evloop.h"
+#include "handshake.h"
 #include "log.h"
 #include "mc.h"
 #include "mcconn.h"
 #include "seal.h"
 #include "sessions_local.h"
 #include "stats.h"
-#include "worker.h"
 
 #define ENTRY_VERSION    1
 #define ENTRY_KIND_SESS  1
@@ -59,6 +64,49 @@
 static int remote_index = -1;
 static char remote_mark;
 
+/* One handshake's lookup, hung on its SSL (lookup_index) by the first
+ * client-hello callback that has an ID to look up; freed with the SSL. */
+struct lookup {
+    unsigned magic;
+#define LOOKUP_MAGIC 0x4c4f4f4bu
+    struct handshake *hs;
+    struct evtimer timer; /* gives up on memcached (memcached.timeout_ms) */
+    struct mc_req *req;   /* while memcached is asked */
+    SSL_SESSION *found;   /* the answer, one reference */
+    unsigned char id[SSL_MAX_SSL_SESSION_ID_LENGTH];
+    size_t idlen;
+    bool tls13;
+    bool remote; /* `found` was made by another instance */
+};
+
+static int lookup_index = -1;
+
+static void lookup_give_up(struct lookup *l);
+
+/* SSL_free: the connection is gone; a late answer will find no lookup. */
+static void
+lookup_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    struct lookup *l = ptr;
+
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (l == NULL) {
+        return;
+    }
+    CHECK_OBJ(l, LOOKUP_MAGIC);
+    if (l->req != NULL) {
+        lookup_give_up(l); /* closed while waiting (handshake deadline, stop) */
+    }
+    evtimer_disarm(l->hs->env->loop, &l->timer);
+    SSL_SESSION_free(l->found);
+    l->magic = 0;
+    free(l);
+}
+
 struct sessions *
 sessions_new(const struct config *cfg, struct mc *mc, struct seal *seal)
 {
@@ -69,6 +117,9 @@ sessions_new(const struct config *cfg, struct mc *mc, struct seal *seal)
     }
     if (remote_index < 0) {
         remote_index = SSL_SESSION_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    }
+    if (lookup_index < 0) {
+        lookup_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, lookup_free);
     }
     s->magic = SESSIONS_MAGIC;
     s->cfg = cfg;
@@ -94,9 +145,9 @@ sessions_free(struct sessions *s)
 }
 
 static struct sessions *
-sessions_of(struct worker *w)
+sessions_of(const struct handshake_env *env)
 {
-    struct sessions *s = w->sessions;
+    struct sessions *s = env->sessions;
 
     CHECK_OBJ(s, SESSIONS_MAGIC);
     return s;
@@ -172,23 +223,25 @@ count_result(struct stats *st, enum mc_op op, enum mc_result r)
     }
 }
 
-/* Send `req` (its reply_to, fe and owner set) on the worker's own memcached
+/* Send `req` (its fe and owner set) on the thread's own memcached
  * connection, or through the helpers when that path is not for it
  * (mcconn.h).  0: the answer comes to sessions_on_reply.  -1: not sent,
  * counted, freed. */
 static int
-submit(struct worker *w, struct mc_req *req)
+submit(const struct handshake_env *env, struct mc_req *req)
 {
-    int rc = w->mcconn != NULL ? mcconn_submit(w->mcconn, req) : -ENOTSUP;
+    int rc;
 
+    req->reply_to = env->mbox;
+    rc = env->mcconn != NULL ? mcconn_submit(env->mcconn, req) : -ENOTSUP;
     if (rc == -ENOTSUP) {
-        rc = mc_submit(sessions_of(w)->mc, w->id, req);
+        rc = mc_submit(sessions_of(env)->mc, env->queue, req);
         if (rc < 0) {
             req->result = MC_RES_DROPPED; /* the queue is full */
         }
     }
     if (rc < 0) {
-        count_result(&w->stats[req->fe], req->op, req->result);
+        count_result(&env->stats[req->fe], req->op, req->result);
         mc_req_free(req);
         return -1;
     }
@@ -198,15 +251,15 @@ submit(struct worker *w, struct mc_req *req)
 /* ---- memcached: store ---- */
 
 static void
-store_remote(struct worker *w, unsigned fe, SSL_SESSION *sess)
+store_remote(const struct handshake_env *env, unsigned fe, SSL_SESSION *sess)
 {
-    struct sessions *s = sessions_of(w);
+    struct sessions *s = sessions_of(env);
     unsigned int idlen;
     const unsigned char *id = SSL_SESSION_get_id(sess, &idlen);
     int derlen = i2d_SSL_SESSION(sess, NULL);
     time_t created = (time_t)SSL_SESSION_get_time(sess);
     long ttl = SSL_SESSION_get_timeout(sess);
-    struct stats *st = &w->stats[fe];
+    struct stats *st = &env->stats[fe];
     char key[MC_KEY_MAX + 1];
     size_t klen = entry_key(s, id, idlen, key);
 
@@ -240,10 +293,9 @@ store_remote(struct worker *w, unsigned fe, SSL_SESSION *sess)
     req->value = sealed;
     req->vlen = slen;
     req->ttl = (uint32_t)ttl;
-    req->deadline_ms = mc_now_ms() + SET_BUDGET_MS;
-    req->reply_to = &w->mbox;
+    req->deadline_ms = clock_mono_ms() + SET_BUDGET_MS;
     req->fe = fe;
-    submit(w, req);
+    submit(env, req);
     return;
 fail:
     if (pt != NULL) {
@@ -256,21 +308,21 @@ fail:
 }
 
 static void
-delete_remote(struct worker *w, unsigned fe, const unsigned char *id, size_t idlen)
+delete_remote(const struct handshake_env *env, unsigned fe, const unsigned char *id,
+              size_t idlen)
 {
-    struct sessions *s = sessions_of(w);
+    struct sessions *s = sessions_of(env);
     char key[MC_KEY_MAX + 1];
     size_t klen = entry_key(s, id, idlen, key);
     struct mc_req *req = mc_req_new(MC_DELETE, key, klen);
 
     if (req == NULL) {
-        stats_add(&w->stats[fe], STAT_SESS_DELETE_ERROR, 1);
+        stats_add(&env->stats[fe], STAT_SESS_DELETE_ERROR, 1);
         return;
     }
-    req->deadline_ms = mc_now_ms() + SET_BUDGET_MS;
-    req->reply_to = &w->mbox;
+    req->deadline_ms = clock_mono_ms() + SET_BUDGET_MS;
     req->fe = fe;
-    submit(w, req);
+    submit(env, req);
 }
 
 /* ---- memcached: open an answer ---- */
@@ -315,16 +367,16 @@ sessions_entry_open(const struct seal *seal, const char *key, size_t keylen,
 
 /* The session in a sealed entry for `l`, or NULL (counted as rejected). */
 static SSL_SESSION *
-open_entry(struct worker *w, unsigned fe, struct mc_req *req, struct sessions_lookup *l)
+open_entry(const struct handshake_env *env, unsigned fe, struct mc_req *req, struct lookup *l)
 {
-    struct sessions *s = sessions_of(w);
+    struct sessions *s = sessions_of(env);
     const char *why = NULL;
     SSL_SESSION *sess =
         sessions_entry_open(s->seal, req->key, req->keylen, req->value, req->vlen,
-                            evloop_wall(w->loop), l->id, l->idlen, s->instance, &l->remote, &why);
+                            evloop_wall(env->loop), l->id, l->idlen, s->instance, &l->remote, &why);
 
     if (sess == NULL && why != NULL) {
-        stats_add(&w->stats[fe], STAT_SESSION_ENTRIES_REJECTED, 1);
+        stats_add(&env->stats[fe], STAT_SESSION_ENTRIES_REJECTED, 1);
         log_debug("memcached entry %s %s", req->key, why);
     }
     if (sess != NULL && l->remote && remote_index >= 0) {
@@ -333,69 +385,67 @@ open_entry(struct worker *w, unsigned fe, struct mc_req *req, struct sessions_lo
     return sess;
 }
 
-void
-sessions_on_reply(struct worker *w, struct mc_req *req)
+/* Stop waiting for memcached: count it, forget the request (its late
+ * answer is discarded).  The wait is observed like an answer, so that the
+ * histogram holds every pause a handshake took for memcached. */
+static void
+lookup_give_up(struct lookup *l)
 {
-    struct stats *st = &w->stats[req->fe];
-    struct conn *c = req->owner;
+    struct stats *st = l->hs->stats;
+
+    stats_observe_memcached(st, clock_mono_us() - l->req->submitted_us);
+    stats_add(st, STAT_SESS_GET_TIMEOUT, 1);
+    l->req->owner = NULL;
+    l->req = NULL;
+}
+
+/* memcached.timeout_ms passed without an answer: go on with what we have
+ * (a full handshake). */
+static void
+on_lookup_timer(struct evtimer *t)
+{
+    struct lookup *l = CONTAINER_OF(t, struct lookup, timer);
+
+    CHECK_OBJ(l, LOOKUP_MAGIC);
+    if (l->req != NULL) {
+        lookup_give_up(l);
+    }
+    handshake_resume(l->hs); /* last: the connection may close and free l */
+}
+
+void
+sessions_on_reply(const struct handshake_env *env, struct mc_req *req)
+{
+    struct stats *st = &env->stats[req->fe];
+    struct lookup *l = req->owner;
 
     CHECK_OBJ(req, MC_REQ_MAGIC);
-    if (req->op != MC_GET || c != NULL) {
-        /* A GET whose connection gave up waiting was counted as a timeout then. */
+    if (req->op != MC_GET || l != NULL) {
+        /* A GET whose handshake gave up waiting was counted as a timeout then. */
         count_result(st, req->op, req->result);
         stats_observe_memcached(st, req->latency_us);
     }
-    if (req->op == MC_GET && c != NULL) {
-        struct sessions_lookup *l = conn_lookup(c);
+    if (req->op == MC_GET && l != NULL) {
+        CHECK_OBJ(l, LOOKUP_MAGIC);
         CHECK(l->req == req);
         l->req = NULL;
-        l->state = SESSIONS_LOOKUP_DONE;
+        evtimer_disarm(env->loop, &l->timer);
         if (req->result == MC_RES_HIT) {
-            l->found = open_entry(w, req->fe, req, l);
+            l->found = open_entry(env, req->fe, req, l);
             if (l->found != NULL) {
                 if (l->tls13) {
-                    delete_remote(w, req->fe, l->id, l->idlen);
+                    delete_remote(env, req->fe, l->id, l->idlen);
                 } else {
                     /* First level from now on, on this instance. */
-                    sessions_local_put(sessions_of(w)->local, l->found);
+                    sessions_local_put(sessions_of(env)->local, l->found);
                 }
             }
         }
-        conn_session_ready(c);
-    }
-    mc_req_free(req);
-}
-
-void
-sessions_lookup_timeout(struct worker *w, unsigned fe, struct sessions_lookup *l)
-{
-    if (l->state != SESSIONS_LOOKUP_PENDING) {
+        mc_req_free(req);
+        handshake_resume(l->hs); /* last: the connection may close and free l */
         return;
     }
-    /* The wait is observed like an answer, so that the histogram holds every
-     * pause a handshake took for memcached, give-ups included. */
-    stats_observe_memcached(&w->stats[fe], mc_now_us() - l->req->submitted_us);
-    l->req->owner = NULL; /* its answer, when it comes, is discarded */
-    l->req = NULL;
-    l->state = SESSIONS_LOOKUP_DONE;
-    stats_add(&w->stats[fe], STAT_SESS_GET_TIMEOUT, 1);
-}
-
-void
-sessions_lookup_release(struct sessions_lookup *l)
-{
-    if (l->req != NULL) {
-        l->req->owner = NULL;
-        l->req = NULL;
-    }
-    SSL_SESSION_free(l->found);
-    l->found = NULL;
-}
-
-bool
-sessions_lookup_remote(const struct sessions_lookup *l)
-{
-    return l->remote;
+    mc_req_free(req);
 }
 
 /* ---- OpenSSL callbacks ---- */
@@ -469,38 +519,61 @@ sessions_hello_lookup_id(SSL *ssl, bool tickets, bool *tls13, const unsigned cha
     return idlen <= SSL_MAX_SSL_SESSION_ID_LENGTH ? idlen : 0;
 }
 
+/* The lookup hung on `ssl`, or NULL before the first one. */
+static struct lookup *
+lookup_of(const SSL *ssl)
+{
+    struct lookup *l = SSL_get_ex_data(ssl, lookup_index);
+
+    if (l != NULL) {
+        CHECK_OBJ(l, LOOKUP_MAGIC);
+    }
+    return l;
+}
+
 static int
 on_client_hello(SSL *ssl, int *alert, void *arg)
 {
-    struct conn *c = conn_from_ssl(ssl);
-    struct worker *w = conn_worker(c);
-    struct sessions *s = sessions_of(w);
-    struct sessions_lookup *l = conn_lookup(c);
-    unsigned fe = conn_frontend_index(c);
+    struct handshake *hs = handshake_of(ssl);
+    const struct handshake_env *env = hs->env;
+    struct sessions *s = sessions_of(env);
+    struct lookup *l = lookup_of(ssl);
     const unsigned char *id = NULL;
+    bool tls13 = false;
     size_t idlen = 0;
 
     (void)alert;
     (void)arg;
-    if (l->state == SESSIONS_LOOKUP_PENDING) {
-        return SSL_CLIENT_HELLO_RETRY;
+    if (l != NULL) {
+        /* Called again: after the wait, or for the ClientHello that follows
+         * a HelloRetryRequest.  One lookup per handshake. */
+        return l->req != NULL ? SSL_CLIENT_HELLO_RETRY : SSL_CLIENT_HELLO_SUCCESS;
     }
-    if (l->state == SESSIONS_LOOKUP_DONE || s->mc == NULL) {
+    if (s->mc == NULL) {
         return SSL_CLIENT_HELLO_SUCCESS;
     }
-    l->state = SESSIONS_LOOKUP_DONE; /* unless a lookup starts below */
-    idlen = sessions_hello_lookup_id(ssl, s->cfg->sessions.tickets, &l->tls13, &id);
+    idlen = sessions_hello_lookup_id(ssl, s->cfg->sessions.tickets, &tls13, &id);
     if (idlen == 0) {
         return SSL_CLIENT_HELLO_SUCCESS;
     }
+    l = calloc(1, sizeof(*l));
+    if (l == NULL || SSL_set_ex_data(ssl, lookup_index, l) != 1) {
+        free(l);
+        stats_add(hs->stats, STAT_SESS_GET_ERROR, 1);
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    l->magic = LOOKUP_MAGIC;
+    l->hs = hs;
+    l->timer.on_timer = on_lookup_timer;
+    l->tls13 = tls13;
     memcpy(l->id, id, idlen);
     l->idlen = idlen;
-    if (!l->tls13) {
-        l->found = sessions_local_get(s->local, id, idlen, (time_t)evloop_wall(w->loop), 0);
+    if (!tls13) {
+        l->found = sessions_local_get(s->local, id, idlen, (time_t)evloop_wall(env->loop), 0);
         if (l->found != NULL) {
             l->remote = remote_index >= 0 &&
                         SSL_SESSION_get_ex_data(l->found, remote_index) == &remote_mark;
-            stats_add(&w->stats[fe], STAT_SESS_GET_HIT, 1);
+            stats_add(hs->stats, STAT_SESS_GET_HIT, 1);
             return SSL_CLIENT_HELLO_SUCCESS;
         }
     }
@@ -508,28 +581,27 @@ on_client_hello(SSL *ssl, int *alert, void *arg)
     size_t klen = entry_key(s, id, idlen, key);
     struct mc_req *req = mc_req_new(MC_GET, key, klen);
     if (req == NULL) {
-        stats_add(&w->stats[fe], STAT_SESS_GET_ERROR, 1);
+        stats_add(hs->stats, STAT_SESS_GET_ERROR, 1);
         return SSL_CLIENT_HELLO_SUCCESS;
     }
-    req->deadline_ms = mc_now_ms() + s->cfg->memcached.timeout_ms;
-    req->reply_to = &w->mbox;
-    req->owner = c;
-    req->fe = fe;
-    if (submit(w, req) < 0) {
+    uint64_t timeout = s->cfg->memcached.timeout_ms;
+    req->deadline_ms = clock_mono_ms() + timeout;
+    req->owner = l;
+    req->fe = hs->fe;
+    if (submit(env, req) < 0) {
         return SSL_CLIENT_HELLO_SUCCESS;
     }
     l->req = req;
-    l->state = SESSIONS_LOOKUP_PENDING;
+    evtimer_arm(env->loop, &l->timer, evloop_now(env->loop) + timeout);
+    handshake_park(hs);
     return SSL_CLIENT_HELLO_RETRY;
 }
 
 static int
 on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
-    struct conn *c = conn_from_ssl(ssl);
-    struct worker *w = conn_worker(c);
-    struct sessions *s = sessions_of(w);
-    unsigned fe = conn_frontend_index(c);
+    struct handshake *hs = handshake_of(ssl);
+    struct sessions *s = sessions_of(hs->env);
     bool tls13 = SSL_version(ssl) == TLS1_3_VERSION;
 
     /* With tickets on, TLS 1.3 sessions travel in stateless tickets and need
@@ -539,33 +611,34 @@ on_new_session(SSL *ssl, SSL_SESSION *sess)
     }
     if (s->mc == NULL) {
         if (sessions_local_put(s->local, sess) == 0) {
-            stats_add(&w->stats[fe], STAT_SESS_SET_STORED, 1);
+            stats_add(hs->stats, STAT_SESS_SET_STORED, 1);
         }
         return 0;
     }
     if (!tls13) {
         sessions_local_put(s->local, sess);
     }
-    store_remote(w, fe, sess);
+    store_remote(hs->env, hs->fe, sess);
     return 0; /* we took our own references */
 }
 
 static SSL_SESSION *
 on_get_session(SSL *ssl, const unsigned char *id, int len, int *copy)
 {
-    struct conn *c = conn_from_ssl(ssl);
-    struct worker *w = conn_worker(c);
-    struct sessions *s = sessions_of(w);
-    struct sessions_lookup *l = conn_lookup(c);
-    unsigned fe = conn_frontend_index(c);
+    struct handshake *hs = handshake_of(ssl);
+    const struct handshake_env *env = hs->env;
+    struct sessions *s = sessions_of(env);
 
     *copy = 0; /* the reference we return is OpenSSL's */
     if (s->mc != NULL) {
         /* The client-hello callback looked everything up already.  After a
          * HelloRetryRequest OpenSSL asks again: hand out another reference. */
-        if (l->found != NULL && (size_t)len == l->idlen && memcmp(id, l->id, l->idlen) == 0) {
+        struct lookup *l = lookup_of(ssl);
+        if (l != NULL && l->found != NULL && (size_t)len == l->idlen &&
+            memcmp(id, l->id, l->idlen) == 0) {
             SSL_SESSION_up_ref(l->found);
-            conn_note_cache_lookup(c);
+            hs->from_cache = 1;
+            hs->cache_remote = l->remote;
             return l->found;
         }
         return NULL;
@@ -573,16 +646,16 @@ on_get_session(SSL *ssl, const unsigned char *id, int len, int *copy)
     /* A TLS 1.3 stateful ticket is good for one resumption (RFC 8446 8.1). */
     int take = SSL_version(ssl) == TLS1_3_VERSION;
     SSL_SESSION *sess =
-        sessions_local_get(s->local, id, (size_t)len, (time_t)evloop_wall(w->loop), take);
+        sessions_local_get(s->local, id, (size_t)len, (time_t)evloop_wall(env->loop), take);
     if (sess == NULL) {
-        stats_add(&w->stats[fe], STAT_SESS_GET_MISS, 1);
+        stats_add(hs->stats, STAT_SESS_GET_MISS, 1);
         return NULL;
     }
-    stats_add(&w->stats[fe], STAT_SESS_GET_HIT, 1);
+    stats_add(hs->stats, STAT_SESS_GET_HIT, 1);
     if (take) {
-        stats_add(&w->stats[fe], STAT_SESS_DELETE_HIT, 1);
+        stats_add(hs->stats, STAT_SESS_DELETE_HIT, 1);
     }
-    conn_note_cache_lookup(c);
+    hs->from_cache = 1;
     return sess;
 }
 

@@ -4,11 +4,11 @@
  * "memcached") the sealed entries in memcached shared by the cluster.
  *
  * sessions_new/sessions_free/sessions_setup_ctx run on the main thread;
- * everything else on workers.  A lookup that must ask memcached pauses only
- * its own handshake (the client-hello callback returns
- * SSL_CLIENT_HELLO_RETRY); the answer comes back from the worker's own
- * memcached connection or through its mailbox (sessions_on_reply), or the
- * connection's deadline passes first.
+ * everything else on workers.  A lookup that must ask memcached parks only
+ * its own handshake (handshake.h); this module owns the wait: the lookup's
+ * state hangs on the SSL, its timer (memcached.timeout_ms) runs on the
+ * worker's loop, and its answer comes back from the worker's own memcached
+ * connection or through its mailbox (sessions_on_reply).
  */
 #ifndef TESSERA_SESSIONS_H
 #define TESSERA_SESSIONS_H
@@ -25,11 +25,11 @@
 #define SESSIONS_LOCAL_CAPACITY 20480
 #define SESSIONS_INSTANCE_LEN   16
 
+struct handshake_env;
 struct mc;
 struct mc_req;
 struct seal;
 struct sessions_local;
-struct worker;
 
 /* Process-wide and read-only after start-up (the store locks itself). */
 struct sessions {
@@ -42,23 +42,6 @@ struct sessions {
     unsigned char instance[SESSIONS_INSTANCE_LEN]; /* random per process: "local" vs "remote" */
 };
 
-/* Per connection, embedded in struct conn; private to sessions.c. */
-enum sessions_lookup_state {
-    SESSIONS_LOOKUP_IDLE = 0,
-    SESSIONS_LOOKUP_PENDING,
-    SESSIONS_LOOKUP_DONE,
-};
-
-struct sessions_lookup {
-    enum sessions_lookup_state state;
-    struct mc_req *req; /* while pending */
-    SSL_SESSION *found; /* the answer, one reference */
-    unsigned char id[SSL_MAX_SSL_SESSION_ID_LENGTH];
-    size_t idlen;
-    bool tls13;
-    bool remote; /* `found` was made by another instance */
-};
-
 /* Returns NULL on out of memory.  `mc` and `seal` are NULL with the local store. */
 struct sessions *sessions_new(const struct config *cfg, struct mc *mc, struct seal *seal);
 void sessions_free(struct sessions *s);
@@ -68,16 +51,9 @@ void sessions_free(struct sessions *s);
  * lock), and the client-hello callback that pauses for memcached. */
 void sessions_setup_ctx(SSL_CTX *ctx, const struct config *cfg);
 
-/* Worker: a memcached request of this worker's came back (from mcconn.c or
- * the mailbox); takes ownership. */
-void sessions_on_reply(struct worker *w, struct mc_req *req);
-/* Worker: the connection's wait for memcached ran out (count it, forget the
- * request: its late answer is discarded). */
-void sessions_lookup_timeout(struct worker *w, unsigned fe, struct sessions_lookup *l);
-/* Worker: the connection closes: cancel a pending request, drop the answer. */
-void sessions_lookup_release(struct sessions_lookup *l);
-/* The handshake resumed the session `l` found, made by another instance. */
-bool sessions_lookup_remote(const struct sessions_lookup *l);
+/* Worker: a memcached request sent from the thread of `env` came back
+ * (from mcconn.c or the mailbox); takes ownership. */
+void sessions_on_reply(const struct handshake_env *env, struct mc_req *req);
 
 /*
  * Exposed for tests and fuzzing (the pure parts of the callbacks above).

@@ -29,7 +29,8 @@
 
 #include "admin.h"
 #include "check.h"
-#include "conn.h"
+#include "clock.h"
+#include "handshake.h"
 #include "evloop.h"
 #include "keyring_cluster.h"
 #include "keyring_sync.h"
@@ -186,16 +187,6 @@ struct sup {
     bool was_degraded;
 };
 
-/* Wall-clock time in ms. */
-static int64_t
-wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Log when the keys tickets are encrypted with change between the
  * cluster's and local ones (design.md "Degrade"). */
 static void
@@ -220,7 +211,7 @@ sup_note_degraded(struct sup *s, time_t now)
 static void
 sup_schedule(struct sup *s)
 {
-    int64_t now = wall_ms();
+    int64_t now = clock_wall_ms();
     unsigned retry = 0;
 
     if (s->kc != NULL &&
@@ -241,7 +232,7 @@ sup_schedule(struct sup *s)
 static void
 sup_refresh(struct sup *s, int64_t due_ms)
 {
-    int64_t now = wall_ms();
+    int64_t now = clock_wall_ms();
     time_t t = (time_t)((now > due_ms ? now : due_ms) / 1000);
 
     if (s->kc != NULL) {
@@ -260,7 +251,7 @@ sup_refreshed(void *arg)
 {
     struct sup *s = arg;
 
-    sup_note_degraded(s, time(NULL));
+    sup_note_degraded(s, clock_wall_s());
     if (!keyring_cluster_busy(s->kc)) {
         sup_schedule(s);
     }
@@ -391,18 +382,18 @@ static bool
 sup_first_keys(struct sup *s)
 {
     if (s->kc == NULL) {
-        sup_refresh(s, wall_ms());
+        sup_refresh(s, clock_wall_ms());
         return true;
     }
-    sup_refresh(s, wall_ms());
+    sup_refresh(s, clock_wall_ms());
     if (!sup_run_until(s, sup_keys_ready, STARTUP_KEYS_MS) || s->stop_sig != 0) {
         return false;
     }
     if (keyring_cluster_busy(s->kc)) {
         log_warn("keyring: memcached gave no keys within %d ms; starting with local keys",
                  STARTUP_KEYS_MS);
-        keyring_cluster_fill_local(s->kc, time(NULL));
-        sup_note_degraded(s, time(NULL));
+        keyring_cluster_fill_local(s->kc, clock_wall_s());
+        sup_note_degraded(s, clock_wall_s());
     }
     return true;
 }
@@ -412,13 +403,13 @@ sup_first_keys(struct sup *s)
 static void
 supervisor_drain(const struct config *cfg, struct worker **workers, size_t started)
 {
-    struct timespec deadline;
+    /* pthread_timedjoin_np takes a CLOCK_REALTIME time. */
+    struct timespec deadline =
+        clock_timespec(clock_wall_ms() + (int64_t)cfg->timeouts.shutdown * 1000);
 
     for (size_t i = 0; i < started; i++) {
         worker_notify(workers[i], WORKER_MSG_DRAIN);
     }
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += cfg->timeouts.shutdown;
     for (size_t i = 0; i < started; i++) {
         if (pthread_timedjoin_np(workers[i]->thread, NULL, &deadline) == 0) {
             continue;
@@ -465,7 +456,7 @@ supervisor_run(const struct config *cfg)
         log_error("%s", err.msg);
         goto out;
     }
-    if (workers == NULL || fds == NULL || conn_global_init() < 0 || tickets_init() < 0) {
+    if (workers == NULL || fds == NULL || handshake_global_init() < 0 || tickets_init() < 0) {
         log_error("start-up failed: out of memory or OpenSSL initialisation");
         goto out;
     }

@@ -16,11 +16,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "conn.h"
+#include "evloop.h"
+#include "handshake.h"
 #include "keyring.h"
 #include "sessions.h"
 #include "stats.h"
-#include "worker.h"
 
 /* Fetched once: an implicit fetch per ticket (EVP_aes_256_cbc()) would
  * search the provider store on every call. */
@@ -57,13 +57,13 @@ static int
 on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
               EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx, int enc)
 {
-    struct conn *c = conn_from_ssl(ssl);
-    struct worker *w = conn_worker(c);
-    time_t now = (time_t)evloop_wall(w->loop);
+    struct handshake *hs = handshake_of(ssl);
+    const struct keyring *ring = hs->env->ring;
+    time_t now = (time_t)evloop_wall(hs->env->loop);
     const struct keyring_key *k;
 
     if (enc) {
-        k = keyring_encrypt_key(w->ring, now);
+        k = keyring_encrypt_key(ring, now);
         if (k == NULL) {
             return 0; /* no key yet: issue no ticket */
         }
@@ -75,22 +75,22 @@ on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENG
             tickets_set_mac(hctx, k) <= 0) {
             return -1;
         }
-        stats_add(conn_stats(c), STAT_TICKETS_ISSUED, 1);
+        stats_add(hs->stats, STAT_TICKETS_ISSUED, 1);
         return 1;
     }
 
-    k = keyring_find(w->ring, name);
+    k = keyring_find(ring, name);
     if (k == NULL) {
-        stats_add(conn_stats(c), STAT_TICKETS_UNKNOWN_KEY, 1);
+        stats_add(hs->stats, STAT_TICKETS_UNKNOWN_KEY, 1);
         return 0; /* unknown or retired key: full handshake */
     }
     if (tickets_set_mac(hctx, k) <= 0 ||
         EVP_DecryptInit_ex(ectx, ticket_cipher, NULL, k->aes, iv) <= 0) {
         return -1;
     }
-    stats_add(conn_stats(c), STAT_TICKETS_DECRYPTED, 1);
-    if (SSL_version(ssl) == TLS1_3_VERSION || keyring_needs_renewal(w->ring, k, now)) {
-        stats_add(conn_stats(c), STAT_TICKETS_RENEWED, 1);
+    stats_add(hs->stats, STAT_TICKETS_DECRYPTED, 1);
+    if (SSL_version(ssl) == TLS1_3_VERSION || keyring_needs_renewal(ring, k, now)) {
+        stats_add(hs->stats, STAT_TICKETS_RENEWED, 1);
         return 2;
     }
     return 1;
@@ -101,8 +101,7 @@ on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENG
 static int
 on_ticket_generate(SSL *ssl, void *arg)
 {
-    struct conn *c = conn_from_ssl(ssl);
-    const struct sessions *s = conn_worker(c)->sessions;
+    const struct sessions *s = handshake_of(ssl)->env->sessions;
     SSL_SESSION *sess = SSL_get0_session(ssl);
 
     (void)arg;
@@ -122,13 +121,13 @@ on_ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname, s
     switch (status) {
     case SSL_TICKET_SUCCESS:
     case SSL_TICKET_SUCCESS_RENEW: {
-        struct conn *c = conn_from_ssl(ssl);
-        const struct sessions *s = conn_worker(c)->sessions;
+        struct handshake *hs = handshake_of(ssl);
+        const struct sessions *s = hs->env->sessions;
         void *data = NULL;
         size_t len = 0;
         if (SSL_SESSION_get0_ticket_appdata(sess, &data, &len) == 1 && len == sizeof(s->instance) &&
             memcmp(data, s->instance, len) != 0) {
-            conn_note_ticket_remote(c);
+            hs->ticket_remote = 1;
         }
         return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
     }

@@ -19,7 +19,6 @@
 
 #include "check.h"
 #include "config.h"
-#include "conn.h"
 #include "keyring.h"
 #include "keyring_sync.h"
 #include "listener.h"
@@ -67,7 +66,7 @@ worker_accept_pause(struct worker *w, unsigned fe, const char *why, bool timed)
         if (w->pause_logged_ms == 0 || now - w->pause_logged_ms >= ACCEPT_LOG_EVERY_MS) {
             log_warn("accept paused: %s (%zu connections open; %llu more pauses since the "
                      "last message)",
-                     why, w->nconns, (unsigned long long)w->pauses_unlogged);
+                     why, w->conns.n, (unsigned long long)w->pauses_unlogged);
             w->pause_logged_ms = now;
             w->pauses_unlogged = 0;
         } else {
@@ -92,10 +91,14 @@ worker_accept_resume(struct worker *w)
     worker_listen_set(w, true);
 }
 
-void
-worker_conn_closed(struct worker *w)
+/* A connection closed: resume accepting if it was paused for the limit. */
+static void
+on_conn_closed(struct conn_set *set)
 {
-    if (w->accept_paused && !evtimer_armed(&w->accept_timer) && w->nconns < w->max_conns) {
+    struct worker *w = CONTAINER_OF(set, struct worker, conns);
+
+    CHECK_OBJ(w, WORKER_MAGIC);
+    if (w->accept_paused && !evtimer_armed(&w->accept_timer) && w->conns.n < w->max_conns) {
         worker_accept_resume(w);
     }
 }
@@ -106,7 +109,7 @@ on_accept_timer(struct evtimer *t)
     struct worker *w = CONTAINER_OF(t, struct worker, accept_timer);
 
     CHECK_OBJ(w, WORKER_MAGIC);
-    if (w->nconns < w->max_conns) {
+    if (w->conns.n < w->max_conns) {
         worker_accept_resume(w);
     }
 }
@@ -122,7 +125,7 @@ on_listener_event(struct evhandler *h, uint32_t events)
     w = l->w;
     CHECK_OBJ(w, WORKER_MAGIC);
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        if (w->nconns >= w->max_conns) {
+        if (w->conns.n >= w->max_conns) {
             worker_accept_pause(w, l->fe, "connection limit reached", false);
             return;
         }
@@ -138,7 +141,7 @@ on_listener_event(struct evhandler *h, uint32_t events)
         if (fd < 0) {
             continue; /* ECONNABORTED, EINTR, EPROTO...: that one client only */
         }
-        (void)conn_start(w, fd, l->fe);
+        (void)conn_start(&w->conns, fd, l->fe);
     }
 }
 
@@ -177,13 +180,13 @@ on_mailbox(struct evhandler *h, uint32_t events)
     while (list != NULL) {
         struct mc_req *req = (struct mc_req *)list; /* the only kind of message */
         list = list->next;
-        sessions_on_reply(w, req);
+        sessions_on_reply(&w->env, req);
     }
     if ((msg & WORKER_MSG_DRAIN) && !w->draining) {
         w->draining = true;
         evtimer_disarm(w->loop, &w->accept_timer);
         worker_close_listeners(w);
-        log_debug("worker %u: draining %zu connections", w->id, w->nconns);
+        log_debug("worker %u: draining %zu connections", w->id, w->conns.n);
     }
     if (msg & WORKER_MSG_STOP) {
         w->stopping = true;
@@ -199,7 +202,7 @@ on_mcconn_done(void *arg, struct mc_req *req)
     struct worker *w = arg;
 
     CHECK_OBJ(w, WORKER_MAGIC);
-    sessions_on_reply(w, req);
+    sessions_on_reply(&w->env, req);
 }
 
 void
@@ -238,18 +241,16 @@ worker_main(void *arg)
         worker_listen_set(w, true);
     }
 
-    while (!w->stopping && !(w->draining && w->nconns == 0)) {
+    while (!w->stopping && !(w->draining && w->conns.n == 0)) {
         int n = evloop_run_once(w->loop, 1000);
         if (n < 0) {
             log_error("worker %u: epoll: %s", w->id, strerror(-n));
             break;
         }
-        conn_reap(w);
+        conn_reap(&w->conns);
     }
-    while (w->conns != NULL) {
-        conn_abort(w->conns);
-    }
-    conn_reap(w);
+    conn_abort_all(&w->conns);
+    conn_reap(&w->conns);
     worker_close_listeners(w);
     return NULL;
 }
@@ -300,6 +301,21 @@ worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls, struct se
             goto fail;
         }
     }
+    w->env = (struct handshake_env){
+        .loop = w->loop,
+        .stats = w->stats,
+        .sessions = sessions,
+        .ring = w->ring,
+        .mcconn = w->mcconn,
+        .mbox = &w->mbox,
+        .queue = id,
+    };
+    w->conns = (struct conn_set){
+        .cfg = cfg,
+        .tls = tls,
+        .env = &w->env,
+        .on_closed = on_conn_closed,
+    };
     return w;
 fail:
     /* The caller keeps the listening sockets when there is no worker. */
@@ -325,7 +341,7 @@ worker_free(struct worker *w)
         return;
     }
     worker_close_listeners(w);
-    relay_free_bufs(w);
+    relay_pool_drain(&w->conns.pool);
     if (w->mbox.efd >= 0) {
         /* Answers that came back after the worker stopped (mc_free runs first). */
         struct mailbox_msg *list;

@@ -16,12 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conn.h"
 #include "evloop.h"
+#include "handshake.h"
 #include "mailbox.h"
 #include "stats.h"
 
 struct config;
-struct conn;
 struct keyring;
 struct keyring_sync;
 struct mcconn;
@@ -42,8 +43,6 @@ struct worker_listener {
     unsigned fe; /* frontend index */
     bool registered;
 };
-
-struct relay_buf;
 
 struct worker {
     unsigned magic;
@@ -80,13 +79,11 @@ struct worker {
     bool draining;
     bool stopping;
 
-    /* Connections (private to conn.c). */
-    struct conn *conns;     /* open ones, doubly linked */
-    struct conn *graveyard; /* closed, freed by conn_reap */
-    size_t nconns;
+    /* What the TLS callbacks of this thread's handshakes use (handshake.h). */
+    struct handshake_env env;
+    /* The connections (conn.h), at most max_conns open. */
+    struct conn_set conns;
     size_t max_conns;
-    struct relay_buf *free_bufs; /* private to relay.c */
-    size_t nfree_bufs;
 };
 
 /* Main thread: build a worker with its listening sockets (ownership of the
@@ -100,9 +97,5 @@ int worker_start(struct worker *w);
 void worker_notify(struct worker *w, unsigned msg);
 /* Main thread, after the thread has been joined. */
 void worker_free(struct worker *w);
-
-/* Worker thread: a connection closed; resume accepting if it was paused for
- * the connection limit. */
-void worker_conn_closed(struct worker *w);
 
 #endif

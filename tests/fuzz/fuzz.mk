@@ -2,9 +2,8 @@
 #
 # scripts/fuzz runs it from the top of the source tree:
 #     make -f tests/fuzz/fuzz.mk B=build/fuzz [build/fuzz/fuzz_TARGET ...]
-# Every module of src/ except main.c and conn.c (fuzz_common.c stands in for
-# conn.c's accessors) is compiled with coverage instrumentation, ASan and
-# UBSan into one archive; each harness links the archive, so it carries
+# Every module of src/ except main.c is compiled with coverage
+# instrumentation, ASan and UBSan into one archive; each harness links the archive, so it carries
 # only the modules it reaches.  The gcc build in build/ is never reused:
 # libFuzzer needs clang's instrumentation in every object.
 
@@ -28,7 +27,7 @@ CFLAGS = -std=gnu11 -pthread -g -O1 -fno-omit-frame-pointer $(SAN) -fsanitize=fu
 LDFLAGS = -pthread $(SAN) -fsanitize=fuzzer
 
 TARGETS = config mcreply sealed ticket clienthello admin
-LIB_SRCS = $(filter-out src/main.c src/conn.c,$(wildcard src/*.c))
+LIB_SRCS = $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJS = $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
 
 all: $(addprefix $(B)/fuzz_,$(TARGETS))

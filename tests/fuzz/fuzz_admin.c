@@ -26,6 +26,7 @@
 #include "fuzz_common.h"
 #include "keyring_sync.h"
 #include "sessions.h"
+#include "worker.h"
 
 static struct admin *serving, *draining;
 

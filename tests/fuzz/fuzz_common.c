@@ -319,96 +319,20 @@ fuzz_ring_fill(struct keyring *r, time_t now)
     ring_add(r, 4, e - r->keep, KEYRING_SOURCE_CLUSTER);
 }
 
-/* ---- the stand-in for conn.c ---- */
+/* ---- the handshake a connection would drive ---- */
 
-struct conn {
-    unsigned magic;
-#define CONN_MAGIC 0x434f4e4eu
-    struct worker *w;
-    unsigned fe;
-    struct stats *stats;
-    struct sessions_lookup lookup;
-    bool from_cache;
-    bool ticket_remote;
-    bool session_ready;
-};
-
-static int conn_ex_index = -1;
-
-int
-conn_global_init(void)
+/* Nothing waits for a parked handshake here: no stand-in is without a
+ * memcached connection, so nothing parks (sessions_new got no mc). */
+static void
+on_resume(struct handshake *h)
 {
-    conn_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    return conn_ex_index < 0 ? -1 : 0;
-}
-
-struct conn *
-conn_from_ssl(const SSL *ssl)
-{
-    struct conn *c;
-
-    CAST_OBJ(c, SSL_get_ex_data(ssl, conn_ex_index), CONN_MAGIC);
-    return c;
-}
-
-struct worker *
-conn_worker(const struct conn *c)
-{
-    return c->w;
-}
-
-struct stats *
-conn_stats(const struct conn *c)
-{
-    return c->stats;
-}
-
-void
-conn_note_cache_lookup(struct conn *c)
-{
-    c->from_cache = true;
-}
-
-void
-conn_note_ticket_remote(struct conn *c)
-{
-    c->ticket_remote = true;
-}
-
-struct sessions_lookup *
-conn_lookup(struct conn *c)
-{
-    return &c->lookup;
-}
-
-unsigned
-conn_frontend_index(const struct conn *c)
-{
-    return c->fe;
-}
-
-void
-conn_session_ready(struct conn *c)
-{
-    c->session_ready = true;
-}
-
-struct conn *
-fuzz_conn(SSL *ssl)
-{
-    return conn_from_ssl(ssl);
-}
-
-bool
-fuzz_conn_ticket_remote(const struct conn *c)
-{
-    return c->ticket_remote;
+    (void)h;
 }
 
 /* ---- worlds ---- */
 
-/* What every harness needs once: quiet logs, conn's ex_data index, the
- * ticket cipher, the scratch folder. */
+/* What every harness needs once: quiet logs, the handshake's ex_data index,
+ * the ticket cipher, the scratch folder. */
 static void
 fuzz_global_init(void)
 {
@@ -419,8 +343,8 @@ fuzz_global_init(void)
     }
     done = true;
     log_init(LOG_LVL_ERROR, false);
-    if (conn_global_init() < 0 || tickets_init() < 0) {
-        fuzz_die("cannot initialise conn or tickets");
+    if (handshake_global_init() < 0 || tickets_init() < 0) {
+        fuzz_die("cannot initialise handshakes or tickets");
     }
     (void)fuzz_dir();
 }
@@ -477,15 +401,11 @@ fuzz_world_new(const char *name, const char *text)
     keyring_init(fw->ring, fw->cfg->tickets.rotate, fw->cfg->tickets.keep);
     fuzz_ring_fill(fw->ring, time(NULL));
 
-    struct worker *w = &fw->worker;
-    w->magic = WORKER_MAGIC;
-    w->cfg = fw->cfg;
-    w->tls = &fw->tls;
-    w->sessions = fw->sessions;
-    w->loop = evloop_new();
-    w->stats = fw->stats;
-    w->ring = fw->ring;
-    if (w->loop == NULL) {
+    fw->env.loop = evloop_new();
+    fw->env.stats = fw->stats;
+    fw->env.sessions = fw->sessions;
+    fw->env.ring = fw->ring;
+    if (fw->env.loop == NULL) {
         fuzz_die("cannot make an event loop");
     }
     return fw;
@@ -495,19 +415,20 @@ SSL *
 fuzz_server_new(struct fuzz_world *fw)
 {
     SSL *ssl = tlsctx_new_ssl(fw->tls);
-    struct conn *c = calloc(1, sizeof(*c));
+    struct handshake *hs = calloc(1, sizeof(*hs));
     BIO *rbio = BIO_new(BIO_s_mem());
     BIO *wbio = BIO_new(BIO_s_mem());
 
-    if (ssl == NULL || c == NULL || rbio == NULL || wbio == NULL) {
+    if (ssl == NULL || hs == NULL || rbio == NULL || wbio == NULL) {
         fuzz_die("cannot make a server SSL");
     }
-    c->magic = CONN_MAGIC;
-    c->w = &fw->worker;
-    c->fe = 0;
-    c->stats = &fw->stats[0];
-    if (SSL_set_ex_data(ssl, conn_ex_index, c) != 1) {
-        fuzz_die("cannot link the conn");
+    hs->magic = HANDSHAKE_MAGIC;
+    hs->env = &fw->env;
+    hs->fe = 0;
+    hs->stats = &fw->stats[0];
+    hs->on_resume = on_resume;
+    if (handshake_attach(hs, ssl) < 0) {
+        fuzz_die("cannot link the handshake");
     }
     SSL_set_bio(ssl, rbio, wbio);
     SSL_set_accept_state(ssl);
@@ -517,12 +438,11 @@ fuzz_server_new(struct fuzz_world *fw)
 void
 fuzz_server_free(SSL *ssl)
 {
-    struct conn *c = conn_from_ssl(ssl);
+    struct handshake *hs = handshake_of(ssl);
 
-    sessions_lookup_release(&c->lookup);
-    SSL_free(ssl);
-    c->magic = 0;
-    free(c);
+    SSL_free(ssl); /* and what the callbacks hung on it */
+    hs->magic = 0;
+    free(hs);
 }
 
 static void

@@ -2,13 +2,13 @@
  * fuzz_common.h - what the libFuzzer harnesses share: a scratch folder with
  * certificates and cluster secrets, configurations loaded from text, a fixed
  * keyring, and a "world" (configuration, SSL_CTXs from tlsctx.c, session
- * store, keyring copy, a worker) in which tessera's OpenSSL callbacks run on
- * memory BIOs, without a socket, a loop pass or a thread.
+ * store, keyring copy, the handshake environment a worker would give) in
+ * which tessera's OpenSSL callbacks run on memory BIOs, without a socket, a
+ * loop pass or a thread.  A server SSL is linked to a struct handshake
+ * (handshake.h) as conn.c links it.
  *
  * Thread: the fuzzer's only thread.  Everything made here lives until the
- * process exits; the scratch folder is removed then.  fuzz_common.c also
- * stands in for src/conn.c (the conn_* accessors the callbacks use), which
- * the fuzz build leaves out.
+ * process exits; the scratch folder is removed then.
  */
 #ifndef TESSERA_FUZZ_COMMON_H
 #define TESSERA_FUZZ_COMMON_H
@@ -21,10 +21,10 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "handshake.h"
 #include "keyring.h"
 #include "seal.h"
 #include "stats.h"
-#include "worker.h"
 
 /* libFuzzer's entry points (declared for -Wmissing-prototypes). */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -58,14 +58,14 @@ struct seal *fuzz_seal_new(bool as_old);
  * whatever the time, the same names play the same roles. */
 void fuzz_ring_fill(struct keyring *r, time_t now);
 
-/* Where tessera's callbacks find their worker (via the stand-in conn). */
+/* What tessera's callbacks find through their handshake. */
 struct fuzz_world {
     struct config *cfg;
     struct tlsctx *tls;
     struct sessions *sessions;
     struct keyring *ring;
     struct stats *stats; /* one per frontend */
-    struct worker worker;
+    struct handshake_env env;
 };
 
 /* A world over the configuration `text` (its first frontend).  Aborts on
@@ -76,7 +76,7 @@ struct fuzz_world *fuzz_world_new(const char *name, const char *text);
  * two groups (SNI), ALPN h2 and http/1.1; `store` and `tickets` vary. */
 const char *fuzz_world_config(const char *store, bool tickets);
 
-/* A server SSL of the world on memory BIOs, linked to a stand-in conn as
+/* A server SSL of the world on memory BIOs, linked to a struct handshake as
  * conn.c would link it; fuzz_server_free() frees both. */
 SSL *fuzz_server_new(struct fuzz_world *fw);
 void fuzz_server_free(SSL *ssl);
@@ -104,10 +104,5 @@ bool fuzz_handshake(SSL *client, SSL *server, unsigned char *sent, size_t cap, s
  */
 const char *fuzz_seed_dir(void);
 void fuzz_seed(const char *name, const void *a, size_t alen, const void *b, size_t blen);
-
-/* The stand-in conn of a server SSL, for harnesses that look at it. */
-struct conn;
-struct conn *fuzz_conn(SSL *ssl);
-bool fuzz_conn_ticket_remote(const struct conn *c);
 
 #endif
