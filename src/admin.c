@@ -24,10 +24,12 @@
 
 #include "check.h"
 #include "clock.h"
+#include "gen.h"
 #include "keyring_sync.h"
 #include "log.h"
 #include "mc.h"
 #include "metrics.h"
+#include "reload.h"
 #include "sessions.h"
 #include "sessions_local.h"
 #include "worker.h"
@@ -49,6 +51,8 @@ struct admin {
     size_t nworkers;
     struct keyring_sync *ks;
     struct sessions *store;
+    const struct gen_slots *slots;
+    const struct reload_stats *reloads;
     struct MHD_Daemon *daemon;
     time_t start_time;
     _Atomic bool draining;
@@ -97,10 +101,10 @@ static int
 admin_render(struct admin *a, const char *url, FILE *out)
 {
     const struct config *cfg = a->cfg;
-    size_t nfe = cfg->nfrontends;
-    struct stats_totals *fe = calloc(nfe, sizeof(*fe));
+    size_t nfe = gen_slots_count(a->slots);
+    struct stats_totals *fe = calloc(nfe + 1, sizeof(*fe));
     struct stats_totals *wk = calloc(a->nworkers, sizeof(*wk));
-    const char **names = calloc(nfe, sizeof(*names));
+    const char **names = calloc(nfe + 1, sizeof(*names));
     struct keyring_view *kv = malloc(sizeof(*kv));
     struct mc *mc = a->store->mc;
     size_t nservers = mc != NULL ? mc_nservers(mc) : 0;
@@ -126,7 +130,7 @@ admin_render(struct admin *a, const char *url, FILE *out)
         }
     }
     for (size_t f = 0; f < nfe; f++) {
-        names[f] = cfg->frontends[f].name;
+        names[f] = a->slots->name[f];
     }
     keyring_sync_describe(a->ks, clock_wall_s(), kv);
     struct metrics_snapshot s = {
@@ -134,6 +138,10 @@ admin_render(struct admin *a, const char *url, FILE *out)
         .openssl_version = OpenSSL_version(OPENSSL_VERSION),
         .start_time = a->start_time,
         .draining = atomic_load(&a->draining),
+        .generation = a->reloads != NULL ? atomic_load(&a->reloads->generation) : 1,
+        .reloads_ok = a->reloads != NULL ? atomic_load(&a->reloads->ok) : 0,
+        .reloads_failed = a->reloads != NULL ? atomic_load(&a->reloads->failed) : 0,
+        .last_reload_ok = a->reloads != NULL ? atomic_load(&a->reloads->last_ok_s) : 0,
         .degraded = admin_degraded(a, kv, why, sizeof(why)),
         .nfrontends = nfe,
         .frontend_names = names,
@@ -275,8 +283,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct admin *
-admin_new(const struct config *cfg, struct worker **workers, size_t nworkers,
-          struct keyring_sync *ks, struct sessions *store)
+admin_new(const struct config *cfg, const struct admin_sources *src)
 {
     struct admin *a = calloc(1, sizeof(*a));
 
@@ -285,20 +292,21 @@ admin_new(const struct config *cfg, struct worker **workers, size_t nworkers,
     }
     a->magic = ADMIN_MAGIC;
     a->cfg = cfg;
-    a->workers = workers;
-    a->nworkers = nworkers;
-    a->ks = ks;
-    a->store = store;
+    a->workers = src->workers;
+    a->nworkers = src->nworkers;
+    a->ks = src->ks;
+    a->store = src->store;
+    a->slots = src->slots;
+    a->reloads = src->reloads;
     a->start_time = clock_wall_s();
     atomic_init(&a->draining, false);
     return a;
 }
 
 struct admin *
-admin_start(const struct config *cfg, struct worker **workers, size_t nworkers,
-            struct keyring_sync *ks, struct sessions *store, struct err *err)
+admin_start(const struct config *cfg, const struct admin_sources *src, struct err *err)
 {
-    struct admin *a = admin_new(cfg, workers, nworkers, ks, store);
+    struct admin *a = admin_new(cfg, src);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 
     if (a == NULL) {

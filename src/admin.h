@@ -14,14 +14,26 @@
 #include "config.h"
 
 struct admin;
+struct gen_slots;
 struct keyring_sync;
+struct reload_stats;
 struct sessions;
 struct worker;
 
+/* What the endpoint reads; all of it outlives the endpoint. */
+struct admin_sources {
+    struct worker **workers;
+    size_t nworkers;
+    struct keyring_sync *ks;
+    struct sessions *store;
+    const struct gen_slots *slots;      /* the frontend name of each counter slot */
+    const struct reload_stats *reloads; /* NULL: no generation figures */
+};
+
 /* Start serving on cfg->admin.listen.  Returns NULL with err set if the
  * endpoint cannot start; the caller checks cfg->admin.enabled first. */
-struct admin *admin_start(const struct config *cfg, struct worker **workers, size_t nworkers,
-                          struct keyring_sync *ks, struct sessions *store, struct err *err);
+struct admin *admin_start(const struct config *cfg, const struct admin_sources *src,
+                          struct err *err);
 /* From now on /healthz answers 503 "draining". */
 void admin_set_draining(struct admin *a);
 /* Stop the endpoint and free it (NULL is fine). */
@@ -40,8 +52,7 @@ struct admin_reply {
     char *body;
     size_t len;
 };
-struct admin *admin_new(const struct config *cfg, struct worker **workers, size_t nworkers,
-                        struct keyring_sync *ks, struct sessions *store);
+struct admin *admin_new(const struct config *cfg, const struct admin_sources *src);
 void admin_respond(struct admin *a, const char *method, const char *url, struct admin_reply *r);
 
 #endif

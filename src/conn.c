@@ -35,6 +35,7 @@
 #include "clock.h"
 #include "config.h"
 #include "evloop.h"
+#include "gen.h"
 #include "log.h"
 #include "stats.h"
 #include "tlsctx.h"
@@ -58,6 +59,8 @@ struct conn {
 #define CONN_MAGIC 0x434f4e4eu
     enum conn_state state;
     struct conn_set *set;
+    struct gen *gen; /* the generation it started under (one reference) */
+    unsigned fe;     /* its frontend in gen */
     struct evloop *loop;
     struct handshake hs; /* what the TLS callbacks see */
     struct relay r;      /* sockets, SSL, buffers, readiness */
@@ -73,13 +76,13 @@ struct conn {
 static const struct config *
 conn_cfg(const struct conn *c)
 {
-    return c->set->cfg;
+    return c->gen->cfg;
 }
 
 static const struct config_frontend *
 conn_frontend(const struct conn *c)
 {
-    return &conn_cfg(c)->frontends[c->hs.fe];
+    return &conn_cfg(c)->frontends[c->fe];
 }
 
 static void
@@ -324,6 +327,7 @@ conn_reap(struct conn_set *set)
     while (set->graveyard != NULL) {
         struct conn *c = set->graveyard;
         set->graveyard = c->next;
+        gen_unref(c->gen);
         c->magic = 0;
         free(c);
     }
@@ -440,11 +444,13 @@ conn_start(struct conn_set *set, int fd, unsigned fe)
     }
     c->magic = CONN_MAGIC;
     c->set = set;
+    c->gen = gen_ref(set->gen);
+    c->fe = fe;
     c->loop = set->env->loop;
     c->hs.magic = HANDSHAKE_MAGIC;
     c->hs.env = set->env;
-    c->hs.fe = fe;
-    c->hs.stats = &set->env->stats[fe];
+    c->hs.slot = c->gen->slot[fe];
+    c->hs.stats = &set->env->stats[c->hs.slot];
     c->hs.on_resume = on_resume;
     c->r.cfd = fd;
     c->r.bfd = -1;
@@ -454,7 +460,7 @@ conn_start(struct conn_set *set, int fd, unsigned fe)
     c->bh.on_event = on_backend_event;
     c->timer.on_timer = on_conn_timer;
     c->accepted_us = clock_mono_us();
-    c->r.ssl = tlsctx_new_ssl(set->tls[fe]);
+    c->r.ssl = tlsctx_new_ssl(c->gen->tls[fe]);
     if (c->r.ssl == NULL || SSL_set_fd(c->r.ssl, fd) != 1 ||
         handshake_attach(&c->hs, c->r.ssl) < 0) {
         log_openssl(LOG_LVL_WARN, "new TLS connection");
@@ -477,6 +483,7 @@ conn_start(struct conn_set *set, int fd, unsigned fe)
 fail:
     SSL_free(c->r.ssl);
     close(fd);
+    gen_unref(c->gen);
     c->magic = 0;
     free(c);
     return -ENOMEM;

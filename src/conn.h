@@ -20,16 +20,14 @@
 #include "handshake.h"
 #include "relay.h"
 
-struct config;
 struct conn;
-struct tlsctx;
+struct gen;
 
 /* The connections of one thread, and what they need of it.  The owner
  * (worker.c) fills the first block; the rest is conn.c's. */
 struct conn_set {
-    const struct config *cfg;
-    struct tlsctx **tls;          /* per frontend */
-    struct handshake_env *env;    /* loop, counters per frontend, what the callbacks use */
+    struct gen *gen;              /* new connections start under it (and hold a reference) */
+    struct handshake_env *env;    /* loop, counters per frontend slot, what the callbacks use */
     struct relay_pool pool;       /* empty relay buffers kept for reuse */
     void (*on_closed)(struct conn_set *set); /* a connection closed */
 
@@ -38,8 +36,8 @@ struct conn_set {
     size_t n;               /* open */
 };
 
-/* Start serving the accepted socket `fd` on frontend `fe`.  Takes ownership
- * of fd (closed on failure).  Returns 0 or -errno. */
+/* Start serving the accepted socket `fd` on frontend `fe` of set->gen.
+ * Takes ownership of fd (closed on failure).  Returns 0 or -errno. */
 int conn_start(struct conn_set *set, int fd, unsigned fe);
 
 /* Close every open connection now (worker stop). */

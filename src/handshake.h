@@ -35,7 +35,7 @@ struct stats;
 /* What the callbacks may use of the worker thread they run on. */
 struct handshake_env {
     struct evloop *loop;
-    struct stats *stats;       /* per frontend */
+    struct stats *stats;       /* per frontend counter slot (gen.h) */
     struct sessions *sessions; /* process-wide, locks itself */
     struct keyring *ring;      /* the thread's private copy of the ticket keyring */
     struct mcconn *mcconn;     /* the loop's own memcached connections, or NULL */
@@ -47,8 +47,8 @@ struct handshake {
     unsigned magic;
 #define HANDSHAKE_MAGIC 0x48534b45u
     const struct handshake_env *env;
-    struct stats *stats; /* env->stats[fe] */
-    unsigned fe;         /* frontend index */
+    struct stats *stats; /* env->stats[slot] */
+    unsigned slot;       /* the frontend's counter slot (gen.h) */
     /* Set by the connection: handshake_resume() calls it. */
     void (*on_resume)(struct handshake *h);
     unsigned parked : 1;

@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "gen.h"
 #include "handshake.h"
 #include "log.h"
 #include "supervisor.h"
@@ -88,14 +89,14 @@ test_config(const char *path)
         config_free(cfg);
         return 1;
     }
-    struct tlsctx **tls = supervisor_build_tls(cfg, &err);
+    struct tlsctx **tls = gen_build_tls(cfg, &err);
     if (tls == NULL) {
         fprintf(stderr, "%s\n", err.msg);
         config_free(cfg);
         tickets_cleanup();
         return 1;
     }
-    supervisor_free_tls(cfg, tls);
+    gen_free_tls(cfg, tls);
     tickets_cleanup();
     config_free(cfg);
     printf("configuration OK\n");

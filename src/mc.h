@@ -70,7 +70,7 @@ struct mc_req {
     bool retried;             /* mcconn.c: sent again once after a stale connection */
     /* The submitter's own fields, untouched by mc. */
     void *owner;
-    unsigned fe;
+    unsigned fe; /* sessions.c: the frontend's counter slot (gen.h) */
 };
 
 struct mc;

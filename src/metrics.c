@@ -175,6 +175,17 @@ write_gauges(FILE *out, const struct metrics_snapshot *s)
     fprintf(out, "tessera_workers %zu\n", s->nworkers);
     family_header(out, "tessera_start_time_seconds", "gauge", "Start time, unix seconds.");
     fprintf(out, "tessera_start_time_seconds %lld\n", (long long)s->start_time);
+    family_header(out, "tessera_reloads_total", "counter",
+                  "Configuration reloads (SIGHUP) by result.");
+    fprintf(out, "tessera_reloads_total{result=\"ok\"} %" PRIu64 "\n", s->reloads_ok);
+    fprintf(out, "tessera_reloads_total{result=\"failed\"} %" PRIu64 "\n", s->reloads_failed);
+    family_header(out, "tessera_config_generation", "gauge",
+                  "Configuration generation new connections start under (1 at start-up).");
+    fprintf(out, "tessera_config_generation %u\n", s->generation);
+    family_header(out, "tessera_config_last_reload_success_timestamp_seconds", "gauge",
+                  "When the configuration in force was loaded (start-up or reload), unix seconds.");
+    fprintf(out, "tessera_config_last_reload_success_timestamp_seconds %lld\n",
+            (long long)s->last_reload_ok);
     family_header(out, "tessera_build_info", "gauge", "Version of tessera and of OpenSSL.");
     fprintf(out, "tessera_build_info{version=\"%s\",openssl=\"%s\"} 1\n", s->version,
             s->openssl_version);
@@ -296,9 +307,11 @@ metrics_write_stats_json(FILE *out, const struct metrics_snapshot *s)
     json_string(out, s->version);
     fprintf(out, ", \"openssl\": ");
     json_string(out, s->openssl_version);
-    fprintf(out, ", \"start_time\": %lld, \"draining\": %s, \"healthy\": %s, \"degraded\": ",
-            (long long)s->start_time, s->draining ? "true" : "false",
-            s->degraded == NULL ? "true" : "false");
+    fprintf(out,
+            ", \"start_time\": %lld, \"generation\": %u, \"reloads\": {\"ok\": %" PRIu64
+            ", \"failed\": %" PRIu64 "}, \"draining\": %s, \"healthy\": %s, \"degraded\": ",
+            (long long)s->start_time, s->generation, s->reloads_ok, s->reloads_failed,
+            s->draining ? "true" : "false", s->degraded == NULL ? "true" : "false");
     if (s->degraded != NULL) {
         json_string(out, s->degraded);
     } else {

@@ -27,6 +27,10 @@ struct metrics_snapshot {
     const char *openssl_version;
     time_t start_time;
     bool draining;
+    /* Configuration generations (reload.h). */
+    unsigned generation;
+    uint64_t reloads_ok, reloads_failed;
+    int64_t last_reload_ok; /* unix s of the last successful load, start-up included */
     const char *degraded; /* NULL when healthy, else the reason */
 
     size_t nfrontends;

@@ -251,7 +251,7 @@ submit(const struct handshake_env *env, struct mc_req *req)
 /* ---- memcached: store ---- */
 
 static void
-store_remote(const struct handshake_env *env, unsigned fe, SSL_SESSION *sess)
+store_remote(const struct handshake_env *env, unsigned slot, SSL_SESSION *sess)
 {
     struct sessions *s = sessions_of(env);
     unsigned int idlen;
@@ -259,7 +259,7 @@ store_remote(const struct handshake_env *env, unsigned fe, SSL_SESSION *sess)
     int derlen = i2d_SSL_SESSION(sess, NULL);
     time_t created = (time_t)SSL_SESSION_get_time(sess);
     long ttl = SSL_SESSION_get_timeout(sess);
-    struct stats *st = &env->stats[fe];
+    struct stats *st = &env->stats[slot];
     char key[MC_KEY_MAX + 1];
     size_t klen = entry_key(s, id, idlen, key);
 
@@ -294,7 +294,7 @@ store_remote(const struct handshake_env *env, unsigned fe, SSL_SESSION *sess)
     req->vlen = slen;
     req->ttl = (uint32_t)ttl;
     req->deadline_ms = clock_mono_ms() + SET_BUDGET_MS;
-    req->fe = fe;
+    req->fe = slot;
     submit(env, req);
     return;
 fail:
@@ -308,7 +308,7 @@ fail:
 }
 
 static void
-delete_remote(const struct handshake_env *env, unsigned fe, const unsigned char *id,
+delete_remote(const struct handshake_env *env, unsigned slot, const unsigned char *id,
               size_t idlen)
 {
     struct sessions *s = sessions_of(env);
@@ -317,11 +317,11 @@ delete_remote(const struct handshake_env *env, unsigned fe, const unsigned char 
     struct mc_req *req = mc_req_new(MC_DELETE, key, klen);
 
     if (req == NULL) {
-        stats_add(&env->stats[fe], STAT_SESS_DELETE_ERROR, 1);
+        stats_add(&env->stats[slot], STAT_SESS_DELETE_ERROR, 1);
         return;
     }
     req->deadline_ms = clock_mono_ms() + SET_BUDGET_MS;
-    req->fe = fe;
+    req->fe = slot;
     submit(env, req);
 }
 
@@ -367,7 +367,7 @@ sessions_entry_open(const struct seal *seal, const char *key, size_t keylen,
 
 /* The session in a sealed entry for `l`, or NULL (counted as rejected). */
 static SSL_SESSION *
-open_entry(const struct handshake_env *env, unsigned fe, struct mc_req *req, struct lookup *l)
+open_entry(const struct handshake_env *env, unsigned slot, struct mc_req *req, struct lookup *l)
 {
     struct sessions *s = sessions_of(env);
     const char *why = NULL;
@@ -376,7 +376,7 @@ open_entry(const struct handshake_env *env, unsigned fe, struct mc_req *req, str
                             evloop_wall(env->loop), l->id, l->idlen, s->instance, &l->remote, &why);
 
     if (sess == NULL && why != NULL) {
-        stats_add(&env->stats[fe], STAT_SESSION_ENTRIES_REJECTED, 1);
+        stats_add(&env->stats[slot], STAT_SESSION_ENTRIES_REJECTED, 1);
         log_debug("memcached entry %s %s", req->key, why);
     }
     if (sess != NULL && l->remote && remote_index >= 0) {
@@ -587,7 +587,7 @@ on_client_hello(SSL *ssl, int *alert, void *arg)
     uint64_t timeout = s->cfg->memcached.timeout_ms;
     req->deadline_ms = clock_mono_ms() + timeout;
     req->owner = l;
-    req->fe = hs->fe;
+    req->fe = hs->slot;
     if (submit(env, req) < 0) {
         return SSL_CLIENT_HELLO_SUCCESS;
     }
@@ -618,7 +618,7 @@ on_new_session(SSL *ssl, SSL_SESSION *sess)
     if (!tls13) {
         sessions_local_put(s->local, sess);
     }
-    store_remote(hs->env, hs->fe, sess);
+    store_remote(hs->env, hs->slot, sess);
     return 0; /* we took our own references */
 }
 

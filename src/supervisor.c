@@ -30,14 +30,16 @@
 #include "admin.h"
 #include "check.h"
 #include "clock.h"
-#include "handshake.h"
 #include "evloop.h"
+#include "gen.h"
 #include "keyring_cluster.h"
 #include "keyring_sync.h"
 #include "listener.h"
+#include "handshake.h"
 #include "log.h"
 #include "mc.h"
 #include "mcprobe.h"
+#include "reload.h"
 #include "seal.h"
 #include "sessions.h"
 #include "tickets.h"
@@ -47,37 +49,6 @@
 /* Descriptors kept back from the connection budget: listeners, eventfds,
  * epoll, logs, memcached and admin sockets. */
 #define FD_RESERVE 64
-
-struct tlsctx **
-supervisor_build_tls(const struct config *cfg, struct err *err)
-{
-    struct tlsctx **tls = calloc(cfg->nfrontends, sizeof(*tls));
-
-    if (tls == NULL) {
-        err_set(err, "out of memory");
-        return NULL;
-    }
-    for (size_t i = 0; i < cfg->nfrontends; i++) {
-        tls[i] = tlsctx_new(cfg, &cfg->frontends[i], err);
-        if (tls[i] == NULL) {
-            supervisor_free_tls(cfg, tls);
-            return NULL;
-        }
-    }
-    return tls;
-}
-
-void
-supervisor_free_tls(const struct config *cfg, struct tlsctx **tls)
-{
-    if (tls == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < cfg->nfrontends; i++) {
-        tlsctx_free(tls[i]);
-    }
-    free(tls);
-}
 
 /* The sealing keys from memcached.secret_file (current) and
  * old_secret_files (open only).  NULL with err set. */
@@ -150,7 +121,7 @@ per_worker_limit(const struct config *cfg, rlim_t nofile)
 }
 
 static void
-log_frontends(const struct config *cfg, struct tlsctx **tls, size_t per_worker)
+log_frontends(const struct config *cfg, struct tlsctx *const *tls, size_t per_worker)
 {
     for (size_t i = 0; i < cfg->nfrontends; i++) {
         const struct config_frontend *fe = &cfg->frontends[i];
@@ -171,9 +142,16 @@ log_frontends(const struct config *cfg, struct tlsctx **tls, size_t per_worker)
 #define RETRY_MS        1000
 #define RETRY_JITTER_MS 250
 
+/* A SIGHUP that finds workers still switching to the last generation is
+ * tried again this much later. */
+#define RELOAD_RETRY_MS 100
+
 struct sup {
     const struct config *cfg;
     struct evloop *loop;
+    struct reload reload;       /* generations */
+    bool serving;               /* every worker started: a SIGHUP reloads */
+    struct evtimer reload_timer; /* a reload that found workers busy */
     int sigfd;
     struct evhandler sig_h;
     struct evtimer refresh_timer;
@@ -277,6 +255,34 @@ sup_ring_moved(void *arg)
 }
 
 static void
+sup_reload(struct sup *s)
+{
+    if (s->stop_sig != 0) {
+        return; /* draining: nothing new to serve */
+    }
+    if (!s->serving) {
+        log_info("SIGHUP during start-up: ignored (start-up reads the configuration anyway)");
+        return;
+    }
+    log_info("SIGHUP: reloading %s", s->cfg->path);
+    if (reload_run(&s->reload) == RELOAD_BUSY && !evtimer_armed(&s->reload_timer)) {
+        log_debug("reload: workers still switching to generation %u; retrying",
+                  s->reload.gen->number);
+        evtimer_arm(s->loop, &s->reload_timer, evloop_now(s->loop) + RELOAD_RETRY_MS);
+    }
+}
+
+static void
+on_reload_timer(struct evtimer *t)
+{
+    struct sup *s = CONTAINER_OF(t, struct sup, reload_timer);
+
+    if (s->stop_sig == 0 && reload_run(&s->reload) == RELOAD_BUSY) {
+        evtimer_arm(s->loop, &s->reload_timer, evloop_now(s->loop) + RELOAD_RETRY_MS);
+    }
+}
+
+static void
 on_signal(struct evhandler *h, uint32_t events)
 {
     struct sup *s = CONTAINER_OF(h, struct sup, sig_h);
@@ -290,7 +296,7 @@ on_signal(struct evhandler *h, uint32_t events)
                 s->stop_sig = sig;
             }
         } else if (sig == SIGHUP) {
-            log_info("SIGHUP: configuration reload is not supported yet; ignored");
+            sup_reload(s);
         }
     }
 }
@@ -305,6 +311,7 @@ sup_init(struct sup *s, const struct config *cfg, const sigset_t *set, struct er
     s->sigfd = -1;
     s->sig_h.on_event = on_signal;
     s->refresh_timer.on_timer = on_refresh_timer;
+    s->reload_timer.on_timer = on_reload_timer;
     s->loop = evloop_new();
     if (s->loop == NULL) {
         err_set(err, "start-up failed: no event loop");
@@ -323,6 +330,7 @@ sup_cleanup(struct sup *s)
 {
     if (s->loop != NULL) {
         evtimer_disarm(s->loop, &s->refresh_timer);
+        evtimer_disarm(s->loop, &s->reload_timer);
     }
     if (s->sigfd >= 0) {
         if (s->loop != NULL) {
@@ -429,14 +437,13 @@ int
 supervisor_run(const struct config *cfg)
 {
     struct err err = {{0}};
-    struct tlsctx **tls = NULL;
+    struct gen_slots slots = {0};
     struct sessions *store = NULL;
     struct seal *seal = NULL;
     struct mc *mc = NULL;
     struct keyring_sync *ks = NULL;
     struct admin *admin = NULL;
     struct worker **workers = calloc(cfg->workers, sizeof(*workers));
-    int *fds = calloc(cfg->nfrontends, sizeof(*fds));
     size_t started = 0;
     int rc = 1;
     sigset_t set;
@@ -456,15 +463,16 @@ supervisor_run(const struct config *cfg)
         log_error("%s", err.msg);
         goto out;
     }
-    if (workers == NULL || fds == NULL || handshake_global_init() < 0 || tickets_init() < 0) {
+    if (workers == NULL || handshake_global_init() < 0 || tickets_init() < 0) {
         log_error("start-up failed: out of memory or OpenSSL initialisation");
         goto out;
     }
-    tls = supervisor_build_tls(cfg, &err);
-    if (tls == NULL) {
+    struct gen *first = gen_new(cfg, NULL, 1, &slots, &err);
+    if (first == NULL) {
         log_error("%s", err.msg);
         goto out;
     }
+    sup.reload.gen = first; /* freed at `out` */
     if (cfg->sessions.store == CONFIG_STORE_MEMCACHED) {
         seal = supervisor_load_secrets(cfg, &err);
         /* One queue per worker, and the last one for the main thread. */
@@ -507,28 +515,39 @@ supervisor_run(const struct config *cfg)
         rc = 0;
         goto out;
     }
+    sup.reload.boot = cfg;
+    sup.reload.slots = &slots;
+    sup.reload.workers = workers;
+    sup.reload.nworkers = cfg->workers;
+    if (reload_open_listeners(&sup.reload, &err) < 0) {
+        log_error("%s", err.msg);
+        goto out;
+    }
     for (unsigned i = 0; i < cfg->workers; i++) {
-        for (size_t f = 0; f < cfg->nfrontends; f++) {
-            fds[f] = listener_open(&cfg->frontends[f].listen, &err);
-            if (fds[f] < 0) {
-                log_error("%s", err.msg);
-                while (f-- > 0) {
-                    close(fds[f]);
-                }
-                goto out;
-            }
-        }
-        workers[i] = worker_new(i, cfg, tls, store, ks, fds, per_worker);
+        int *fds = &sup.reload.fds[i * cfg->nfrontends];
+        workers[i] = worker_new(i, cfg, gen_ref(first), store, ks, fds, per_worker);
         if (workers[i] == NULL) {
             log_error("start-up failed: cannot create worker %u", i);
-            for (size_t f = 0; f < cfg->nfrontends; f++) {
-                close(fds[f]);
+            gen_unref(first);
+            for (size_t j = 0; j < (size_t)i * cfg->nfrontends; j++) {
+                sup.reload.fds[j] = -1; /* the workers made have theirs */
             }
+            reload_close_listeners(&sup.reload);
             goto out;
         }
     }
+    atomic_store(&sup.reload.stats.generation, 1u);
+    atomic_store(&sup.reload.stats.last_ok_s, (int64_t)clock_wall_s());
     if (cfg->admin.enabled) {
-        admin = admin_start(cfg, workers, cfg->workers, ks, store, &err);
+        struct admin_sources src = {
+            .workers = workers,
+            .nworkers = cfg->workers,
+            .ks = ks,
+            .store = store,
+            .slots = &slots,
+            .reloads = &sup.reload.stats,
+        };
+        admin = admin_start(cfg, &src, &err);
         if (admin == NULL) {
             log_error("%s", err.msg);
             goto out;
@@ -542,7 +561,8 @@ supervisor_run(const struct config *cfg)
         started++;
         sup.nworkers = started;
     }
-    log_frontends(cfg, tls, per_worker);
+    sup.serving = true;
+    log_frontends(cfg, first->tls, per_worker);
     log_info("tessera started: %u workers, pid %ld", cfg->workers, (long)getpid());
 
     if (cfg->sessions.tickets && !evtimer_armed(&sup.refresh_timer) &&
@@ -556,7 +576,8 @@ supervisor_run(const struct config *cfg)
     rc = 0;
 stop:
     admin_set_draining(admin);
-    supervisor_drain(cfg, workers, started);
+    evtimer_disarm(sup.loop, &sup.reload_timer);
+    supervisor_drain(sup.reload.gen->cfg, workers, started);
     if (rc == 0) {
         log_info("stopped");
     }
@@ -570,11 +591,12 @@ out:
         worker_free(workers[i]);
     }
     free(workers);
-    free(fds);
+    free(sup.reload.fds);
+    gen_unref(sup.reload.gen);
+    gen_slots_free(&slots);
     sessions_free(store);
     seal_free(seal);
     keyring_sync_free(ks);
-    supervisor_free_tls(cfg, tls);
     sup_cleanup(&sup);
     tickets_cleanup();
     return rc;

@@ -10,11 +10,6 @@
 
 #include "config.h"
 
-/* Build every frontend's TLS contexts (also used by `tessera -t`).
- * Returns an array of cfg->nfrontends contexts, or NULL with err set. */
-struct tlsctx **supervisor_build_tls(const struct config *cfg, struct err *err);
-void supervisor_free_tls(const struct config *cfg, struct tlsctx **tls);
-
 /* Serve until SIGTERM/SIGINT and a drain.  Returns the process exit code. */
 int supervisor_run(const struct config *cfg);
 

@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "gen.h"
 #include "keyring.h"
 #include "keyring_sync.h"
 #include "listener.h"
@@ -60,7 +61,7 @@ worker_accept_pause(struct worker *w, unsigned fe, const char *why, bool timed)
     uint64_t now = evloop_now(w->loop);
 
     if (!w->accept_paused) {
-        stats_add(&w->stats[fe], STAT_ACCEPT_PAUSES, 1);
+        stats_add(&w->stats[w->conns.gen->slot[fe]], STAT_ACCEPT_PAUSES, 1);
         /* While descriptors stay exhausted this repeats every 100 ms: log at
          * most every 10 s, with the count of the pauses in between. */
         if (w->pause_logged_ms == 0 || now - w->pause_logged_ms >= ACCEPT_LOG_EVERY_MS) {
@@ -168,6 +169,91 @@ worker_close_listeners(struct worker *w)
     }
 }
 
+/* One listener per frontend of a generation, not yet registered. */
+static struct worker_listener *
+worker_listeners_new(struct worker *w, const int *fds, size_t n)
+{
+    struct worker_listener *ls = calloc(n > 0 ? n : 1, sizeof(*ls));
+
+    for (size_t i = 0; ls != NULL && i < n; i++) {
+        ls[i].magic = WORKER_LISTENER_MAGIC;
+        ls[i].h.on_event = on_listener_event;
+        ls[i].w = w;
+        ls[i].fd = fds[i];
+        ls[i].fe = (unsigned)i;
+    }
+    return ls;
+}
+
+/* What worker_reload hands over. */
+struct worker_update {
+    struct gen *gen;
+    struct worker_listener *listeners; /* one per frontend of gen */
+};
+
+/* Serve the new generation: its listeners replace ours (a socket both
+ * have stays open, so no connection waiting in its queue is lost), new
+ * connections start under it, open ones keep theirs. */
+static void
+worker_apply_update(struct worker *w, struct worker_update *u)
+{
+    size_t n = u->gen->cfg->nfrontends;
+
+    worker_listen_set(w, false);
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        bool kept = false;
+        for (size_t j = 0; j < n && !kept; j++) {
+            kept = u->listeners[j].fd == w->listeners[i].fd;
+        }
+        if (!kept && w->listeners[i].fd >= 0) {
+            close(w->listeners[i].fd);
+        }
+    }
+    free(w->listeners);
+    w->listeners = u->listeners;
+    w->nlisteners = n;
+    if (w->draining) {
+        worker_close_listeners(w);
+    } else if (!w->accept_paused) {
+        worker_listen_set(w, true);
+    }
+    gen_unref(w->conns.gen);
+    w->conns.gen = u->gen;
+    atomic_store(&w->gen_number, u->gen->number);
+    log_debug("worker %u: generation %u, %zu listeners", w->id, u->gen->number, n);
+    free(u);
+}
+
+struct worker_update *
+worker_update_new(struct worker *w, struct gen *g, const int *fds)
+{
+    struct worker_update *u = calloc(1, sizeof(*u));
+
+    if (u == NULL || (u->listeners = worker_listeners_new(w, fds, g->cfg->nfrontends)) == NULL) {
+        free(u);
+        return NULL;
+    }
+    u->gen = g;
+    return u;
+}
+
+void
+worker_update_post(struct worker *w, struct worker_update *u)
+{
+    CHECK(atomic_load(&w->gen_number) != u->gen->number);
+    CHECK(atomic_exchange(&w->update, u) == NULL);
+    worker_notify(w, WORKER_MSG_RELOAD);
+}
+
+void
+worker_update_free(struct worker_update *u)
+{
+    if (u != NULL) {
+        free(u->listeners);
+        free(u);
+    }
+}
+
 static void
 on_mailbox(struct evhandler *h, uint32_t events)
 {
@@ -193,6 +279,12 @@ on_mailbox(struct evhandler *h, uint32_t events)
     }
     if (msg & WORKER_MSG_KEYRING) {
         keyring_sync_fetch(w->keyring_sync, w->ring, &w->ring_generation);
+    }
+    if (msg & WORKER_MSG_RELOAD) {
+        struct worker_update *u = atomic_exchange(&w->update, NULL);
+        if (u != NULL) {
+            worker_apply_update(w, u);
+        }
     }
 }
 
@@ -256,7 +348,7 @@ worker_main(void *arg)
 }
 
 struct worker *
-worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls, struct sessions *sessions,
+worker_new(unsigned id, const struct config *cfg, struct gen *g, struct sessions *sessions,
            struct keyring_sync *ks, const int *listen_fds, size_t max_conns)
 {
     struct worker *w = calloc(1, sizeof(*w));
@@ -267,28 +359,19 @@ worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls, struct se
     w->magic = WORKER_MAGIC;
     w->id = id;
     w->cfg = cfg;
-    w->tls = tls;
     w->sessions = sessions;
     w->keyring_sync = ks;
     w->max_conns = max_conns;
     w->mbox.efd = -1;
     w->loop = evloop_new();
     w->ring = keyring_sync_alloc_ring();
-    w->listeners = calloc(cfg->nfrontends, sizeof(*w->listeners));
-    w->stats = calloc(cfg->nfrontends, sizeof(*w->stats));
+    w->listeners = worker_listeners_new(w, listen_fds, g->cfg->nfrontends);
+    w->stats = calloc(GEN_SLOTS, sizeof(*w->stats));
     if (w->loop == NULL || w->ring == NULL || w->listeners == NULL || w->stats == NULL) {
         goto fail;
     }
     keyring_init(w->ring, cfg->tickets.rotate, cfg->tickets.keep);
-    w->nlisteners = cfg->nfrontends;
-    for (size_t i = 0; i < cfg->nfrontends; i++) {
-        struct worker_listener *l = &w->listeners[i];
-        l->magic = WORKER_LISTENER_MAGIC;
-        l->h.on_event = on_listener_event;
-        l->w = w;
-        l->fd = listen_fds[i];
-        l->fe = (unsigned)i;
-    }
+    w->nlisteners = g->cfg->nfrontends;
     w->accept_timer.on_timer = on_accept_timer;
     w->ring_timer.on_timer = on_ring_timer;
     w->mbox_h.on_event = on_mailbox;
@@ -311,11 +394,11 @@ worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls, struct se
         .queue = id,
     };
     w->conns = (struct conn_set){
-        .cfg = cfg,
-        .tls = tls,
+        .gen = g,
         .env = &w->env,
         .on_closed = on_conn_closed,
     };
+    atomic_init(&w->gen_number, g->number);
     return w;
 fail:
     /* The caller keeps the listening sockets when there is no worker. */
@@ -340,7 +423,12 @@ worker_free(struct worker *w)
     if (w == NULL) {
         return;
     }
+    struct worker_update *u = atomic_exchange(&w->update, NULL);
+    if (u != NULL) {
+        worker_apply_update(w, u); /* so that its sockets are closed below */
+    }
     worker_close_listeners(w);
+    gen_unref(w->conns.gen);
     relay_pool_drain(&w->conns.pool);
     if (w->mbox.efd >= 0) {
         /* Answers that came back after the worker stopped (mc_free runs first). */

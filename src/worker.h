@@ -23,16 +23,18 @@
 #include "stats.h"
 
 struct config;
+struct gen;
 struct keyring;
 struct keyring_sync;
 struct mcconn;
 struct sessions;
-struct tlsctx;
+struct worker_update;
 
 /* Messages from the supervisor (bits of worker.mbox_flags). */
 #define WORKER_MSG_DRAIN   1u /* stop accepting, finish open connections */
 #define WORKER_MSG_STOP    2u /* close everything and return */
 #define WORKER_MSG_KEYRING 4u /* a new keyring was published: copy it now */
+#define WORKER_MSG_RELOAD  8u /* a new generation waits in `update` */
 
 struct worker_listener {
     unsigned magic;
@@ -40,7 +42,7 @@ struct worker_listener {
     struct evhandler h;
     struct worker *w;
     int fd;
-    unsigned fe; /* frontend index */
+    unsigned fe; /* frontend index in the current generation */
     bool registered;
 };
 
@@ -49,13 +51,12 @@ struct worker {
 #define WORKER_MAGIC 0x574f524bu
     unsigned id;
     pthread_t thread;
-    const struct config *cfg;
-    struct tlsctx **tls;       /* per frontend, shared read-only */
+    const struct config *cfg;  /* the start-up one: what a reload cannot change */
     struct sessions *sessions; /* process-wide; the store is internally sharded */
     struct keyring_sync *keyring_sync;
 
     struct evloop *loop;
-    struct stats *stats; /* one per frontend */
+    struct stats *stats; /* GEN_SLOTS: one per frontend name (gen.h) */
 
     /* Private ticket keyring copy and the generation it was copied at. */
     struct keyring *ring;
@@ -78,23 +79,39 @@ struct worker {
     struct mailbox mbox;
     bool draining;
     bool stopping;
+    /* A reload: posted by the supervisor, taken by the worker; then the
+     * number of the generation the worker serves (any thread reads it). */
+    _Atomic(struct worker_update *) update;
+    _Atomic unsigned gen_number;
 
     /* What the TLS callbacks of this thread's handshakes use (handshake.h). */
     struct handshake_env env;
-    /* The connections (conn.h), at most max_conns open. */
+    /* The connections (conn.h), at most max_conns open; conns.gen is the
+     * generation new ones start under (the worker holds a reference). */
     struct conn_set conns;
     size_t max_conns;
 };
 
-/* Main thread: build a worker with its listening sockets (ownership of the
- * descriptors passes to the worker).  Returns NULL on failure, when the
- * caller still owns them. */
-struct worker *worker_new(unsigned id, const struct config *cfg, struct tlsctx **tls,
+/* Main thread: build a worker serving generation `g` (the reference passes
+ * to the worker) with its listening sockets, one per frontend of g
+ * (ownership of the descriptors passes to the worker).  Returns NULL on
+ * failure, when the caller still owns the reference and the descriptors. */
+struct worker *worker_new(unsigned id, const struct config *cfg, struct gen *g,
                           struct sessions *sessions, struct keyring_sync *ks, const int *listen_fds,
                           size_t max_conns);
 int worker_start(struct worker *w);
 /* Any thread: post a message (WORKER_MSG_*). */
 void worker_notify(struct worker *w, unsigned msg);
+/* Main thread: a switch to generation `g` listening on `fds`, one per
+ * frontend of g, prepared (NULL when out of memory) and then posted: the
+ * worker takes over the reference to g, keeps the descriptors it has
+ * already, takes the others and closes those it has that are not in
+ * `fds`.  Post only once the worker has taken the previous update
+ * (gen_number); an update not posted is freed with worker_update_free
+ * (which leaves g and the descriptors alone). */
+struct worker_update *worker_update_new(struct worker *w, struct gen *g, const int *fds);
+void worker_update_post(struct worker *w, struct worker_update *u);
+void worker_update_free(struct worker_update *u);
 /* Main thread, after the thread has been joined. */
 void worker_free(struct worker *w);
 

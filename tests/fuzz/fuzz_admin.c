@@ -24,6 +24,7 @@
 #include "admin.h"
 #include "check.h"
 #include "fuzz_common.h"
+#include "gen.h"
 #include "keyring_sync.h"
 #include "sessions.h"
 #include "worker.h"
@@ -65,7 +66,20 @@ admin_world(const char *name)
             stats_observe_memcached(&workers[i]->stats[f], 300);
         }
     }
-    struct admin *a = admin_new(cfg, workers, cfg->workers, ks, store);
+    /* The counter slots as generation 1 would name them. */
+    static struct gen_slots slots;
+    for (size_t f = 0; f < cfg->nfrontends; f++) {
+        slots.name[f] = cfg->frontends[f].name;
+    }
+    atomic_store(&slots.n, cfg->nfrontends);
+    struct admin_sources src = {
+        .workers = workers,
+        .nworkers = cfg->workers,
+        .ks = ks,
+        .store = store,
+        .slots = &slots,
+    };
+    struct admin *a = admin_new(cfg, &src);
     CHECK(a != NULL);
     return a;
 }

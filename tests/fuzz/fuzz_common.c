@@ -424,7 +424,7 @@ fuzz_server_new(struct fuzz_world *fw)
     }
     hs->magic = HANDSHAKE_MAGIC;
     hs->env = &fw->env;
-    hs->fe = 0;
+    hs->slot = 0;
     hs->stats = &fw->stats[0];
     hs->on_resume = on_resume;
     if (handshake_attach(hs, ssl) < 0) {
