@@ -103,6 +103,37 @@ test_config(const char *path)
     return 0;
 }
 
+/* The signals the main loop takes (SIGTERM, SIGINT, SIGHUP) into *set. */
+static void
+stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
+/*
+ * Block them before any other code of the process runs: .preinit_array
+ * functions run before the shared libraries' initialisers and main, so a
+ * signal that arrives during start-up waits for the main loop, which takes
+ * it (never fatal).  What remains is the dynamic loader's own time after
+ * exec (about a millisecond here), when no code of ours can run.
+ */
+static void
+block_stop_signals(int argc, char **argv, char **envp)
+{
+    sigset_t set;
+
+    (void)argc;
+    (void)argv;
+    (void)envp;
+    stop_signals(&set);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+}
+__attribute__((section(".preinit_array"), used)) static void (*const preinit_block)(
+    int, char **, char **) = block_stop_signals;
+
 static int
 run(const char *path)
 {
@@ -137,13 +168,7 @@ main(int argc, char **argv)
     int c;
     sigset_t sigs;
 
-    /* Before anything else: a SIGTERM, SIGINT or SIGHUP that arrives during
-     * start-up waits for the main loop, which takes it (never fatal). */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    stop_signals(&sigs); /* blocked already (preinit); the set, for -t */
 
     while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
         switch (c) {

@@ -125,6 +125,9 @@ on_listener_event(struct evhandler *h, uint32_t events)
     CHECK_OBJ(l, WORKER_LISTENER_MAGIC);
     w = l->w;
     CHECK_OBJ(w, WORKER_MAGIC);
+    if (l->fd < 0) {
+        return; /* retired by a reload earlier in this pass */
+    }
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         if (w->conns.n >= w->max_conns) {
             worker_accept_pause(w, l->fe, "connection limit reached", false);
@@ -208,8 +211,11 @@ worker_apply_update(struct worker *w, struct worker_update *u)
         if (!kept && w->listeners[i].fd >= 0) {
             close(w->listeners[i].fd);
         }
+        w->listeners[i].fd = -1; /* an event still in this pass's batch is ignored */
     }
-    free(w->listeners);
+    /* Freed at the end of the loop pass, like closed connections. */
+    free(w->retired_listeners);
+    w->retired_listeners = w->listeners;
     w->listeners = u->listeners;
     w->nlisteners = n;
     if (w->draining) {
@@ -340,6 +346,8 @@ worker_main(void *arg)
             break;
         }
         conn_reap(&w->conns);
+        free(w->retired_listeners);
+        w->retired_listeners = NULL;
     }
     conn_abort_all(&w->conns);
     conn_reap(&w->conns);
@@ -445,6 +453,7 @@ worker_free(struct worker *w)
     keyring_sync_free_ring(w->ring);
     evloop_free(w->loop);
     free(w->listeners);
+    free(w->retired_listeners);
     free(w->stats);
     w->magic = 0;
     free(w);

@@ -65,6 +65,7 @@ struct worker {
 
     struct worker_listener *listeners;
     size_t nlisteners;
+    struct worker_listener *retired_listeners; /* by a reload this pass; freed after it */
     bool accept_paused;
     struct evtimer accept_timer;
     uint64_t pause_logged_ms; /* when "accept paused" was last logged */
