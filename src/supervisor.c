@@ -10,6 +10,11 @@
  * second while degraded), and the cluster keyring's memcached answers are
  * events on the same loop (keyring_cluster.c).  Nothing on it blocks, so
  * SIGTERM is acted on at once whatever memcached does.
+ *
+ * The service manager hears of it (notify.c): STATUS= while start-up waits
+ * for the cluster's keys, READY=1 once every listener is open and the
+ * keyring loaded, a new STATUS= when tickets move between the cluster's
+ * keys and local ones, STOPPING=1 when the drain starts.
  */
 #include "supervisor.h"
 
@@ -37,6 +42,7 @@
 #include "log.h"
 #include "mc.h"
 #include "mcprobe.h"
+#include "notify.h"
 #include "seal.h"
 #include "sessions.h"
 #include "tickets.h"
@@ -184,6 +190,7 @@ struct sup {
     size_t nworkers; /* started, to be told of a new ring */
     int stop_sig;    /* 0 until SIGTERM/SIGINT */
     bool was_degraded;
+    bool ready; /* READY=1 was sent: STATUS= follows the keyring */
 };
 
 /* Wall-clock time in ms. */
@@ -194,6 +201,17 @@ wall_ms(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The STATUS= line of a serving instance (`systemctl status`). */
+static void
+sup_status(const struct sup *s)
+{
+    size_t n = s->cfg->nfrontends;
+
+    notify_status("serving %zu frontend%s with %u worker%s%s", n, n == 1 ? "" : "s",
+                  s->cfg->workers, s->cfg->workers == 1 ? "" : "s",
+                  s->was_degraded ? "; tickets under a local key (memcached unreachable)" : "");
 }
 
 /* Log when the keys tickets are encrypted with change between the
@@ -212,6 +230,9 @@ sup_note_degraded(struct sup *s, time_t now)
                  "cluster's (retrying every second)");
     } else {
         log_info("keyring: encrypting tickets with the cluster's key");
+    }
+    if (s->ready) {
+        sup_status(s);
     }
 }
 
@@ -394,6 +415,8 @@ sup_first_keys(struct sup *s)
         sup_refresh(s, wall_ms());
         return true;
     }
+    notify_status("starting: waiting for the cluster's ticket keys (at most %d ms)",
+                  STARTUP_KEYS_MS);
     sup_refresh(s, wall_ms());
     if (!sup_run_until(s, sup_keys_ready, STARTUP_KEYS_MS) || s->stop_sig != 0) {
         return false;
@@ -513,6 +536,7 @@ supervisor_run(const struct config *cfg)
     }
     if (cfg->sessions.tickets && !sup_first_keys(&sup)) {
         log_info("%s during start-up: stopping", sup.stop_sig == SIGINT ? "SIGINT" : "SIGTERM");
+        notify_stopping();
         rc = 0;
         goto out;
     }
@@ -553,6 +577,9 @@ supervisor_run(const struct config *cfg)
     }
     log_frontends(cfg, tls, per_worker);
     log_info("tessera started: %u workers, pid %ld", cfg->workers, (long)getpid());
+    sup.ready = true;
+    sup_status(&sup);
+    notify_ready();
 
     if (cfg->sessions.tickets && !evtimer_armed(&sup.refresh_timer) &&
         (sup.kc == NULL || !keyring_cluster_busy(sup.kc))) {
@@ -564,6 +591,9 @@ supervisor_run(const struct config *cfg)
     }
     rc = 0;
 stop:
+    notify_stopping();
+    notify_status("%s (up to %u s)", rc == 0 ? "draining" : "start-up failed, stopping",
+                  cfg->timeouts.shutdown);
     admin_set_draining(admin);
     supervisor_drain(cfg, workers, started);
     if (rc == 0) {
