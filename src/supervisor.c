@@ -12,9 +12,9 @@
  * SIGTERM is acted on at once whatever memcached does.
  *
  * The service manager hears of it (notify.c): STATUS= while start-up waits
- * for the cluster's keys, READY=1 once every listener is open and the
- * keyring loaded, a new STATUS= when tickets move between the cluster's
- * keys and local ones, STOPPING=1 when the drain starts.
+ * for the cluster's keys, READY=1 once every listener is open, the keyring
+ * loaded and the pidfile written, a new STATUS= when tickets move between
+ * the cluster's keys and local ones, STOPPING=1 when the drain starts.
  */
 #include "supervisor.h"
 
@@ -43,6 +43,7 @@
 #include "mc.h"
 #include "mcprobe.h"
 #include "notify.h"
+#include "pidfile.h"
 #include "seal.h"
 #include "sessions.h"
 #include "tickets.h"
@@ -470,6 +471,7 @@ supervisor_run(const struct config *cfg)
     struct worker **workers = calloc(cfg->workers, sizeof(*workers));
     int *fds = calloc(cfg->nfrontends, sizeof(*fds));
     size_t started = 0;
+    bool pid_written = false;
     int rc = 1;
     sigset_t set;
     struct sup sup;
@@ -576,6 +578,13 @@ supervisor_run(const struct config *cfg)
         sup.nworkers = started;
     }
     log_frontends(cfg, tls, per_worker);
+    if (cfg->pidfile != NULL) {
+        if (pidfile_write(cfg->pidfile, &err) < 0) {
+            log_error("start-up failed: %s", err.msg);
+            goto stop;
+        }
+        pid_written = true;
+    }
     log_info("tessera started: %u workers, pid %ld", cfg->workers, (long)getpid());
     sup.ready = true;
     sup_status(&sup);
@@ -616,5 +625,8 @@ out:
     supervisor_free_tls(cfg, tls);
     sup_cleanup(&sup);
     tickets_cleanup();
+    if (pid_written) {
+        pidfile_remove(cfg->pidfile);
+    }
     return rc;
 }
