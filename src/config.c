@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libconfig.h>
@@ -48,8 +49,8 @@
 #define CONFIG_DEFAULT_LIFETIME 64800
 
 static const char *const config_root_keys[] = {
-    "workers", "max_connections", "log",   "tls",      "frontends", "sessions",
-    "tickets", "memcached",       "admin", "timeouts", NULL,
+    "workers",  "max_connections", "pidfile",   "log",   "tls",      "frontends",
+    "sessions", "tickets",         "memcached", "admin", "timeouts", NULL,
 };
 static const char *const config_log_keys[] = {"level", "syslog", NULL};
 static const char *const config_tls_keys[] = {"min_version", "ciphers", "ciphersuites", "groups",
@@ -86,6 +87,60 @@ static const struct config_section_choice config_stores[] = {
 
 /* ---- top level, log, tls --------------------------------------------------------------- */
 
+/*
+ * pidfile: "" (the default) means none.  The file is written only once
+ * start-up is complete, so what can be checked now is checked here: the
+ * name is not a folder, and its folder exists and this process may create
+ * files in it.
+ */
+static int
+load_pidfile(const struct config_section *sec)
+{
+    struct config_loader *ld = sec->ld;
+    struct config *cfg = ld->cfg;
+    const char *text;
+    config_setting_t *s;
+    struct stat st;
+    char *dir;
+    int rc = -1;
+
+    if (config_section_peek_string(sec, "pidfile", "", &text, &s) < 0) {
+        return -1;
+    }
+    if (text[0] == '\0') {
+        return 0;
+    }
+    if (text[strlen(text) - 1] == '/') {
+        return config_section_fail(ld, s, "'pidfile' = \"%s\" names a folder, not a file", text);
+    }
+    if (config_section_resolve_path(ld, s, text, &cfg->pidfile) < 0) {
+        return -1;
+    }
+    if (stat(cfg->pidfile, &st) == 0 && !S_ISREG(st.st_mode)) {
+        return config_section_fail(ld, s, "pidfile '%s' exists and is not a regular file",
+                                   cfg->pidfile);
+    }
+    /* Its folder: everything before the last '/' (the path is absolute). */
+    size_t len = (size_t)(strrchr(cfg->pidfile, '/') - cfg->pidfile);
+    dir = len == 0 ? strdup("/") : strndup(cfg->pidfile, len);
+    if (dir == NULL) {
+        return config_section_fail(ld, s, "out of memory");
+    }
+    if (stat(dir, &st) < 0) {
+        config_section_fail(ld, s, "pidfile '%s': folder '%s': %s", cfg->pidfile, dir,
+                            strerror(errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+        config_section_fail(ld, s, "pidfile '%s': '%s' is not a folder", cfg->pidfile, dir);
+    } else if (access(dir, W_OK | X_OK) < 0) {
+        config_section_fail(ld, s, "pidfile '%s': cannot create files in folder '%s': %s",
+                            cfg->pidfile, dir, strerror(errno));
+    } else {
+        rc = 0;
+    }
+    free(dir);
+    return rc;
+}
+
 static int
 load_top(struct config_loader *ld)
 {
@@ -95,7 +150,8 @@ load_top(struct config_loader *ld)
     if (config_section_check_keys(&sec, config_root_keys) < 0 ||
         config_section_get_uint(&sec, "workers", 0, CONFIG_MAX_WORKERS, 0, &cfg->workers) < 0 ||
         config_section_get_uint(&sec, "max_connections", 0, CONFIG_MAX_CONNECTIONS, 0,
-                                &cfg->max_connections) < 0) {
+                                &cfg->max_connections) < 0 ||
+        load_pidfile(&sec) < 0) {
         return -1;
     }
     if (cfg->workers == 0) {
@@ -945,6 +1001,7 @@ config_free(struct config *cfg)
     config_free_strings(cfg->memcached.old_secret_files, cfg->memcached.nold_secret_files);
     free(cfg->admin.listen_text);
     free(cfg->admin.allow);
+    free(cfg->pidfile);
     free(cfg->path);
     free(cfg->dir);
     free(cfg);

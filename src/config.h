@@ -45,6 +45,7 @@ struct config {
 
     unsigned workers;         /* 0 in the file means "online CPUs"; resolved by config_load */
     unsigned max_connections; /* 0: as many as RLIMIT_NOFILE allows */
+    char *pidfile;            /* absolute; NULL: none */
 
     struct {
         int level; /* enum log_level */

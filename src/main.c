@@ -21,6 +21,7 @@
 #include "gen.h"
 #include "handshake.h"
 #include "log.h"
+#include "notify.h"
 #include "supervisor.h"
 #include "tickets.h"
 
@@ -53,6 +54,7 @@ print_version(void)
     printf("tessera %s\n", PACKAGE_VERSION);
     printf("built with %s, running %s\n", OPENSSL_VERSION_TEXT, OpenSSL_version(OPENSSL_VERSION));
     printf("libmemcached %s\n", memcached_lib_version());
+    printf("sd_notify: %s\n", notify_sender());
     return 0;
 }
 

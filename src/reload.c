@@ -86,6 +86,7 @@ reload_restart_needed(const struct config *running, const struct config *next, c
     } while (0)
     DIFFERS(a->workers != b->workers, "workers");
     DIFFERS(a->max_connections != b->max_connections, "max_connections");
+    DIFFERS(!str_same(a->pidfile, b->pidfile), "pidfile");
     DIFFERS(a->log.level != b->log.level || a->log.syslog != b->log.syslog, "log");
     DIFFERS(a->sessions.store != b->sessions.store, "sessions.store");
     DIFFERS(a->sessions.lifetime != b->sessions.lifetime, "sessions.lifetime");

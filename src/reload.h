@@ -9,8 +9,8 @@
  * What a reload applies: frontends (added, removed, changed: certificates,
  * keys, backend, ALPN, listen address), the tls settings, the timeouts.
  * What needs a restart (reload_restart_needed names it, the log says it,
- * and the running value stays): workers, max_connections, log, sessions,
- * tickets, memcached (and its secret files), admin.
+ * and the running value stays): workers, max_connections, pidfile, log,
+ * sessions, tickets, memcached (and its secret files), admin.
  */
 #ifndef TESSERA_RELOAD_H
 #define TESSERA_RELOAD_H

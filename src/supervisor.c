@@ -10,6 +10,11 @@
  * second while degraded), and the cluster keyring's memcached answers are
  * events on the same loop (keyring_cluster.c).  Nothing on it blocks, so
  * SIGTERM is acted on at once whatever memcached does.
+ *
+ * The service manager hears of it (notify.c): STATUS= while start-up waits
+ * for the cluster's keys, READY=1 once every listener is open, the keyring
+ * loaded and the pidfile written, a new STATUS= when tickets move between
+ * the cluster's keys and local ones, STOPPING=1 when the drain starts.
  */
 #include "supervisor.h"
 
@@ -39,6 +44,8 @@
 #include "log.h"
 #include "mc.h"
 #include "mcprobe.h"
+#include "notify.h"
+#include "pidfile.h"
 #include "reload.h"
 #include "seal.h"
 #include "sessions.h"
@@ -163,7 +170,19 @@ struct sup {
     size_t nworkers; /* started, to be told of a new ring */
     int stop_sig;    /* 0 until SIGTERM/SIGINT */
     bool was_degraded;
+    bool ready; /* READY=1 was sent: STATUS= follows the keyring */
 };
+
+/* The STATUS= line of a serving instance (`systemctl status`). */
+static void
+sup_status(const struct sup *s)
+{
+    size_t n = s->reload.gen != NULL ? s->reload.gen->cfg->nfrontends : s->cfg->nfrontends;
+
+    notify_status("serving %zu frontend%s with %u worker%s%s", n, n == 1 ? "" : "s",
+                  s->cfg->workers, s->cfg->workers == 1 ? "" : "s",
+                  s->was_degraded ? "; tickets under a local key (memcached unreachable)" : "");
+}
 
 /* Log when the keys tickets are encrypted with change between the
  * cluster's and local ones (design.md "Degrade"). */
@@ -181,6 +200,9 @@ sup_note_degraded(struct sup *s, time_t now)
                  "cluster's (retrying every second)");
     } else {
         log_info("keyring: encrypting tickets with the cluster's key");
+    }
+    if (s->ready) {
+        sup_status(s);
     }
 }
 
@@ -254,6 +276,8 @@ sup_ring_moved(void *arg)
     }
 }
 
+static void sup_reload_step(struct sup *s);
+
 static void
 sup_reload(struct sup *s)
 {
@@ -264,12 +288,28 @@ sup_reload(struct sup *s)
         log_info("SIGHUP during start-up: ignored (start-up reads the configuration anyway)");
         return;
     }
+    if (evtimer_armed(&s->reload_timer)) {
+        return; /* one is waiting for the workers already; it reads the file then */
+    }
     log_info("SIGHUP: reloading %s", s->cfg->path);
-    if (reload_run(&s->reload) == RELOAD_BUSY && !evtimer_armed(&s->reload_timer)) {
+    notify_reloading();
+    sup_reload_step(s);
+}
+
+/* Run the reload; when the workers are still switching to the last one,
+ * again in RELOAD_RETRY_MS.  READY=1 (and the STATUS= line) when it ends,
+ * done or failed, so that systemd never stays in "reloading". */
+static void
+sup_reload_step(struct sup *s)
+{
+    if (reload_run(&s->reload) == RELOAD_BUSY) {
         log_debug("reload: workers still switching to generation %u; retrying",
                   s->reload.gen->number);
         evtimer_arm(s->loop, &s->reload_timer, evloop_now(s->loop) + RELOAD_RETRY_MS);
+        return;
     }
+    sup_status(s);
+    notify_ready();
 }
 
 static void
@@ -277,8 +317,8 @@ on_reload_timer(struct evtimer *t)
 {
     struct sup *s = CONTAINER_OF(t, struct sup, reload_timer);
 
-    if (s->stop_sig == 0 && reload_run(&s->reload) == RELOAD_BUSY) {
-        evtimer_arm(s->loop, &s->reload_timer, evloop_now(s->loop) + RELOAD_RETRY_MS);
+    if (s->stop_sig == 0) {
+        sup_reload_step(s);
     }
 }
 
@@ -393,6 +433,8 @@ sup_first_keys(struct sup *s)
         sup_refresh(s, clock_wall_ms());
         return true;
     }
+    notify_status("starting: waiting for the cluster's ticket keys (at most %d ms)",
+                  STARTUP_KEYS_MS);
     sup_refresh(s, clock_wall_ms());
     if (!sup_run_until(s, sup_keys_ready, STARTUP_KEYS_MS) || s->stop_sig != 0) {
         return false;
@@ -445,6 +487,7 @@ supervisor_run(const struct config *cfg)
     struct admin *admin = NULL;
     struct worker **workers = calloc(cfg->workers, sizeof(*workers));
     size_t started = 0;
+    bool pid_written = false;
     int rc = 1;
     sigset_t set;
     struct sup sup;
@@ -512,6 +555,7 @@ supervisor_run(const struct config *cfg)
     }
     if (cfg->sessions.tickets && !sup_first_keys(&sup)) {
         log_info("%s during start-up: stopping", sup.stop_sig == SIGINT ? "SIGINT" : "SIGTERM");
+        notify_stopping();
         rc = 0;
         goto out;
     }
@@ -561,9 +605,19 @@ supervisor_run(const struct config *cfg)
         started++;
         sup.nworkers = started;
     }
-    sup.serving = true;
     log_frontends(cfg, first->tls, per_worker);
+    if (cfg->pidfile != NULL) {
+        if (pidfile_write(cfg->pidfile, &err) < 0) {
+            log_error("start-up failed: %s", err.msg);
+            goto stop;
+        }
+        pid_written = true;
+    }
+    sup.serving = true;
     log_info("tessera started: %u workers, pid %ld", cfg->workers, (long)getpid());
+    sup.ready = true;
+    sup_status(&sup);
+    notify_ready();
 
     if (cfg->sessions.tickets && !evtimer_armed(&sup.refresh_timer) &&
         (sup.kc == NULL || !keyring_cluster_busy(sup.kc))) {
@@ -575,6 +629,9 @@ supervisor_run(const struct config *cfg)
     }
     rc = 0;
 stop:
+    notify_stopping();
+    notify_status("%s (up to %u s)", rc == 0 ? "draining" : "start-up failed, stopping",
+                  cfg->timeouts.shutdown);
     admin_set_draining(admin);
     evtimer_disarm(sup.loop, &sup.reload_timer);
     supervisor_drain(sup.reload.gen->cfg, workers, started);
@@ -599,5 +656,8 @@ out:
     keyring_sync_free(ks);
     sup_cleanup(&sup);
     tickets_cleanup();
+    if (pid_written) {
+        pidfile_remove(cfg->pidfile);
+    }
     return rc;
 }

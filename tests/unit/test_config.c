@@ -234,7 +234,7 @@ test_full(void **state)
     (void)state;
     static const char full[] =
         "workers = 3;\n"
-        "max_connections = 20000L;\n"
+        "max_connections = 20000L; pidfile = \"run.pid\";\n"
         "log = { level = \"debug\"; syslog = true; };\n"
         "tls = {\n"
         "  min_version = \"TLSv1.3\";\n"
@@ -281,6 +281,9 @@ test_full(void **state)
     assert_string_equal(cfg->dir, test_dir);
     assert_int_equal(cfg->workers, 3);
     assert_int_equal(cfg->max_connections, 20000);
+    want = test_path("run.pid");
+    assert_string_equal(cfg->pidfile, want);
+    free(want);
     assert_int_equal(cfg->log.level, LOG_LVL_DEBUG);
     assert_true(cfg->log.syslog);
     assert_int_equal(cfg->tls.min_version, TLS1_3_VERSION);
@@ -379,6 +382,7 @@ test_defaults(void **state)
     }
     assert_int_equal(cfg->workers, cpus < 1 ? 1 : cpus);
     assert_int_equal(cfg->max_connections, 0);
+    assert_null(cfg->pidfile);
     assert_int_equal(cfg->log.level, LOG_LVL_INFO);
     assert_false(cfg->log.syslog);
     assert_int_equal(cfg->tls.min_version, TLS1_2_VERSION);
@@ -432,6 +436,7 @@ test_variants(void **state)
         "admin = { listen = \"\"; allow = ( \"127.0.0.1\" ); };\n"
         "tickets = { keep = 1; };\n"
         "sessions = { lifetime = 3600; };\n"
+        "pidfile = \"\";\n"
         "memcached = { servers = []; old_secret_files = []; prefix = \"\"; };\n";
     struct config *cfg = NULL;
     struct err err = {{0}};
@@ -452,6 +457,7 @@ test_variants(void **state)
     assert_int_equal(cfg->tickets.keep, 1);
     assert_int_equal(cfg->sessions.lifetime, 3600); /* keep * rotate == lifetime is enough */
     assert_string_equal(cfg->memcached.prefix, "");
+    assert_null(cfg->pidfile); /* "" is none */
     config_free(cfg);
 
     /* The folder is the real path, whatever spelling the file was given with. */
@@ -738,6 +744,15 @@ static const struct bad_case bad_cases[] = {
     {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\";\n"
      "  certs = ( { cert = \"site.pem\"; key = \"@D@\"; } ); } );\n",
      "@F@:2: key file '@D@' is not a regular file"},
+
+    /* pidfile: a file whose folder exists (relative to the configuration's). */
+    {"pidfile = 5;\n" FE, "@F@:1: 'pidfile' must be a string"},
+    {FE "pidfile = \"run/\";\n", "@F@:2: 'pidfile' = \"run/\" names a folder, not a file"},
+    {FE "pidfile = \"@D@\";\n", "@F@:2: pidfile '@D@' exists and is not a regular file"},
+    {FE "pidfile = \"nodir/t.pid\";\n",
+     "@F@:2: pidfile '@D@/nodir/t.pid': folder '@D@/nodir': No such file or directory"},
+    {FE "pidfile = \"site.pem/t.pid\";\n",
+     "@F@:2: pidfile '@D@/site.pem/t.pid': '@D@/site.pem' is not a folder"},
 
     /* Cross checks of the keyring. */
     {FE "tickets = {\n  rotate = 3600;\n  keep = 2;\n};\n",
