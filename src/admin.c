@@ -270,7 +270,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
     (void)cls;
     vsnprintf(text, sizeof(text), fmt, ap);
     text[strcspn(text, "\n")] = '\0';
-    log_debug("admin: %s", text);
+    log_debug_limited("admin: %s", text);
 }
 
 struct admin *

@@ -325,7 +325,7 @@ open_entry(struct worker *w, unsigned fe, struct mc_req *req, struct sessions_lo
 
     if (sess == NULL && why != NULL) {
         stats_add(&w->stats[fe], STAT_SESSION_ENTRIES_REJECTED, 1);
-        log_debug("memcached entry %s %s", req->key, why);
+        log_debug_limited("memcached entry %s %s", req->key, why);
     }
     if (sess != NULL && l->remote && remote_index >= 0) {
         SSL_SESSION_set_ex_data(sess, remote_index, &remote_mark);
