@@ -15,6 +15,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +50,8 @@
 #define CONFIG_DEFAULT_LIFETIME 64800
 
 static const char *const config_root_keys[] = {
-    "workers", "max_connections", "log",   "tls",      "frontends", "sessions",
-    "tickets", "memcached",       "admin", "timeouts", NULL,
+    "workers",  "max_connections", "user",      "group", "log",      "tls", "frontends",
+    "sessions", "tickets",         "memcached", "admin", "timeouts", NULL,
 };
 static const char *const config_log_keys[] = {"level", "syslog", NULL};
 static const char *const config_tls_keys[] = {"min_version", "ciphers", "ciphersuites", "groups",
@@ -99,6 +101,72 @@ err_set(struct err *err, const char *fmt, ...)
 
 /* ---- top level, log, tls --------------------------------------------------------------- */
 
+/*
+ * `user` and `group`, looked up in the password and group databases now, so
+ * that a name that does not exist is an error with its line (and not a
+ * surprise after start-up).  `group` without `user` is refused: dropping the
+ * group alone would leave the process root.
+ */
+static int
+load_run_as(const struct config_section *sec)
+{
+    struct config_loader *ld = sec->ld;
+    struct config *cfg = ld->cfg;
+    config_setting_t *user_s;
+    config_setting_t *group_s;
+    const char *user;
+    const char *group;
+    struct passwd *pw;
+    struct group *gr;
+
+    if (config_section_peek_string(sec, "user", NULL, &user, &user_s) < 0 ||
+        config_section_peek_string(sec, "group", NULL, &group, &group_s) < 0) {
+        return -1;
+    }
+    if (user == NULL) {
+        if (group != NULL) {
+            return config_section_fail(ld, group_s, "'group' needs 'user'");
+        }
+        return 0;
+    }
+    if (user[0] == '\0') {
+        return config_section_fail(ld, user_s, "'user' must not be empty");
+    }
+    errno = 0;
+    pw = getpwnam(user);
+    if (pw == NULL) {
+        return config_section_fail(ld, user_s, "'user' = \"%s\": no such user%s%s", user,
+                                   errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+    }
+    cfg->run_as.uid = pw->pw_uid;
+    cfg->run_as.gid = pw->pw_gid;
+    if (config_section_strdup(ld, user_s, user, &cfg->run_as.user) < 0) {
+        return -1;
+    }
+    if (group != NULL) {
+        if (group[0] == '\0') {
+            return config_section_fail(ld, group_s, "'group' must not be empty");
+        }
+        errno = 0;
+        gr = getgrnam(group);
+        if (gr == NULL) {
+            return config_section_fail(ld, group_s, "'group' = \"%s\": no such group%s%s", group,
+                                       errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+        }
+        cfg->run_as.gid = gr->gr_gid;
+        return config_section_strdup(ld, group_s, group, &cfg->run_as.group);
+    }
+    gr = getgrgid(cfg->run_as.gid);
+    if (gr != NULL) {
+        return config_section_strdup(ld, user_s, gr->gr_name, &cfg->run_as.group);
+    }
+    if (asprintf(&cfg->run_as.group, "%lu", (unsigned long)cfg->run_as.gid) < 0) {
+        cfg->run_as.group = NULL;
+        return config_section_fail(ld, user_s, "out of memory");
+    }
+    return 0;
+}
+
 static int
 load_top(struct config_loader *ld)
 {
@@ -117,7 +185,7 @@ load_top(struct config_loader *ld)
         cfg->workers =
             online < 1 ? 1u : (online > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : (unsigned)online);
     }
-    return 0;
+    return load_run_as(&sec);
 }
 
 static int
@@ -948,6 +1016,13 @@ config_free(struct config *cfg)
     config_free_strings(cfg->memcached.old_secret_files, cfg->memcached.nold_secret_files);
     free(cfg->admin.listen_text);
     free(cfg->admin.allow);
+    free(cfg->run_as.user);
+    free(cfg->run_as.group);
+    for (size_t i = 0; i < cfg->nfiles; i++) {
+        free(cfg->files[i].path);
+        free(cfg->files[i].place);
+    }
+    free(cfg->files);
     free(cfg->path);
     free(cfg->dir);
     free(cfg);

@@ -39,13 +39,12 @@ config_section_is_include(const struct config_loader *ld, const char *file)
  * Record "FILE:LINE: what" for setting `s` (the top level when NULL) and
  * return -1, so that callers can write `return config_section_fail(...)`.
  */
-int
-config_section_fail(struct config_loader *ld, const config_setting_t *s, const char *fmt, ...)
+void
+config_section_place(const struct config_loader *ld, const config_setting_t *s, char *buf,
+                     size_t len)
 {
-    char what[768];
     const char *file = ld->path;
     unsigned line = 1;
-    va_list ap;
 
     if (s == NULL) {
         s = ld->root;
@@ -59,14 +58,25 @@ config_section_fail(struct config_loader *ld, const config_setting_t *s, const c
             line = config_setting_source_line(s);
         }
     }
+    if (config_section_is_include(ld, file)) {
+        snprintf(buf, len, "%s/%s:%u", ld->cfg->dir, file, line);
+    } else {
+        snprintf(buf, len, "%s:%u", file, line);
+    }
+}
+
+int
+config_section_fail(struct config_loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+    char what[768];
+    char place[256];
+    va_list ap;
+
+    config_section_place(ld, s, place, sizeof(place));
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    if (config_section_is_include(ld, file)) {
-        err_set(ld->err, "%s/%s:%u: %s", ld->cfg->dir, file, line, what);
-    } else {
-        err_set(ld->err, "%s:%u: %s", file, line, what);
-    }
+    err_set(ld->err, "%s: %s", place, what);
     return -1;
 }
 
@@ -113,6 +123,38 @@ config_section_check_readable(struct config_loader *ld, const config_setting_t *
     if (!S_ISREG(st.st_mode)) {
         return config_section_fail(ld, s, "%s '%s' is not a regular file", label, path);
     }
+    return config_section_note_file(ld, s, label, path);
+}
+
+int
+config_section_note_file(struct config_loader *ld, const config_setting_t *s, const char *label,
+                         const char *path)
+{
+    struct config *cfg = ld->cfg;
+    struct config_file *f;
+    char place[256];
+
+    for (size_t i = 0; i < cfg->nfiles; i++) {
+        if (strcmp(cfg->files[i].path, path) == 0) {
+            return 0; /* a key that lives in its certificate's file */
+        }
+    }
+    f = realloc(cfg->files, (cfg->nfiles + 1) * sizeof(*cfg->files));
+    if (f == NULL) {
+        return config_section_fail(ld, s, "out of memory");
+    }
+    cfg->files = f;
+    f = &cfg->files[cfg->nfiles];
+    config_section_place(ld, s, place, sizeof(place));
+    f->what = label;
+    f->path = strdup(path);
+    f->place = strdup(place);
+    if (f->path == NULL || f->place == NULL) {
+        free(f->path);
+        free(f->place);
+        return config_section_fail(ld, s, "out of memory");
+    }
+    cfg->nfiles++;
     return 0;
 }
 

@@ -62,9 +62,17 @@ int config_section_strdup(struct config_loader *ld, const config_setting_t *s, c
 /* `text` made absolute against the configuration file's folder; new string. */
 int config_section_resolve_path(struct config_loader *ld, const config_setting_t *s,
                                 const char *text, char **out);
-/* Error unless `path` names a regular file this process may read. */
+/* Error unless `path` names a regular file this process may read; then
+ * config_section_note_file(). */
 int config_section_check_readable(struct config_loader *ld, const config_setting_t *s,
                                   const char *label, const char *path);
+/* Add `path` (named by setting `s`; `label` is a string literal such as
+ * "key file") to cfg->files, the list `tessera -t` checks for `user`. */
+int config_section_note_file(struct config_loader *ld, const config_setting_t *s, const char *label,
+                             const char *path);
+/* "FILE:LINE" of setting `s` (the top level when NULL), as errors name it. */
+void config_section_place(const struct config_loader *ld, const config_setting_t *s, char *buf,
+                          size_t len);
 
 /* Format a setting's name for messages; truncation only shortens it. */
 void config_section_set_label(char *buf, size_t len, const char *fmt, ...)

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "privs.h"
 #include "supervisor.h"
 #include "tickets.h"
 
@@ -97,6 +98,8 @@ test_config(const char *path)
     }
     supervisor_free_tls(cfg, tls);
     tickets_cleanup();
+    /* Warnings only: start-up reads these files as root. */
+    (void)privs_check_files(cfg, stderr);
     config_free(cfg);
     printf("configuration OK\n");
     return 0;

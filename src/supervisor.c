@@ -37,6 +37,7 @@
 #include "log.h"
 #include "mc.h"
 #include "mcprobe.h"
+#include "privs.h"
 #include "seal.h"
 #include "sessions.h"
 #include "tickets.h"
@@ -108,6 +109,47 @@ supervisor_load_secrets(const struct config *cfg, struct err *err)
         }
     }
     return seal;
+}
+
+/* Close the bound sockets no worker took, and free the array. */
+static void
+supervisor_close_listeners(const struct config *cfg, int *lfds)
+{
+    for (size_t i = 0; lfds != NULL && i < (size_t)cfg->workers * cfg->nfrontends; i++) {
+        if (lfds[i] >= 0) {
+            close(lfds[i]);
+        }
+    }
+    free(lfds);
+}
+
+/*
+ * Bind one socket per worker and frontend (SO_REUSEPORT), not listening yet:
+ * binding is what may need root (a port below 1024), and a socket that does
+ * not listen refuses connections until its worker is ready to take them.
+ * Returns cfg->workers x cfg->nfrontends descriptors, or NULL with err set.
+ */
+static int *
+supervisor_bind_listeners(const struct config *cfg, struct err *err)
+{
+    size_t n = (size_t)cfg->workers * cfg->nfrontends;
+    int *lfds = malloc(n * sizeof(*lfds));
+
+    if (lfds == NULL) {
+        err_set(err, "start-up failed: out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        lfds[i] = -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        lfds[i] = listener_bind(&cfg->frontends[i % cfg->nfrontends].listen, err);
+        if (lfds[i] < 0) {
+            supervisor_close_listeners(cfg, lfds);
+            return NULL;
+        }
+    }
+    return lfds;
 }
 
 /* Raise the descriptor limit to its hard limit; return the soft limit now in force. */
@@ -445,7 +487,7 @@ supervisor_run(const struct config *cfg)
     struct keyring_sync *ks = NULL;
     struct admin *admin = NULL;
     struct worker **workers = calloc(cfg->workers, sizeof(*workers));
-    int *fds = calloc(cfg->nfrontends, sizeof(*fds));
+    int *lfds = NULL; /* workers x frontends bound sockets; -1 once a worker has one */
     size_t started = 0;
     int rc = 1;
     sigset_t set;
@@ -465,7 +507,7 @@ supervisor_run(const struct config *cfg)
         log_error("%s", err.msg);
         goto out;
     }
-    if (workers == NULL || fds == NULL || conn_global_init() < 0 || tickets_init() < 0) {
+    if (workers == NULL || conn_global_init() < 0 || tickets_init() < 0) {
         log_error("start-up failed: out of memory or OpenSSL initialisation");
         goto out;
     }
@@ -476,8 +518,21 @@ supervisor_run(const struct config *cfg)
     }
     if (cfg->sessions.store == CONFIG_STORE_MEMCACHED) {
         seal = supervisor_load_secrets(cfg, &err);
+        if (seal == NULL) {
+            log_error("%s", err.msg);
+            goto out;
+        }
+    }
+    /* Every key and secret is read; once every listener is bound, root is
+     * no longer needed.  No other thread exists yet (privs.h). */
+    lfds = supervisor_bind_listeners(cfg, &err);
+    if (lfds == NULL || privs_drop(cfg, &err) < 0) {
+        log_error("%s", err.msg);
+        goto out;
+    }
+    if (seal != NULL) {
         /* One queue per worker, and the last one for the main thread. */
-        mc = seal != NULL ? mc_new(cfg, cfg->workers + 1, &err) : NULL;
+        mc = mc_new(cfg, cfg->workers + 1, &err);
         if (mc == NULL) {
             log_error("%s", err.msg);
             goto out;
@@ -517,23 +572,20 @@ supervisor_run(const struct config *cfg)
         goto out;
     }
     for (unsigned i = 0; i < cfg->workers; i++) {
+        int *fds = &lfds[(size_t)i * cfg->nfrontends];
         for (size_t f = 0; f < cfg->nfrontends; f++) {
-            fds[f] = listener_open(&cfg->frontends[f].listen, &err);
-            if (fds[f] < 0) {
+            if (listener_listen(fds[f], &cfg->frontends[f].listen, &err) < 0) {
                 log_error("%s", err.msg);
-                while (f-- > 0) {
-                    close(fds[f]);
-                }
                 goto out;
             }
         }
         workers[i] = worker_new(i, cfg, tls, store, ks, fds, per_worker);
         if (workers[i] == NULL) {
             log_error("start-up failed: cannot create worker %u", i);
-            for (size_t f = 0; f < cfg->nfrontends; f++) {
-                close(fds[f]);
-            }
             goto out;
+        }
+        for (size_t f = 0; f < cfg->nfrontends; f++) {
+            fds[f] = -1; /* the worker's now */
         }
     }
     if (cfg->admin.enabled) {
@@ -579,7 +631,7 @@ out:
         worker_free(workers[i]);
     }
     free(workers);
-    free(fds);
+    supervisor_close_listeners(cfg, lfds);
     sessions_free(store);
     seal_free(seal);
     keyring_sync_free(ks);
