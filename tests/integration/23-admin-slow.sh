@@ -8,6 +8,7 @@
 # slow connections are closed after the 2 s request deadline
 # (tessera_admin_connections_closed_total{reason="slow"}) or, at the limit
 # of 32, to make room (reason="evicted"); TLS is served throughout.
+# subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
 

@@ -11,6 +11,7 @@
 # still says "configuration OK"; an unknown user or group is an error with
 # FILE:LINE; running as root without `user` logs a warning.
 # Needs root (skipped otherwise) and the users nobody and nogroup.
+# subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
