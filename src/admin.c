@@ -1,23 +1,36 @@
 /*
  * admin.c - libmicrohttpd serving /metrics /stats /keyring /healthz.
  *
- * Runs on libmicrohttpd's internal polling thread (one thread, epoll), with
- * its own connection limits and timeouts, so a slow or hostile admin client
- * costs the workers nothing.  Each request builds a snapshot by summing the
- * per-worker counters and formats it with metrics.c.  Methods other than GET
- * get 405, unknown paths 404, clients outside admin.allow are refused at
- * accept.
+ * Runs on its own thread ("admin"), which drives libmicrohttpd (external
+ * epoll mode: MHD_run after each wake-up) and enforces what libmicrohttpd
+ * cannot: a request must arrive complete within ADMIN_REQUEST_MS of the
+ * connection's start (or of its previous answer), and at the connection
+ * limit the oldest incomplete request is closed to make room, so /healthz
+ * answers a load balancer whatever other clients do (design.md).  The
+ * connection list (struct admin_conn) is touched by that thread only: the
+ * libmicrohttpd callbacks that fill it run inside MHD_run.  Each request
+ * builds a snapshot by summing the per-worker counters and formats it with
+ * metrics.c, so a slow or hostile admin client costs the workers nothing.
+ * Methods other than GET get 405, unknown paths 404, clients outside
+ * admin.allow are refused at accept.
  */
 #include "admin.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 #include <openssl/crypto.h>
@@ -38,10 +51,36 @@
 #define PACKAGE_VERSION "unknown"
 #endif
 
+/* Connections served at once.  libmicrohttpd may hold ADMIN_CONNECTION_SPARE
+ * more, so that a new connection is always accepted and pushes the oldest
+ * incomplete request out instead of being refused: in one pass it accepts
+ * up to 11 while the up to 11 pushed out after the previous pass are still
+ * being closed (it counts a connection until the end of the pass that
+ * closes it). */
 #define ADMIN_CONNECTION_LIMIT 32
+#define ADMIN_CONNECTION_SPARE 32
 #define ADMIN_PER_IP_LIMIT     8
-#define ADMIN_TIMEOUT_S        5
-#define ADMIN_MEMORY_LIMIT     16384 /* request line + headers; longer gets 414/431 */
+/* libmicrohttpd's inactivity timeout: what is left once a request is in (an
+ * answer nobody reads). */
+#define ADMIN_TIMEOUT_S 5
+/* design.md: "a request must arrive complete within 2 s". */
+#define ADMIN_REQUEST_MS   2000
+#define ADMIN_MAX_WAIT_MS  1000  /* the thread wakes at least this often */
+#define ADMIN_MEMORY_LIMIT 16384 /* request line + headers; longer gets 414/431 */
+
+/* One open admin connection; admin thread only. */
+struct admin_conn {
+    unsigned magic;
+#define ADMIN_CONN_MAGIC 0x41434f4eu
+    struct admin_conn *prev;
+    struct admin_conn *next;
+    int fd;
+    unsigned char addr[16]; /* the client's IPv4 or IPv6 address */
+    size_t addrlen;
+    uint64_t since_ms; /* monotonic: accepted, or its previous answer completed */
+    bool answering;    /* its request arrived complete and is being answered */
+    bool closing;      /* shut down here; libmicrohttpd closes it in its next pass */
+};
 
 struct admin {
     unsigned magic;
@@ -56,6 +95,16 @@ struct admin {
     struct MHD_Daemon *daemon;
     time_t start_time;
     _Atomic bool draining;
+    /* The admin thread. */
+    pthread_t thread;
+    bool thread_started;
+    int wake_fd;  /* eventfd: admin_stop wakes the thread */
+    int epoll_fd; /* libmicrohttpd's, polled by the thread */
+    _Atomic bool stopping;
+    struct admin_conn *conns; /* every connection libmicrohttpd has open */
+    size_t nopen;             /* of those, the ones not closing */
+    _Atomic uint64_t closed_slow;
+    _Atomic uint64_t closed_evicted;
 };
 
 static enum MHD_Result
@@ -155,6 +204,8 @@ admin_render(struct admin *a, const char *url, FILE *out)
         .memcached_queue_depth = depth,
         .tickets = cfg->sessions.tickets,
         .keyring = kv,
+        .admin_closed_slow = atomic_load_explicit(&a->closed_slow, memory_order_relaxed),
+        .admin_closed_evicted = atomic_load_explicit(&a->closed_evicted, memory_order_relaxed),
     };
     if (strcmp(url, "/metrics") == 0) {
         rc = metrics_write_prometheus(out, &s);
@@ -236,6 +287,231 @@ admin_respond(struct admin *a, const char *method, const char *url, struct admin
     }
 }
 
+/* ---- the connection list: deadline and eviction (admin thread) ---- */
+
+/* Our record of `conn`, or NULL when none could be made (out of memory). */
+static struct admin_conn *
+admin_conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct admin_conn *ac;
+
+    if (info == NULL || info->socket_context == NULL) {
+        return NULL;
+    }
+    CAST_OBJ(ac, info->socket_context, ADMIN_CONN_MAGIC);
+    return ac;
+}
+
+/* A request arrived complete (answering), or its answer completed: the
+ * connection waits for its next request from now on. */
+static void
+admin_conn_set_answering(struct MHD_Connection *conn, bool answering)
+{
+    struct admin_conn *ac = admin_conn_of(conn);
+
+    if (ac == NULL) {
+        return;
+    }
+    ac->answering = answering;
+    if (!answering) {
+        ac->since_ms = clock_mono_ms();
+    }
+}
+
+static void
+admin_conn_set_client(struct admin_conn *ac, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info != NULL ? info->client_addr : NULL;
+
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        memcpy(ac->addr, &in->sin_addr, sizeof(in->sin_addr));
+        ac->addrlen = sizeof(in->sin_addr);
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        memcpy(ac->addr, &in6->sin6_addr, sizeof(in6->sin6_addr));
+        ac->addrlen = sizeof(in6->sin6_addr);
+    }
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode toe)
+{
+    struct admin *a;
+    struct admin_conn *ac;
+
+    CAST_OBJ(a, cls, ADMIN_MAGIC);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        ac = calloc(1, sizeof(*ac));
+        if (ac == NULL || info == NULL) {
+            free(ac); /* untracked: libmicrohttpd's own timeout still applies */
+            return;
+        }
+        ac->magic = ADMIN_CONN_MAGIC;
+        ac->fd = info->connect_fd;
+        admin_conn_set_client(ac, conn);
+        ac->since_ms = clock_mono_ms();
+        ac->next = a->conns;
+        if (a->conns != NULL) {
+            a->conns->prev = ac;
+        }
+        a->conns = ac;
+        a->nopen++;
+        *socket_context = ac;
+        return;
+    }
+    if (*socket_context == NULL) {
+        return;
+    }
+    CAST_OBJ(ac, *socket_context, ADMIN_CONN_MAGIC);
+    if (ac->prev != NULL) {
+        ac->prev->next = ac->next;
+    } else {
+        a->conns = ac->next;
+    }
+    if (ac->next != NULL) {
+        ac->next->prev = ac->prev;
+    }
+    if (!ac->closing) {
+        a->nopen--;
+    }
+    ac->magic = 0;
+    free(ac);
+    *socket_context = NULL;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)req_cls;
+    (void)toe;
+    admin_conn_set_answering(conn, false);
+}
+
+/* Close `ac` from our side.  shutdown(2), not close(2): the descriptor stays
+ * libmicrohttpd's, which sees the end of the stream in its next pass and
+ * closes the connection itself (calling on_connection). */
+static void
+admin_conn_close(struct admin *a, struct admin_conn *ac, _Atomic uint64_t *counter)
+{
+    (void)shutdown(ac->fd, SHUT_RDWR);
+    ac->closing = true;
+    a->nopen--;
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+/* Whether two connections come from the same client address. */
+static bool
+admin_conn_same_client(const struct admin_conn *x, const struct admin_conn *y)
+{
+    return x->addrlen == y->addrlen && memcmp(x->addr, y->addr, x->addrlen) == 0;
+}
+
+/* Connections from ac's client address that are not closing, ac included. */
+static size_t
+admin_conn_client_count(const struct admin *a, const struct admin_conn *ac)
+{
+    size_t n = 0;
+
+    for (const struct admin_conn *o = a->conns; o != NULL; o = o->next) {
+        n += !o->closing && admin_conn_same_client(o, ac);
+    }
+    return n;
+}
+
+/*
+ * The connection to push out at the limit: the oldest incomplete request
+ * (else, when every connection is being answered to a client that does not
+ * read, the oldest connection) of the client address that holds the most
+ * connections.  Oldest alone is not enough: a client that reconnects as
+ * soon as it is pushed out makes every connection young, and would push
+ * out a load balancer's fresh connection before its request arrives; by
+ * address, it only pushes out its own.
+ */
+static struct admin_conn *
+admin_conn_victim(struct admin *a)
+{
+    struct admin_conn *best = NULL;
+    size_t best_n = 0;
+
+    for (int any = 0; any < 2 && best == NULL; any++) {
+        for (struct admin_conn *ac = a->conns; ac != NULL; ac = ac->next) {
+            if (ac->closing || (ac->answering && !any)) {
+                continue;
+            }
+            size_t n = admin_conn_client_count(a, ac);
+            /* The list runs newest first: "<=" keeps the oldest of a tie. */
+            if (best == NULL || n > best_n || (n == best_n && ac->since_ms <= best->since_ms)) {
+                best = ac;
+                best_n = n;
+            }
+        }
+    }
+    return best;
+}
+
+/* Close what is past its deadline, then the oldest until at the limit.
+ * Returns how long the thread may sleep before the next deadline. */
+static int
+admin_sweep(struct admin *a, uint64_t now)
+{
+    uint64_t wait = ADMIN_MAX_WAIT_MS;
+
+    for (struct admin_conn *ac = a->conns; ac != NULL; ac = ac->next) {
+        if (ac->closing || ac->answering) {
+            continue;
+        }
+        if (now - ac->since_ms >= ADMIN_REQUEST_MS) {
+            admin_conn_close(a, ac, &a->closed_slow);
+        } else if (ac->since_ms + ADMIN_REQUEST_MS - now < wait) {
+            wait = ac->since_ms + ADMIN_REQUEST_MS - now;
+        }
+    }
+    while (a->nopen > ADMIN_CONNECTION_LIMIT) {
+        struct admin_conn *victim = admin_conn_victim(a);
+        CHECK(victim != NULL);
+        admin_conn_close(a, victim, &a->closed_evicted);
+    }
+    return (int)wait;
+}
+
+/* The admin thread: poll libmicrohttpd's epoll descriptor (and the wake-up
+ * eventfd) no longer than either deadline, run it, sweep. */
+static void *
+admin_main(void *arg)
+{
+    struct admin *a;
+
+    CAST_OBJ(a, arg, ADMIN_MAGIC);
+    int wait = admin_sweep(a, clock_mono_ms());
+    while (!atomic_load(&a->stopping)) {
+        struct pollfd p[2] = {
+            {.fd = a->epoll_fd, .events = POLLIN},
+            {.fd = a->wake_fd, .events = POLLIN},
+        };
+        MHD_UNSIGNED_LONG_LONG mhd_ms;
+
+        if (MHD_get_timeout(a->daemon, &mhd_ms) == MHD_YES && mhd_ms < (unsigned)wait) {
+            wait = (int)mhd_ms;
+        }
+        if (poll(p, 2, wait) < 0 && errno != EINTR) {
+            log_error_limited("admin: poll: %s", strerror(errno));
+        }
+        MHD_run(a->daemon);
+        wait = admin_sweep(a, clock_mono_ms());
+    }
+    return NULL;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
            const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
@@ -249,6 +525,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     (void)upload_data;
     (void)req_cls;
     CAST_OBJ(a, cls, ADMIN_MAGIC);
+    admin_conn_set_answering(conn, true);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
         *upload_data_size = 0; /* ignore any body: the answer is the same */
     }
@@ -279,7 +556,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
     (void)cls;
     vsnprintf(text, sizeof(text), fmt, ap);
     text[strcspn(text, "\n")] = '\0';
-    log_debug("admin: %s", text);
+    log_debug_limited("admin: %s", text);
 }
 
 struct admin *
@@ -299,7 +576,12 @@ admin_new(const struct config *cfg, const struct admin_sources *src)
     a->slots = src->slots;
     a->reloads = src->reloads;
     a->start_time = clock_wall_s();
+    a->wake_fd = -1;
+    a->epoll_fd = -1;
     atomic_init(&a->draining, false);
+    atomic_init(&a->stopping, false);
+    atomic_init(&a->closed_slow, 0);
+    atomic_init(&a->closed_evicted, 0);
     return a;
 }
 
@@ -307,7 +589,10 @@ struct admin *
 admin_start(const struct config *cfg, const struct admin_sources *src, struct err *err)
 {
     struct admin *a = admin_new(cfg, src);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    /* No internal thread: admin_main drives the daemon, so that the
+     * deadline and the eviction run between its passes, on its thread. */
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    const union MHD_DaemonInfo *info;
 
     if (a == NULL) {
         err_set(err, "admin: out of memory");
@@ -317,18 +602,31 @@ admin_start(const struct config *cfg, const struct admin_sources *src, struct er
         flags |= MHD_USE_IPv6;
     }
     /* The logger option first, so that MHD's own messages reach our log. */
-    a->daemon = MHD_start_daemon(
-        flags, 0, on_accept, a, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, &cfg->admin.listen.ss, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)ADMIN_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)ADMIN_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ADMIN_MEMORY_LIMIT, MHD_OPTION_END);
+    a->daemon = MHD_start_daemon(flags, 0, on_accept, a, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
+                                 on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &cfg->admin.listen.ss,
+                                 MHD_OPTION_CONNECTION_LIMIT,
+                                 (unsigned)(ADMIN_CONNECTION_LIMIT + ADMIN_CONNECTION_SPARE),
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)ADMIN_PER_IP_LIMIT,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_TIMEOUT_S,
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ADMIN_MEMORY_LIMIT,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, a,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
     if (a->daemon == NULL) {
         err_set(err, "%s: admin.listen %s: cannot listen (address in use or not local?)", cfg->path,
                 cfg->admin.listen_text);
         free(a);
         return NULL;
     }
+    info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    a->epoll_fd = info != NULL ? info->epoll_fd : -1;
+    a->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (a->epoll_fd < 0 || a->wake_fd < 0 || pthread_create(&a->thread, NULL, admin_main, a) != 0) {
+        err_set(err, "admin: cannot start its thread");
+        admin_stop(a);
+        return NULL;
+    }
+    a->thread_started = true;
+    pthread_setname_np(a->thread, "admin");
     log_info("admin endpoint on http://%s/ (/metrics /stats /keyring /healthz)",
              cfg->admin.listen_text);
     return a;
@@ -348,8 +646,26 @@ admin_stop(struct admin *a)
     if (a == NULL) {
         return;
     }
+    if (a->thread_started) {
+        uint64_t one = 1;
+        atomic_store(&a->stopping, true);
+        if (write(a->wake_fd, &one, sizeof(one)) < 0) {
+            log_warn("admin: cannot wake its thread: %s", strerror(errno));
+        }
+        pthread_join(a->thread, NULL);
+    }
     if (a->daemon != NULL) {
-        MHD_stop_daemon(a->daemon);
+        MHD_stop_daemon(a->daemon); /* closes the rest, through on_connection */
+    }
+    if (a->wake_fd >= 0) {
+        close(a->wake_fd);
+    }
+    /* libmicrohttpd reports every connection closed when it stops; this
+     * frees what it would not have. */
+    while (a->conns != NULL) {
+        struct admin_conn *ac = a->conns;
+        a->conns = ac->next;
+        free(ac);
     }
     a->magic = 0;
     free(a);

@@ -2,9 +2,10 @@
  * admin.h - the admin HTTP endpoint: /metrics, /stats, /keyring, /healthz.
  *
  * admin_start/admin_set_draining/admin_stop run on the main thread.  The
- * requests are served by libmicrohttpd's own thread, which only reads:
- * workers' counters (relaxed atomic loads) and a description of the keyring
- * (never key bytes).  Workers never wait for it.
+ * requests are served by the endpoint's own thread ("admin", which drives
+ * libmicrohttpd), which only reads: workers' counters (relaxed atomic
+ * loads) and a description of the keyring (never key bytes).  Workers never
+ * wait for it.
  */
 #ifndef TESSERA_ADMIN_H
 #define TESSERA_ADMIN_H

@@ -15,6 +15,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +51,8 @@
 #define CONFIG_DEFAULT_LIFETIME 64800
 
 static const char *const config_root_keys[] = {
-    "workers",  "max_connections", "pidfile",   "log",   "tls",      "frontends",
-    "sessions", "tickets",         "memcached", "admin", "timeouts", NULL,
+    "workers", "max_connections", "user",   "group",   "pidfile",   "log",      "tls",
+    "frontends", "sessions",      "tickets", "memcached", "admin", "timeouts", NULL,
 };
 static const char *const config_log_keys[] = {"level", "syslog", NULL};
 static const char *const config_tls_keys[] = {"min_version", "ciphers", "ciphersuites", "groups",
@@ -84,6 +86,51 @@ static const struct config_section_choice config_stores[] = {
     {"memcached", CONFIG_STORE_MEMCACHED},
     {NULL, 0},
 };
+
+/* Add `path` (named by setting `s`; `label` is a string literal such as
+ * "key file") to cfg->files, the list `tessera -t` checks for `user`. */
+static int
+note_file(struct config_loader *ld, const config_setting_t *s, const char *label,
+                         const char *path)
+{
+    struct config *cfg = ld->cfg;
+    struct config_file *f;
+    char place[256];
+
+    for (size_t i = 0; i < cfg->nfiles; i++) {
+        if (strcmp(cfg->files[i].path, path) == 0) {
+            return 0; /* a key that lives in its certificate's file */
+        }
+    }
+    f = realloc(cfg->files, (cfg->nfiles + 1) * sizeof(*cfg->files));
+    if (f == NULL) {
+        return config_section_fail(ld, s, "out of memory");
+    }
+    cfg->files = f;
+    f = &cfg->files[cfg->nfiles];
+    config_section_place(ld, s, place, sizeof(place));
+    f->what = label;
+    f->path = strdup(path);
+    f->place = strdup(place);
+    if (f->path == NULL || f->place == NULL) {
+        free(f->path);
+        free(f->place);
+        return config_section_fail(ld, s, "out of memory");
+    }
+    cfg->nfiles++;
+    return 0;
+}
+
+/* config_section_check_readable, then note_file. */
+static int
+load_readable(struct config_loader *ld, const config_setting_t *s, const char *label,
+              const char *path)
+{
+    if (config_section_check_readable(ld, s, label, path) < 0) {
+        return -1;
+    }
+    return note_file(ld, s, label, path);
+}
 
 /* ---- top level, log, tls --------------------------------------------------------------- */
 
@@ -141,6 +188,72 @@ load_pidfile(const struct config_section *sec)
     return rc;
 }
 
+/*
+ * `user` and `group`, looked up in the password and group databases now, so
+ * that a name that does not exist is an error with its line (and not a
+ * surprise after start-up).  `group` without `user` is refused: dropping the
+ * group alone would leave the process root.
+ */
+static int
+load_run_as(const struct config_section *sec)
+{
+    struct config_loader *ld = sec->ld;
+    struct config *cfg = ld->cfg;
+    config_setting_t *user_s;
+    config_setting_t *group_s;
+    const char *user;
+    const char *group;
+    struct passwd *pw;
+    struct group *gr;
+
+    if (config_section_peek_string(sec, "user", NULL, &user, &user_s) < 0 ||
+        config_section_peek_string(sec, "group", NULL, &group, &group_s) < 0) {
+        return -1;
+    }
+    if (user == NULL) {
+        if (group != NULL) {
+            return config_section_fail(ld, group_s, "'group' needs 'user'");
+        }
+        return 0;
+    }
+    if (user[0] == '\0') {
+        return config_section_fail(ld, user_s, "'user' must not be empty");
+    }
+    errno = 0;
+    pw = getpwnam(user);
+    if (pw == NULL) {
+        return config_section_fail(ld, user_s, "'user' = \"%s\": no such user%s%s", user,
+                                   errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+    }
+    cfg->run_as.uid = pw->pw_uid;
+    cfg->run_as.gid = pw->pw_gid;
+    if (config_section_strdup(ld, user_s, user, &cfg->run_as.user) < 0) {
+        return -1;
+    }
+    if (group != NULL) {
+        if (group[0] == '\0') {
+            return config_section_fail(ld, group_s, "'group' must not be empty");
+        }
+        errno = 0;
+        gr = getgrnam(group);
+        if (gr == NULL) {
+            return config_section_fail(ld, group_s, "'group' = \"%s\": no such group%s%s", group,
+                                       errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+        }
+        cfg->run_as.gid = gr->gr_gid;
+        return config_section_strdup(ld, group_s, group, &cfg->run_as.group);
+    }
+    gr = getgrgid(cfg->run_as.gid);
+    if (gr != NULL) {
+        return config_section_strdup(ld, user_s, gr->gr_name, &cfg->run_as.group);
+    }
+    if (asprintf(&cfg->run_as.group, "%lu", (unsigned long)cfg->run_as.gid) < 0) {
+        cfg->run_as.group = NULL;
+        return config_section_fail(ld, user_s, "out of memory");
+    }
+    return 0;
+}
+
 static int
 load_top(struct config_loader *ld)
 {
@@ -160,7 +273,7 @@ load_top(struct config_loader *ld)
         cfg->workers =
             online < 1 ? 1u : (online > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : (unsigned)online);
     }
-    return 0;
+    return load_run_as(&sec);
 }
 
 static int
@@ -338,8 +451,8 @@ load_cert(struct config_section *sec, struct config_cert *out)
     }
     if (config_section_resolve_path(ld, cert_s, cert_text, &out->cert) < 0 ||
         config_section_resolve_path(ld, key_s, key_text, &out->key) < 0 ||
-        config_section_check_readable(ld, cert_s, "certificate file", out->cert) < 0 ||
-        config_section_check_readable(ld, key_s, "key file", out->key) < 0) {
+        load_readable(ld, cert_s, "certificate file", out->cert) < 0 ||
+        load_readable(ld, key_s, "key file", out->key) < 0) {
         return -1;
     }
 
@@ -812,7 +925,7 @@ load_memcached(struct config_loader *ld, const struct config_section *sessions)
             return config_section_fail(ld, secret_s, "'memcached.secret_file' must not be empty");
         }
         if (config_section_resolve_path(ld, secret_s, secret, &cfg->memcached.secret_file) < 0 ||
-            config_section_check_readable(ld, secret_s, "secret file", cfg->memcached.secret_file) <
+            load_readable(ld, secret_s, "secret file", cfg->memcached.secret_file) <
                 0 ||
             load_check_secret(ld, secret_s, "secret file", cfg->memcached.secret_file) < 0) {
             return -1;
@@ -835,7 +948,7 @@ load_memcached(struct config_loader *ld, const struct config_section *sessions)
         }
         free(cfg->memcached.old_secret_files[i]);
         cfg->memcached.old_secret_files[i] = resolved;
-        if (config_section_check_readable(ld, e, "old secret file", resolved) < 0 ||
+        if (load_readable(ld, e, "old secret file", resolved) < 0 ||
             load_check_secret(ld, e, "old secret file", resolved) < 0) {
             return -1;
         }
@@ -1002,6 +1115,13 @@ config_free(struct config *cfg)
     free(cfg->admin.listen_text);
     free(cfg->admin.allow);
     free(cfg->pidfile);
+    free(cfg->run_as.user);
+    free(cfg->run_as.group);
+    for (size_t i = 0; i < cfg->nfiles; i++) {
+        free(cfg->files[i].path);
+        free(cfg->files[i].place);
+    }
+    free(cfg->files);
     free(cfg->path);
     free(cfg->dir);
     free(cfg);

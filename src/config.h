@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "addr.h"
 #include "err.h"
@@ -34,6 +35,14 @@ struct config_frontend {
     int line;
 };
 
+/* A file the configuration names and tessera reads (at start-up and, as
+ * the configured user, on reload). */
+struct config_file {
+    char *path;       /* resolved */
+    char *place;      /* "FILE:LINE" of the setting that names it */
+    const char *what; /* "certificate file", "key file", ... (a string literal) */
+};
+
 enum config_store {
     CONFIG_STORE_LOCAL = 0,
     CONFIG_STORE_MEMCACHED,
@@ -46,6 +55,21 @@ struct config {
     unsigned workers;         /* 0 in the file means "online CPUs"; resolved by config_load */
     unsigned max_connections; /* 0: as many as RLIMIT_NOFILE allows */
     char *pidfile;            /* absolute; NULL: none */
+
+    /* `user` and `group`: who tessera becomes once every listener is bound
+     * and every key and secret read (privs.c).  user == NULL: nobody to
+     * become.  Resolved when the file is loaded; group defaults to the
+     * user's primary group. */
+    struct {
+        char *user;
+        char *group;
+        uid_t uid;
+        gid_t gid;
+    } run_as;
+
+    /* Every file named by a setting (certificates, keys, secrets), once. */
+    struct config_file *files;
+    size_t nfiles;
 
     struct {
         int level; /* enum log_level */

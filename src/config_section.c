@@ -37,13 +37,12 @@ config_section_is_include(const struct config_loader *ld, const char *file)
  * Record "FILE:LINE: what" for setting `s` (the top level when NULL) and
  * return -1, so that callers can write `return config_section_fail(...)`.
  */
-int
-config_section_fail(struct config_loader *ld, const config_setting_t *s, const char *fmt, ...)
+void
+config_section_place(const struct config_loader *ld, const config_setting_t *s, char *buf,
+                     size_t len)
 {
-    char what[768];
     const char *file = ld->path;
     unsigned line = 1;
-    va_list ap;
 
     if (s == NULL) {
         s = ld->root;
@@ -57,14 +56,25 @@ config_section_fail(struct config_loader *ld, const config_setting_t *s, const c
             line = config_setting_source_line(s);
         }
     }
+    if (config_section_is_include(ld, file)) {
+        snprintf(buf, len, "%s/%s:%u", ld->dir, file, line);
+    } else {
+        snprintf(buf, len, "%s:%u", file, line);
+    }
+}
+
+int
+config_section_fail(struct config_loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+    char what[768];
+    char place[256];
+    va_list ap;
+
+    config_section_place(ld, s, place, sizeof(place));
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    if (config_section_is_include(ld, file)) {
-        err_set(ld->err, "%s/%s:%u: %s", ld->dir, file, line, what);
-    } else {
-        err_set(ld->err, "%s:%u: %s", file, line, what);
-    }
+    err_set(ld->err, "%s: %s", place, what);
     return -1;
 }
 

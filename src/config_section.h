@@ -66,6 +66,9 @@ int config_section_resolve_path(struct config_loader *ld, const config_setting_t
 /* Error unless `path` names a regular file this process may read. */
 int config_section_check_readable(struct config_loader *ld, const config_setting_t *s,
                                   const char *label, const char *path);
+/* "FILE:LINE" of setting `s` (the top level when NULL), as errors name it. */
+void config_section_place(const struct config_loader *ld, const config_setting_t *s, char *buf,
+                          size_t len);
 
 /* Format a setting's name for messages; truncation only shortens it. */
 void config_section_set_label(char *buf, size_t len, const char *fmt, ...)

@@ -184,8 +184,8 @@ step_connect(struct conn *c)
     if (c->r.bfd < 0) {
         c->r.bfd = backend_connect_start(&conn_frontend(c)->backend);
         if (c->r.bfd < 0) {
-            log_debug("conn fd=%d: backend %s: %s", c->r.cfd, conn_frontend(c)->backend_text,
-                      strerror(-c->r.bfd));
+            log_debug_limited("conn fd=%d: backend %s: %s", c->r.cfd,
+                              conn_frontend(c)->backend_text, strerror(-c->r.bfd));
             stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
             return NEXT_CLOSE;
         }
@@ -202,8 +202,8 @@ step_connect(struct conn *c)
     if (c->backend_failed) {
         r = backend_connect_result(c->r.bfd);
         if (r < 0 || !c->r.backend_wr) {
-            log_debug("conn fd=%d: backend %s: %s", c->r.cfd, conn_frontend(c)->backend_text,
-                      strerror(r < 0 ? -r : ECONNREFUSED));
+            log_debug_limited("conn fd=%d: backend %s: %s", c->r.cfd,
+                              conn_frontend(c)->backend_text, strerror(r < 0 ? -r : ECONNREFUSED));
             stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
             return NEXT_CLOSE;
         }
@@ -418,14 +418,14 @@ on_conn_timer(struct evtimer *t)
     case CONN_HANDSHAKE:
     case CONN_PARKED:
         stats_add(c->r.stats, STAT_HS_ERR_TIMEOUT, 1);
-        log_debug("conn fd=%d: handshake timeout", c->r.cfd);
+        log_debug_limited("conn fd=%d: handshake timeout", c->r.cfd);
         break;
     case CONN_CONNECT:
         stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
-        log_debug("conn fd=%d: backend connect timeout", c->r.cfd);
+        log_debug_limited("conn fd=%d: backend connect timeout", c->r.cfd);
         break;
     case CONN_RELAY:
-        log_debug("conn fd=%d: idle timeout", c->r.cfd);
+        log_debug_limited("conn fd=%d: idle timeout", c->r.cfd);
         break;
     case CONN_CLOSED:
         return;
@@ -463,7 +463,7 @@ conn_start(struct conn_set *set, int fd, unsigned fe)
     c->r.ssl = tlsctx_new_ssl(c->gen->tls[fe]);
     if (c->r.ssl == NULL || SSL_set_fd(c->r.ssl, fd) != 1 ||
         handshake_attach(&c->hs, c->r.ssl) < 0) {
-        log_openssl(LOG_LVL_WARN, "new TLS connection");
+        log_openssl_limited_at(LOG_LVL_WARN, "new TLS connection");
         goto fail;
     }
     SSL_set_accept_state(c->r.ssl);

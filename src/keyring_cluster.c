@@ -410,9 +410,9 @@ kc_write(struct keyring_cluster *kc)
         enum mc_op op = res == MC_RES_HIT ? MC_CAS : MC_ADD;
         if (res == MC_RES_HIT) {
             kc->rejected++;
-            log_warn("keyring: the entry of epoch %llu does not open (forged or corrupt); "
-                     "replacing it",
-                     (unsigned long long)epoch);
+            log_warn_limited("keyring: the entry of epoch %llu does not open (forged or corrupt); "
+                             "replacing it",
+                             (unsigned long long)epoch);
         }
         kc->healing[i] = mine != NULL && op == MC_ADD;
         if (mine != NULL) {

@@ -1,7 +1,7 @@
 /*
  * listener.c - SO_REUSEPORT listening sockets, accept4.
  *
- * listener_open: main thread, start-up.  listener_accept: the worker that
+ * listener_bind/listen/open: main thread.  listener_accept: the worker that
  * owns the descriptor.  Every worker has its own socket per frontend, so the
  * kernel spreads connections without a shared accept queue or lock.
  */
@@ -17,7 +17,7 @@
 #define LISTENER_BACKLOG 4096
 
 int
-listener_open(const struct addr *a, struct err *err)
+listener_bind(const struct addr *a, struct err *err)
 {
     char text[80];
     int one = 1;
@@ -37,9 +37,6 @@ listener_open(const struct addr *a, struct err *err)
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
         goto fail;
     }
-    if (listen(fd, LISTENER_BACKLOG) < 0) {
-        goto fail;
-    }
     return fd;
 fail:
     err_set(err, "listen %s: %s", addr_format(a, text, sizeof(text)), strerror(errno));
@@ -47,6 +44,30 @@ fail:
         close(fd);
     }
     return -1;
+}
+
+int
+listener_listen(int fd, const struct addr *a, struct err *err)
+{
+    char text[80];
+
+    if (listen(fd, LISTENER_BACKLOG) < 0) {
+        err_set(err, "listen %s: %s", addr_format(a, text, sizeof(text)), strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int
+listener_open(const struct addr *a, struct err *err)
+{
+    int fd = listener_bind(a, err);
+
+    if (fd >= 0 && listener_listen(fd, a, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 int

@@ -46,7 +46,7 @@ mailbox_wake(struct mailbox *m)
 
     /* EAGAIN means the counter is saturated: the owner will wake anyway. */
     if (write(m->efd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
-        log_error("mailbox: cannot wake its owner: %s", strerror(errno));
+        log_error_limited("mailbox: cannot wake its owner: %s", strerror(errno));
     }
 }
 
@@ -85,7 +85,7 @@ mailbox_take(struct mailbox *m, struct mailbox_msg **list)
     uint64_t v;
 
     if (read(m->efd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
-        log_warn("mailbox: %s", strerror(errno));
+        log_warn_limited("mailbox: %s", strerror(errno));
     }
     pthread_mutex_lock(&m->lock);
     *list = m->head;

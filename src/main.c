@@ -22,6 +22,7 @@
 #include "handshake.h"
 #include "log.h"
 #include "notify.h"
+#include "privs.h"
 #include "supervisor.h"
 #include "tickets.h"
 
@@ -100,6 +101,8 @@ test_config(const char *path)
     }
     gen_free_tls(cfg, tls);
     tickets_cleanup();
+    /* Warnings only: start-up reads these files as root. */
+    (void)privs_check_files(cfg, stderr);
     config_free(cfg);
     printf("configuration OK\n");
     return 0;

@@ -216,7 +216,7 @@ mc_health_success(struct mc *mc, size_t i)
         atomic_store(&s->failures, 0);
     }
     if (!atomic_load(&s->up) && !atomic_exchange(&s->up, true)) {
-        log_info("memcached %s is up", s->name);
+        log_info_limited("memcached %s is up", s->name);
     }
 }
 
@@ -227,8 +227,8 @@ mc_health_failure(struct mc *mc, size_t i, bool hard, const char *why)
     unsigned n = atomic_fetch_add(&s->failures, 1) + 1;
 
     if ((hard || n >= MC_HEALTH_FAILURES) && atomic_exchange(&s->up, false)) {
-        log_warn("memcached %s is down: %s%s", s->name, why,
-                 hard ? "" : " (the third failure in a row)");
+        log_warn_limited("memcached %s is down: %s%s", s->name, why,
+                         hard ? "" : " (the third failure in a row)");
     }
 }
 

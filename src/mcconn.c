@@ -384,8 +384,8 @@ conn_retry(struct mcconn_conn *c)
 static void
 conn_error(struct mcconn_conn *c, const char *what, int err, bool stale)
 {
-    log_debug("memcached %s (own connection): %s%s%s", mc_server_name(c->g->mc, c->si), what,
-              err ? ": " : "", err ? strerror(err) : "");
+    log_debug_limited("memcached %s (own connection): %s%s%s", mc_server_name(c->g->mc, c->si),
+                      what, err ? ": " : "", err ? strerror(err) : "");
     if (stale && c->answered && c->head != NULL) {
         conn_retry(c);
         return;
@@ -588,8 +588,8 @@ on_conn_timer(struct evtimer *t)
     }
     /* No answer in time: the connection is out of step for good (the late
      * answers would still come); start over, and tell the health model. */
-    log_debug("memcached %s (own connection): no answer within %u ms",
-              mc_server_name(c->g->mc, c->si), mc_timeout_ms(c->g->mc));
+    log_debug_limited("memcached %s (own connection): no answer within %u ms",
+                      mc_server_name(c->g->mc, c->si), mc_timeout_ms(c->g->mc));
     mc_health_failure(c->g->mc, c->si, false, "no answer in time");
     conn_fail(c, MC_RES_TIMEOUT, 0);
 }
@@ -668,8 +668,8 @@ conn_open_or_wait(struct mcconn_conn *c)
     int rc = conn_open(c);
 
     if (rc < 0 && rc != -EDESTADDRREQ) {
-        log_debug("memcached %s (own connection): cannot connect: %s",
-                  mc_server_name(c->g->mc, c->si), strerror(-rc));
+        log_debug_limited("memcached %s (own connection): cannot connect: %s",
+                          mc_server_name(c->g->mc, c->si), strerror(-rc));
         if (rc == -ECONNREFUSED) {
             mc_health_failure(c->g->mc, c->si, true, "connection refused");
         }

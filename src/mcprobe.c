@@ -99,7 +99,7 @@ probe_failed(struct probe *pr, bool hard, const char *why, int err)
     char text[160];
 
     snprintf(text, sizeof(text), "probe: %s%s%s", why, err ? ": " : "", err ? strerror(err) : "");
-    log_debug("memcached %s: %s", mc_server_name(pr->p->mc, pr->si), text);
+    log_debug_limited("memcached %s: %s", mc_server_name(pr->p->mc, pr->si), text);
     probe_close(pr);
     pr->next_addr++; /* a name with several addresses: try the next one next time */
     mc_health_failure(pr->p->mc, pr->si, hard, text);

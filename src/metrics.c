@@ -169,6 +169,14 @@ write_gauges(FILE *out, const struct metrics_snapshot *s)
                   "Shared keyring entries that failed to open (forged or corrupt).");
     fprintf(out, "tessera_keyring_rejected_total %" PRIu64 "\n", rejected);
     write_keyring_ops(out, k);
+    family_header(out, "tessera_admin_connections_closed_total", "counter",
+                  "Admin connections the endpoint closed: no complete request within 2 s "
+                  "(slow), or the oldest incomplete one, to make room at the connection limit "
+                  "(evicted).");
+    fprintf(out, "tessera_admin_connections_closed_total{reason=\"slow\"} %" PRIu64 "\n",
+            s->admin_closed_slow);
+    fprintf(out, "tessera_admin_connections_closed_total{reason=\"evicted\"} %" PRIu64 "\n",
+            s->admin_closed_evicted);
     family_header(out, "tessera_draining", "gauge", "1 after SIGTERM/SIGINT, while draining.");
     fprintf(out, "tessera_draining %d\n", s->draining ? 1 : 0);
     family_header(out, "tessera_workers", "gauge", "Worker threads.");
@@ -317,6 +325,9 @@ metrics_write_stats_json(FILE *out, const struct metrics_snapshot *s)
     } else {
         fprintf(out, "null");
     }
+    fprintf(out,
+            ", \"admin_connections_closed\": {\"slow\": %" PRIu64 ", \"evicted\": %" PRIu64 "}",
+            s->admin_closed_slow, s->admin_closed_evicted);
     fprintf(out, ", \"session_cache_entries\": %zu, \"totals\": {", s->session_entries);
     json_counters(out, &all);
     fprintf(out, "}, \"frontends\": {");

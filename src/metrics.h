@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -48,6 +49,12 @@ struct metrics_snapshot {
 
     bool tickets;
     const struct keyring_view *keyring;
+
+    /* Admin connections the endpoint closed: no complete request within
+     * its deadline ("slow"), or the oldest incomplete one at the limit
+     * ("evicted"). */
+    uint64_t admin_closed_slow;
+    uint64_t admin_closed_evicted;
 };
 
 /* Each returns 0, or -1 if writing to `out` failed. */

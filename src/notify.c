@@ -30,6 +30,7 @@
 #include <unistd.h>
 #endif
 
+#include "clock.h"
 #include "log.h"
 
 /* STATUS= text longer than this is cut (systemctl shows one line anyway). */
@@ -128,12 +129,10 @@ notify_ready(void)
 void
 notify_reloading(void)
 {
-    struct timespec ts;
     char msg[64];
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
-             (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+             (unsigned long long)clock_mono_us());
     notify_log("RELOADING=1", msg);
 }
 

@@ -101,7 +101,7 @@ relay_ssl_failed(struct relay *r, const char *what, int sslerr)
         } else {
             snprintf(buf, sizeof(buf), "connection closed by peer");
         }
-        log_debug("conn fd=%d: %s: %s", r->cfd, what, buf);
+        log_debug_limited("conn fd=%d: %s: %s", r->cfd, what, buf);
     }
     ERR_clear_error();
 }
@@ -160,7 +160,7 @@ pump_backend_write(struct relay *r)
                 r->backend_wr = 0;
                 return 0;
             }
-            log_debug("conn fd=%d: write to backend: %s", r->cfd, strerror(errno));
+            log_debug_limited("conn fd=%d: write to backend: %s", r->cfd, strerror(errno));
             return -1;
         }
         b->head += (size_t)n;
@@ -205,7 +205,7 @@ pump_backend_read(struct relay *r)
         r->backend_rd = 0;
         return 0;
     }
-    log_debug("conn fd=%d: read from backend: %s", r->cfd, strerror(errno));
+    log_debug_limited("conn fd=%d: read from backend: %s", r->cfd, strerror(errno));
     return -1;
 }
 

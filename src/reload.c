@@ -87,6 +87,9 @@ reload_restart_needed(const struct config *running, const struct config *next, c
     DIFFERS(a->workers != b->workers, "workers");
     DIFFERS(a->max_connections != b->max_connections, "max_connections");
     DIFFERS(!str_same(a->pidfile, b->pidfile), "pidfile");
+    DIFFERS(!str_same(a->run_as.user, b->run_as.user) ||
+                !str_same(a->run_as.group, b->run_as.group),
+            "user/group");
     DIFFERS(a->log.level != b->log.level || a->log.syslog != b->log.syslog, "log");
     DIFFERS(a->sessions.store != b->sessions.store, "sessions.store");
     DIFFERS(a->sessions.lifetime != b->sessions.lifetime, "sessions.lifetime");
@@ -179,27 +182,6 @@ fail:
     free(fresh);
     free(claimed);
     return NULL;
-}
-
-int
-reload_open_listeners(struct reload *r, struct err *err)
-{
-    r->fds = listeners_for(r, NULL, r->gen->cfg, err);
-    return r->fds != NULL ? 0 : -1;
-}
-
-void
-reload_close_listeners(struct reload *r)
-{
-    size_t n = r->nworkers * r->gen->cfg->nfrontends;
-
-    for (size_t i = 0; r->fds != NULL && i < n; i++) {
-        if (r->fds[i] >= 0) {
-            close(r->fds[i]);
-        }
-    }
-    free(r->fds);
-    r->fds = NULL;
 }
 
 /* ---- the reload ---- */

@@ -9,7 +9,7 @@
  * What a reload applies: frontends (added, removed, changed: certificates,
  * keys, backend, ALPN, listen address), the tls settings, the timeouts.
  * What needs a restart (reload_restart_needed names it, the log says it,
- * and the running value stays): workers, max_connections, pidfile, log,
+ * and the running value stays): workers, max_connections, user, group, pidfile, log,
  * sessions, tickets, memcached (and its secret files), admin.
  */
 #ifndef TESSERA_RELOAD_H
@@ -52,10 +52,6 @@ enum reload_result {
     RELOAD_BUSY,   /* a worker has not switched to the last one yet: try again soon */
 };
 
-/* Open every worker's listener for every frontend of r->gen (start-up).
- * -1 with err set (nothing left open). */
-int reload_open_listeners(struct reload *r, struct err *err);
-
 /* Re-read r->boot->path and switch to it. */
 enum reload_result reload_run(struct reload *r);
 
@@ -64,8 +60,5 @@ enum reload_result reload_run(struct reload *r);
  * Returns how many. */
 size_t reload_restart_needed(const struct config *running, const struct config *next, char *buf,
                              size_t len);
-
-/* Close the listening sockets that no worker took over (start-up failure). */
-void reload_close_listeners(struct reload *r);
 
 #endif

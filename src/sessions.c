@@ -377,7 +377,7 @@ open_entry(const struct handshake_env *env, unsigned slot, struct mc_req *req, s
 
     if (sess == NULL && why != NULL) {
         stats_add(&env->stats[slot], STAT_SESSION_ENTRIES_REJECTED, 1);
-        log_debug("memcached entry %s %s", req->key, why);
+        log_debug_limited("memcached entry %s %s", req->key, why);
     }
     if (sess != NULL && l->remote && remote_index >= 0) {
         SSL_SESSION_set_ex_data(sess, remote_index, &remote_mark);

@@ -46,6 +46,7 @@
 #include "mcprobe.h"
 #include "notify.h"
 #include "pidfile.h"
+#include "privs.h"
 #include "reload.h"
 #include "seal.h"
 #include "sessions.h"
@@ -87,6 +88,47 @@ supervisor_load_secrets(const struct config *cfg, struct err *err)
         }
     }
     return seal;
+}
+
+/* Close the bound sockets no worker took, and free the array. */
+static void
+supervisor_close_listeners(const struct config *cfg, int *lfds)
+{
+    for (size_t i = 0; lfds != NULL && i < (size_t)cfg->workers * cfg->nfrontends; i++) {
+        if (lfds[i] >= 0) {
+            close(lfds[i]);
+        }
+    }
+    free(lfds);
+}
+
+/*
+ * Bind one socket per worker and frontend (SO_REUSEPORT), not listening yet:
+ * binding is what may need root (a port below 1024), and a socket that does
+ * not listen refuses connections until its worker is ready to take them.
+ * Returns cfg->workers x cfg->nfrontends descriptors, or NULL with err set.
+ */
+static int *
+supervisor_bind_listeners(const struct config *cfg, struct err *err)
+{
+    size_t n = (size_t)cfg->workers * cfg->nfrontends;
+    int *lfds = malloc(n * sizeof(*lfds));
+
+    if (lfds == NULL) {
+        err_set(err, "start-up failed: out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        lfds[i] = -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        lfds[i] = listener_bind(&cfg->frontends[i % cfg->nfrontends].listen, err);
+        if (lfds[i] < 0) {
+            supervisor_close_listeners(cfg, lfds);
+            return NULL;
+        }
+    }
+    return lfds;
 }
 
 /* Raise the descriptor limit to its hard limit; return the soft limit now in force. */
@@ -486,6 +528,7 @@ supervisor_run(const struct config *cfg)
     struct keyring_sync *ks = NULL;
     struct admin *admin = NULL;
     struct worker **workers = calloc(cfg->workers, sizeof(*workers));
+    int *lfds = NULL; /* workers x frontends bound sockets; -1 once a worker has one */
     size_t started = 0;
     bool pid_written = false;
     int rc = 1;
@@ -518,8 +561,21 @@ supervisor_run(const struct config *cfg)
     sup.reload.gen = first; /* freed at `out` */
     if (cfg->sessions.store == CONFIG_STORE_MEMCACHED) {
         seal = supervisor_load_secrets(cfg, &err);
+        if (seal == NULL) {
+            log_error("%s", err.msg);
+            goto out;
+        }
+    }
+    /* Every key and secret is read; once every listener is bound, root is
+     * no longer needed.  No other thread exists yet (privs.h). */
+    lfds = supervisor_bind_listeners(cfg, &err);
+    if (lfds == NULL || privs_drop(cfg, &err) < 0) {
+        log_error("%s", err.msg);
+        goto out;
+    }
+    if (seal != NULL) {
         /* One queue per worker, and the last one for the main thread. */
-        mc = seal != NULL ? mc_new(cfg, cfg->workers + 1, &err) : NULL;
+        mc = mc_new(cfg, cfg->workers + 1, &err);
         if (mc == NULL) {
             log_error("%s", err.msg);
             goto out;
@@ -559,25 +615,34 @@ supervisor_run(const struct config *cfg)
         rc = 0;
         goto out;
     }
+    /* The reload's view of the workers' sockets (reload.h). */
+    size_t nfds = (size_t)cfg->workers * cfg->nfrontends;
+    sup.reload.fds = malloc(nfds * sizeof(*sup.reload.fds));
+    if (sup.reload.fds == NULL) {
+        log_error("start-up failed: out of memory");
+        goto out;
+    }
+    memcpy(sup.reload.fds, lfds, nfds * sizeof(*lfds));
     sup.reload.boot = cfg;
     sup.reload.slots = &slots;
     sup.reload.workers = workers;
     sup.reload.nworkers = cfg->workers;
-    if (reload_open_listeners(&sup.reload, &err) < 0) {
-        log_error("%s", err.msg);
-        goto out;
-    }
     for (unsigned i = 0; i < cfg->workers; i++) {
-        int *fds = &sup.reload.fds[i * cfg->nfrontends];
+        int *fds = &lfds[(size_t)i * cfg->nfrontends];
+        for (size_t f = 0; f < cfg->nfrontends; f++) {
+            if (listener_listen(fds[f], &cfg->frontends[f].listen, &err) < 0) {
+                log_error("%s", err.msg);
+                goto out;
+            }
+        }
         workers[i] = worker_new(i, cfg, gen_ref(first), store, ks, fds, per_worker);
         if (workers[i] == NULL) {
             log_error("start-up failed: cannot create worker %u", i);
             gen_unref(first);
-            for (size_t j = 0; j < (size_t)i * cfg->nfrontends; j++) {
-                sup.reload.fds[j] = -1; /* the workers made have theirs */
-            }
-            reload_close_listeners(&sup.reload);
             goto out;
+        }
+        for (size_t f = 0; f < cfg->nfrontends; f++) {
+            fds[f] = -1; /* the worker's now */
         }
     }
     atomic_store(&sup.reload.stats.generation, 1u);
@@ -648,6 +713,7 @@ out:
         worker_free(workers[i]);
     }
     free(workers);
+    supervisor_close_listeners(cfg, lfds);
     free(sup.reload.fds);
     gen_unref(sup.reload.gen);
     gen_slots_free(&slots);

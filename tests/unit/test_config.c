@@ -558,6 +558,9 @@ test_missing_file(void **state)
     "frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\"; " CERTS " } );\n"
 #define FE_WITH(extra)                                                                             \
     "frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\"; " extra " } );\n"
+#define FE_PLAIN                                                                                   \
+    "frontends = ( { listen = \"127.0.0.1:1\"; backend = \"127.0.0.1:2\"; "                        \
+    "certs = ( { cert = \"site.pem\"; key = \"site.key\"; } ); } );\n"
 #define MC_OK "memcached = { servers = [ \"127.0.0.1:11211\" ]; secret_file = \"cluster.key\"; };\n"
 
 struct bad_case {
@@ -831,6 +834,15 @@ static const struct bad_case bad_cases[] = {
     {FE "memcached = {\n  options = \"--POLL-TIMEOUT=5000\"; };\n",
      "@F@:3: 'memcached.options' must not set --POLL-TIMEOUT: tessera sets it from "
      "memcached.servers, prefix and timeout_ms"},
+    /* user and group: names that exist (checked when the file is read). */
+    {FE "\nuser = \"no-such-user-tessera\";\n",
+     "@F@:3: 'user' = \"no-such-user-tessera\": no such user"},
+    {FE "user = \"root\";\ngroup = \"no-such-group-tessera\";\n",
+     "@F@:3: 'group' = \"no-such-group-tessera\": no such group"},
+    {FE "group = \"root\";\n", "@F@:2: 'group' needs 'user'"},
+    {FE "user = \"\";\n", "@F@:2: 'user' must not be empty"},
+    {FE "user = \"root\"; group = \"\";\n", "@F@:2: 'group' must not be empty"},
+    {FE "user = 0;\n", "@F@:2: 'user' must be a string"},
 };
 
 static void
@@ -911,6 +923,56 @@ test_frontend_count(void **state)
     free(want);
 }
 
+/* user/group resolve to ids (group: the user's primary one by default),
+ * and cfg->files lists each file read once, with the line naming it. */
+static void
+test_run_as_and_files(void **state)
+{
+    static const char text[] =
+        "user = \"root\";\n"
+        "frontends = ( { listen = \"127.0.0.1:1\"; backend = \"127.0.0.1:2\";\n"
+        "  certs = ( { cert = \"site.pem\";\n"
+        "              key = \"site.key\"; },\n"
+        "            { cert = \"combo.pem\"; } ); } );\n";
+    struct config *cfg = NULL;
+    struct err err = {{0}};
+    char *file = test_path("runas.conf");
+    char place[8192];
+
+    (void)state;
+    if (test_load("runas.conf", text, &cfg, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    assert_string_equal(cfg->run_as.user, "root");
+    assert_int_equal(cfg->run_as.uid, 0);
+    assert_int_equal(cfg->run_as.gid, 0);
+    assert_string_equal(cfg->run_as.group, "root");
+    assert_int_equal(cfg->nfiles, 3); /* combo.pem holds its key: listed once */
+    snprintf(place, sizeof(place), "%s:3", file);
+    assert_string_equal(cfg->files[0].place, place);
+    assert_string_equal(cfg->files[0].what, "certificate file");
+    snprintf(place, sizeof(place), "%s:4", file);
+    assert_string_equal(cfg->files[1].place, place);
+    assert_string_equal(cfg->files[1].what, "key file");
+    snprintf(place, sizeof(place), "%s/combo.pem", test_dir);
+    assert_string_equal(cfg->files[2].path, place);
+    config_free(cfg);
+
+    if (test_load("runas.conf", "user = \"root\"; group = \"root\";\n" FE_PLAIN, &cfg, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    assert_string_equal(cfg->run_as.group, "root");
+    config_free(cfg);
+
+    /* Without user: nobody to become. */
+    if (test_load("runas.conf", FE_PLAIN, &cfg, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    assert_null(cfg->run_as.user);
+    config_free(cfg);
+    free(file);
+}
+
 static void
 test_err_set(void **state)
 {
@@ -932,10 +994,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full),           cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_variants),       cmocka_unit_test(test_example),
-        cmocka_unit_test(test_missing_file),   cmocka_unit_test(test_bad_configs),
-        cmocka_unit_test(test_frontend_count), cmocka_unit_test(test_err_set),
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_variants),
+        cmocka_unit_test(test_example),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_frontend_count),
+        cmocka_unit_test(test_err_set),
+        cmocka_unit_test(test_run_as_and_files),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
