@@ -10,12 +10,15 @@
  * plain field; the heap timer is only re-armed when it fires early, so
  * ordinary I/O never touches the heap.
  *
- *   accept -> HANDSHAKE <-> PARKED
+ *   accept -> HELLO -> HANDSHAKE <-> PARKED
  *                 |
  *                 +-> CONNECT -> RELAY -> (closed)
  *                 |      |         |
  *                 +--- error / timeout --> close (close_notify when we can)
  *
+ * HELLO: nothing has arrived yet, and nothing is allocated for TLS: the SSL
+ * is made when the first bytes do, so a scanner or a slow opener costs the
+ * struct conn and no more.
  * PARKED: a TLS callback asked to wait (handshake.h).  The client's events
  * are remembered but do not drive the handshake; whoever parked it resumes
  * it.  Only the handshake deadline runs meanwhile.
@@ -41,7 +44,8 @@
 #include "tlsctx.h"
 
 enum conn_state {
-    CONN_HANDSHAKE = 0,
+    CONN_HELLO = 0, /* accepted, nothing received yet: no SSL */
+    CONN_HANDSHAKE,
     CONN_PARKED, /* a TLS callback waits for something; it resumes us */
     CONN_CONNECT,
     CONN_RELAY,
@@ -164,6 +168,41 @@ step_handshake(struct conn *c)
     }
 }
 
+/* The first bytes are there (or the client left): make the SSL now. */
+static enum conn_next
+step_hello(struct conn *c)
+{
+    char b;
+    ssize_t n;
+
+    if (!c->r.client_rd) {
+        return NEXT_WAIT;
+    }
+    n = recv(c->r.cfd, &b, 1, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) { /* EWOULDBLOCK is EAGAIN */
+        c->r.client_rd = 0;
+        return NEXT_WAIT;
+    }
+    if (n <= 0) {
+        /* Gone before saying anything: a failed handshake, as it always was. */
+        stats_add(c->r.stats, STAT_HS_ERR_OTHER, 1);
+        log_debug_limited("conn fd=%d: closed before sending anything%s%s", c->r.cfd,
+                          n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+        c->r.client_eof = 1;
+        return NEXT_CLOSE;
+    }
+    c->r.ssl = tlsctx_new_ssl(c->gen->tls[c->fe]);
+    if (c->r.ssl == NULL || SSL_set_fd(c->r.ssl, c->r.cfd) != 1 ||
+        handshake_attach(&c->hs, c->r.ssl) < 0) {
+        log_openssl_limited_at(LOG_LVL_WARN, "new TLS connection");
+        stats_add(c->r.stats, STAT_HS_ERR_OTHER, 1);
+        return NEXT_CLOSE;
+    }
+    SSL_set_accept_state(c->r.ssl);
+    conn_set_state(c, CONN_HANDSHAKE);
+    return NEXT_AGAIN;
+}
+
 /* Parked: the client's events change nothing until the callback's owner
  * resumes the handshake (on_resume) or the handshake deadline passes. */
 static enum conn_next
@@ -235,6 +274,7 @@ static const struct conn_step {
     const char *name;
     enum conn_next (*run)(struct conn *);
 } conn_steps[] = {
+    [CONN_HELLO] = {"hello", step_hello},
     [CONN_HANDSHAKE] = {"handshake", step_handshake},
     [CONN_PARKED] = {"parked", step_parked},
     [CONN_CONNECT] = {"connect", step_connect},
@@ -246,10 +286,10 @@ static void
 conn_set_state(struct conn *c, enum conn_state next)
 {
     switch (next) {
-    case CONN_HANDSHAKE:
-        if (c->state != CONN_PARKED) { /* parked or not, one handshake deadline */
-            conn_set_deadline(c, conn_cfg(c)->timeouts.handshake);
-        }
+    case CONN_HELLO: /* the handshake deadline runs from the accept */
+        conn_set_deadline(c, conn_cfg(c)->timeouts.handshake);
+        break;
+    case CONN_HANDSHAKE: /* from HELLO or PARKED: the same deadline */
         break;
     case CONN_PARKED:
         break;
@@ -272,7 +312,7 @@ conn_close(struct conn *c)
     struct conn_set *set = c->set;
 
     CHECK(c->state != CONN_CLOSED);
-    if (c->state != CONN_HANDSHAKE && c->state != CONN_PARKED) {
+    if (c->state != CONN_HELLO && c->state != CONN_HANDSHAKE && c->state != CONN_PARKED) {
         relay_close_client(&c->r); /* a clean TLS close, best effort */
     }
     /* Unread input would turn our close into a reset; read it away first
@@ -415,6 +455,7 @@ on_conn_timer(struct evtimer *t)
         return;
     }
     switch (c->state) {
+    case CONN_HELLO:
     case CONN_HANDSHAKE:
     case CONN_PARKED:
         stats_add(c->r.stats, STAT_HS_ERR_TIMEOUT, 1);
@@ -460,13 +501,6 @@ conn_start(struct conn_set *set, int fd, unsigned fe)
     c->bh.on_event = on_backend_event;
     c->timer.on_timer = on_conn_timer;
     c->accepted_us = clock_mono_us();
-    c->r.ssl = tlsctx_new_ssl(c->gen->tls[fe]);
-    if (c->r.ssl == NULL || SSL_set_fd(c->r.ssl, fd) != 1 ||
-        handshake_attach(&c->hs, c->r.ssl) < 0) {
-        log_openssl_limited_at(LOG_LVL_WARN, "new TLS connection");
-        goto fail;
-    }
-    SSL_set_accept_state(c->r.ssl);
     if (evloop_add(c->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->ch) < 0) {
         goto fail;
     }
@@ -478,10 +512,10 @@ conn_start(struct conn_set *set, int fd, unsigned fe)
     set->n++;
     stats_add(c->r.stats, STAT_CONNECTIONS_TOTAL, 1);
     stats_active_add(c->r.stats, 1);
-    conn_set_state(c, CONN_HANDSHAKE);
+    c->state = CONN_HELLO;
+    conn_set_state(c, CONN_HELLO);
     return 0;
 fail:
-    SSL_free(c->r.ssl);
     close(fd);
     gen_unref(c->gen);
     c->magic = 0;

@@ -51,6 +51,7 @@
 #include "seal.h"
 #include "sessions.h"
 #include "tickets.h"
+#include "trim.h"
 #include "tlsctx.h"
 #include "worker.h"
 
@@ -201,6 +202,8 @@ struct sup {
     struct reload reload;       /* generations */
     bool serving;               /* every worker started: a SIGHUP reloads */
     struct evtimer reload_timer; /* a reload that found workers busy */
+    struct evtimer trim_timer;   /* memory given back after a surge (trim.h) */
+    struct trim trim;
     int sigfd;
     struct evhandler sig_h;
     struct evtimer refresh_timer;
@@ -364,6 +367,36 @@ on_reload_timer(struct evtimer *t)
     }
 }
 
+/* Connections open across the workers, from their counters. */
+static size_t
+sup_open_connections(const struct sup *s)
+{
+    size_t slots = s->reload.slots != NULL ? gen_slots_count(s->reload.slots) : 0;
+    int64_t open = 0;
+
+    for (size_t i = 0; i < s->nworkers; i++) {
+        for (size_t f = 0; f < slots; f++) {
+            open += atomic_load_explicit(&s->workers[i]->stats[f].connections_active,
+                                         memory_order_relaxed);
+        }
+    }
+    return open > 0 ? (size_t)open : 0;
+}
+
+static void
+on_trim_timer(struct evtimer *t)
+{
+    struct sup *s = CONTAINER_OF(t, struct sup, trim_timer);
+    size_t open = sup_open_connections(s);
+
+    if (trim_due(&s->trim, open)) {
+        bool gave = trim_now();
+        log_debug("memory: a surge of connections ended (%zu open now)%s", open,
+                  gave ? "; free memory given back to the system" : "");
+    }
+    evtimer_arm(s->loop, &s->trim_timer, evloop_now(s->loop) + TRIM_EVERY_MS);
+}
+
 static void
 on_signal(struct evhandler *h, uint32_t events)
 {
@@ -394,6 +427,7 @@ sup_init(struct sup *s, const struct config *cfg, const sigset_t *set, struct er
     s->sig_h.on_event = on_signal;
     s->refresh_timer.on_timer = on_refresh_timer;
     s->reload_timer.on_timer = on_reload_timer;
+    s->trim_timer.on_timer = on_trim_timer;
     s->loop = evloop_new();
     if (s->loop == NULL) {
         err_set(err, "start-up failed: no event loop");
@@ -413,6 +447,7 @@ sup_cleanup(struct sup *s)
     if (s->loop != NULL) {
         evtimer_disarm(s->loop, &s->refresh_timer);
         evtimer_disarm(s->loop, &s->reload_timer);
+        evtimer_disarm(s->loop, &s->trim_timer);
     }
     if (s->sigfd >= 0) {
         if (s->loop != NULL) {
@@ -679,6 +714,7 @@ supervisor_run(const struct config *cfg)
         pid_written = true;
     }
     sup.serving = true;
+    evtimer_arm(sup.loop, &sup.trim_timer, evloop_now(sup.loop) + TRIM_EVERY_MS);
     log_info("tessera started: %u workers, pid %ld", cfg->workers, (long)getpid());
     sup.ready = true;
     sup_status(&sup);

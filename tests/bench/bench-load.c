@@ -497,6 +497,14 @@ slot_run(struct slot *s)
                 slot_fail(s);
                 return;
             }
+            if (opt.mode == MODE_IDLE && opt.silent) {
+                /* Connected, and that is all: what a scanner or a slow opener costs. */
+                s->state = SLOT_HOLD;
+                s->thread->in_flight--;
+                s->thread->held++;
+                slot_want(s, EPOLLIN);
+                return;
+            }
             s->ssl = SSL_new(bench_ctx);
             if (s->ssl == NULL || SSL_set_fd(s->ssl, s->fd) != 1) {
                 slot_fail(s);
@@ -584,6 +592,16 @@ slot_run(struct slot *s)
             slot_do_bulk(s);
             return;
         case SLOT_HOLD: {
+            if (s->ssl == NULL) { /* --silent */
+                ssize_t n = recv(s->fd, buf, sizeof(buf), 0);
+                if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) {
+                    return;
+                }
+                s->thread->held--;
+                s->thread->dropped++;
+                slot_release(s, false);
+                return;
+            }
             ERR_clear_error();
             int r = SSL_read(s->ssl, buf, sizeof(buf));
             if (r > 0 || SSL_get_error(s->ssl, r) == SSL_ERROR_WANT_READ) {

@@ -47,6 +47,7 @@ usage(FILE *f)
                "  --conn-timeout S     bound on one connection (10)\n"
                "  --hold S             idle: hold S seconds (default: until SIGTERM/stdin EOF)\n"
                "  --settle S           idle: wait before sampling RSS (0.5)\n"
+               "  --silent             idle: only connect; send nothing, not even a ClientHello\n"
                "Prints one line of key=value pairs; idle then prints READY.\n");
 }
 
@@ -101,6 +102,7 @@ bench_opts_parse(int argc, char **argv)
         OPT_CONN_TIMEOUT,
         OPT_HOLD,
         OPT_SETTLE,
+        OPT_SILENT,
         OPT_MAX_ERRORS,
         OPT_PRIME_PORT,
         OPT_PRIME_COUNT,
@@ -126,6 +128,7 @@ bench_opts_parse(int argc, char **argv)
         {"conn-timeout", required_argument, NULL, OPT_CONN_TIMEOUT},
         {"hold", required_argument, NULL, OPT_HOLD},
         {"settle", required_argument, NULL, OPT_SETTLE},
+        {"silent", no_argument, NULL, OPT_SILENT},
         {"max-errors", required_argument, NULL, OPT_MAX_ERRORS},
         {"prime-port", required_argument, NULL, OPT_PRIME_PORT},
         {"prime-count", required_argument, NULL, OPT_PRIME_COUNT},
@@ -255,6 +258,9 @@ bench_opts_parse(int argc, char **argv)
             break;
         case OPT_SETTLE:
             opt.settle = atof(optarg);
+            break;
+        case OPT_SILENT:
+            opt.silent = true;
             break;
         case OPT_MAX_ERRORS:
             opt.max_errors = atol(optarg);

@@ -54,6 +54,7 @@ struct bench_opts {
     double conn_timeout;
     double hold;
     double settle;
+    bool silent; /* idle: connect and send nothing (no TLS at all) */
     long max_errors;
     pid_t pids[MAX_PIDS];
     int npids;

@@ -20,6 +20,10 @@
 #          resumed on one instance with sessions.store = "local" ("local").
 #   11     full handshakes while other clients offer session IDs that B must look up, with
 #          memcached running ("healthy") or SIGSTOPped for the measured window ("stopped").
+# Cells 16-17 (--memory, with cell 7) measure memory, all three servers: 16 connections that only
+# connect and send nothing (a scanner, a slow opener); 17 a surge of SURGE_N connections (half
+# idle TLS 1.3, half silent) opened and closed, and the server's RSS 10 s after the last one
+# closed, against its RSS before the surge (after a 300-handshake warm-up).
 # Cells 12-13 (--tickets) measure stateless-ticket resumption across instances, with the same
 # layout (B measured on core 0; A, memcached, client and backend on core 1):
 #   12, 13 TLS 1.2 ticket; TLS 1.3 ticket (psk_dhe_ke, X25519).  Tickets made on one tessera and
@@ -28,9 +32,11 @@
 #          another where both load one tls-ticket-keys file ("haproxy").
 #
 # Usage: tests/bench/compare.sh [--quick] [--reps R] [--servers "hitch haproxy tessera"]
-#                               [--cells "1 2 3 4 5 6 7 8"] [--memcached] [--tickets] [--out FILE]
+#                               [--cells "1 2 3 4 5 6 7 8"] [--memcached] [--tickets] [--memory]
+#                               [--out FILE]
 #                               [--keep] [--report-from RESULTS]   (tables from an earlier run)
-#   --memcached is short for --cells "9 10 11", --tickets for --cells "12 13"; given together
+#   --memcached is short for --cells "9 10 11", --tickets for --cells "12 13", --memory for
+#   --cells "7 16 17"; given together
 #   they add up (the servers list does not apply to cells 9-13).  R is 3 (5 for cells 12 and 13)
 #   unless --reps or --quick (R=1) says otherwise.
 # Environment: TESSERA_BIN (build/release/tessera), TESSERA_TOOLS
@@ -77,6 +83,7 @@ while [ $# -gt 0 ]; do
     --cells) CELLS=$2; CELLS_GIVEN=1; shift ;;
     --memcached) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")9 10 11"; CELLS_GIVEN=1 ;;
     --tickets) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")12 13"; CELLS_GIVEN=1 ;;
+    --memory) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")7 16 17"; CELLS_GIVEN=1 ;;
     --out) OUT=$2; shift ;;
     --keep) KEEP=1 ;;
     --report-from) REPORT_FROM=$2; shift ;;
@@ -87,10 +94,10 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$QUICK" = 1 ]; then
-    N_FULL=1000; N_RESUME=2000; BULK_CONNS=16; IDLE_N=500; WARMUP=0.3
+    N_FULL=1000; N_RESUME=2000; BULK_CONNS=16; IDLE_N=500; WARMUP=0.3; SURGE_N=2000
     N_MC_RESUME=1500; N_MC_FULL=1000; N_TK_RESUME=2000
 else
-    N_FULL=8000; N_RESUME=15000; BULK_CONNS=64; IDLE_N=2000; WARMUP=1
+    N_FULL=8000; N_RESUME=15000; BULK_CONNS=64; IDLE_N=2000; WARMUP=1; SURGE_N=10000
     N_MC_RESUME=10000; N_MC_FULL=6000; N_TK_RESUME=15000
 fi
 # Cells 9 and 10: sessions made beforehand, each offered once.  The pool covers the measured
@@ -730,6 +737,8 @@ cell_name() {
     5) echo "resumed TLS 1.3, ticket (psk_dhe_ke, X25519)" ;;
     6) echo "bulk: $BULK_CONNS connections x 4 MiB echoed, TLS 1.3" ;;
     7) echo "idle memory: $IDLE_N idle TLS 1.3 connections" ;;
+    16) echo "silent memory: $IDLE_N connections that send nothing" ;;
+    17) echo "after a surge: RSS 10 s after $SURGE_N connections ($((SURGE_N / 2)) idle TLS 1.3, $((SURGE_N / 2)) silent) closed" ;;
     8) echo "full TLS 1.3, RSA-2048 (rsa_pss_rsae_sha256), X25519" ;;
     9) echo "cross-instance resumption, TLS 1.2 session ID (memcached vs in-process)" ;;
     10) echo "cross-instance resumption, TLS 1.3 stateful ticket (memcached vs in-process)" ;;
@@ -752,6 +761,8 @@ cell_args() {
     5) echo "resume --resume ticket $TLS13 --count $N_RESUME --warmup $WARMUP" ;;
     6) echo "bulk $TLS13 --conc $BULK_CONNS --count $BULK_CONNS --bytes $BULK_BYTES" ;;
     7) echo "idle $TLS13 --count $IDLE_N --conc 64 --hold 0 --settle 1" ;;
+    16) echo "idle --silent --count $IDLE_N --conc 64 --hold 0 --settle 1" ;;
+    17) echo "idle $TLS13 --count $((SURGE_N / 2)) --conc 64 --hold 0 --settle 1 (beside: idle --silent, the same count)" ;;
     8) echo "full $TLS13 --sigalgs rsa_pss_rsae_sha256 --count $N_FULL --warmup $WARMUP" ;;
     9) echo "resume --resume id $TLS12 --count $N_MC_RESUME --warmup $MC_WARMUP --prime-count $MC_PRIME" ;;
     10) echo "resume --resume ticket $TLS13 --count $N_MC_RESUME --warmup $MC_WARMUP --prime-count $MC_PRIME" ;;
@@ -777,7 +788,11 @@ run_one() {
         return
     fi
     args="$(cell_args "$cell") --port $SERVER_PORT --server-pid $SERVER_PIDS --conn-timeout 10"
-    if [ "$cell" = 7 ]; then
+    if [ "$cell" = 17 ]; then
+        run_surge "$name" "$rep"
+        return
+    fi
+    if [ "$cell" = 7 ] || [ "$cell" = 16 ]; then
         # Warm the server first so that one-time allocations do not count as per-connection.
         taskset -c "$CLIENT_CPU" "$BENCH" full $TLS13 --count 300 --warmup 0 --port "$SERVER_PORT" \
             >/dev/null 2>&1
@@ -792,6 +807,58 @@ run_one() {
     case " $line " in *" timeout=1 "*) status=timeout ;; *" aborted=1 "*) status=aborted ;; esac
     echo "cell=$cell server=$name rep=$rep status=$status $line" >>"$RESULTS"
     log "cell $cell $name rep $rep: $status $line"
+    stop_server
+}
+
+# server_rss_kb: the RSS of the server's processes now (kB).
+server_rss_kb() {
+    local p total=0 kb
+    for p in ${SERVER_PIDS//,/ }; do
+        kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
+
+# run_surge SERVER REP (cell 17, the server started): warm up; RSS before; hold SURGE_N/2 silent
+# connections and open SURGE_N/2 idle TLS ones beside them (its line has the peak RSS); close
+# them all; RSS 10 s later.
+run_surge() {
+    local name=$1 rep=$2 half=$((SURGE_N / 2)) before after line status=ok fifo=$WORK/surge.in spid fd
+    taskset -c "$CLIENT_CPU" "$BENCH" full $TLS13 --count 300 --warmup 0 --port "$SERVER_PORT" \
+        >/dev/null 2>&1
+    sleep 1 # let the warm-up's connections close before the baseline
+    before=$(server_rss_kb)
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    taskset -c "$CLIENT_CPU" "$BENCH" idle --silent --count "$half" --conc 64 --port "$SERVER_PORT" \
+        --conn-timeout 10 <"$fifo" >"$WORK/surge-silent.out" 2>>"$WORK/bench.err" &
+    spid=$!
+    exec {fd}>"$fifo"
+    for _ in $(seq 600); do
+        grep -q '^READY' "$WORK/surge-silent.out" 2>/dev/null && break
+        sleep 0.1
+    done
+    line=$(taskset -c "$CLIENT_CPU" "$BENCH" idle $TLS13 --count "$half" --conc 64 --hold 0 \
+        --settle 1 --port "$SERVER_PORT" --server-pid "$SERVER_PIDS" --conn-timeout 10 \
+        2>>"$WORK/bench.err" | grep '^mode=')
+    exec {fd}>&-
+    wait "$spid"
+    sleep 10 # the figure is the RSS 10 s after the surge closed (issue 13)
+    after=$(server_rss_kb)
+    rm -f "$fifo"
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        status=crashed
+    fi
+    [ -n "$line" ] || status=nooutput
+    local sheld
+    sheld=$(grep -o 'held=[0-9]*' "$WORK/surge-silent.out" | head -n 1 | cut -d= -f2)
+    local peak
+    peak=$(echo "$line" | grep -o 'rss_after_kb=[0-9]*' | cut -d= -f2)
+    line="$line silent_held=${sheld:-0} $(awk -v b="$before" -v p="${peak:-0}" -v a="$after" 'BEGIN {
+        printf "rss_base_mb=%.1f rss_peak_mb=%.1f rss_10s_mb=%.1f rss_left_mb=%.1f", b / 1024, p / 1024, a / 1024, (a - b) / 1024 }')"
+    echo "cell=17 server=$name rep=$rep status=$status $line" >>"$RESULTS"
+    log "cell 17 $name rep $rep: $status $line"
     stop_server
 }
 
@@ -968,16 +1035,25 @@ report() {
                 has tessera && has "$s" && echo "- tessera/$s: MB/s $(ratio "$(med 6 tessera mb_per_s)" "$(med 6 "$s" mb_per_s)")x"
             done
             ;;
-        7)
-            echo "| server | bytes per idle connection (RSS delta / N) | held | errors (all reps) | dropped (all reps) |"
+        7|16)
+            echo "| server | bytes per $([ "$cell" = 7 ] && echo idle || echo silent) connection (RSS delta / N) | held | errors (all reps) | dropped (all reps) |"
             echo "|---|---|---|---|---|"
             for s in $AVAILABLE; do
-                echo "| $s | $(mmr 7 "$s" rss_per_conn_b 0) | $(mmr 7 "$s" held 0) | $(total 7 "$s" errors) | $(total 7 "$s" dropped) |"
+                echo "| $s | $(mmr "$cell" "$s" rss_per_conn_b 0) | $(mmr "$cell" "$s" held 0) | $(total "$cell" "$s" errors) | $(total "$cell" "$s" dropped) |"
             done
             echo
             for s in hitch haproxy; do
-                has tessera && has "$s" && echo "- tessera/$s: memory per connection $(ratio "$(med 7 tessera rss_per_conn_b)" "$(med 7 "$s" rss_per_conn_b)")x"
+                has tessera && has "$s" && echo "- tessera/$s: memory per connection $(ratio "$(med "$cell" tessera rss_per_conn_b)" "$(med "$cell" "$s" rss_per_conn_b)")x"
             done
+            ;;
+        17)
+            echo "| server | RSS before (MB) | RSS at the peak (MB) | RSS 10 s after (MB) | left over (MB) | held TLS + silent | errors (all reps) |"
+            echo "|---|---|---|---|---|---|---|"
+            for s in $AVAILABLE; do
+                echo "| $s | $(mmr 17 "$s" rss_base_mb 1) | $(mmr 17 "$s" rss_peak_mb 1) | $(mmr 17 "$s" rss_10s_mb 1) | $(mmr 17 "$s" rss_left_mb 1) | $(med 17 "$s" held) + $(med 17 "$s" silent_held) | $(total 17 "$s" errors) |"
+            done
+            echo
+            echo "- left over = RSS 10 s after the surge closed minus RSS before it (goal for tessera: <= 20 MB)"
             ;;
         9|10)
             echo "| variant | B: server CPU us/resumed handshake | resumed handshakes/s | p50 ms | p99 ms | resumed ratio | client CPU % | errors (all reps) |"

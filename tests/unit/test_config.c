@@ -29,6 +29,8 @@
 
 #include "config.h"
 #include "log.h"
+#include "reload.h"
+#include "trim.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -990,6 +992,79 @@ test_err_set(void **state)
     config_free(NULL);
 }
 
+/* reload_restart_needed: what a reload cannot apply is named, the rest not. */
+static void
+test_restart_needed(void **state)
+{
+    static const char base[] =
+        "workers = 2;\n"
+        "frontends = ( { listen = \"*:8443\"; backend = \"127.0.0.1:8080\";\n"
+        "                certs = ( { cert = \"site.pem\"; key = \"site.key\"; } ); } );\n";
+    static const struct {
+        const char *extra; /* appended to base (a duplicate key replaces nothing: own files) */
+        const char *want;
+    } cases[] = {
+        {"", ""},
+        {"timeouts = { idle = 30; };\n", ""},
+        {"tls = { min_version = \"TLSv1.3\"; };\n", ""},
+        {"max_connections = 10;\n", "max_connections"},
+        {"log = { level = \"debug\"; };\n", "log"},
+        {"sessions = { tickets = false; };\n", "sessions.tickets"},
+        {"tickets = { refresh = 5; };\n", "tickets"},
+        {"admin = { listen = \"127.0.0.1:9091\"; };\n", "admin"},
+        {"pidfile = \"tessera.pid\";\ntickets = { refresh = 5; };\n", "pidfile, tickets"},
+    };
+    struct config *a = NULL;
+    struct err err = {{0}};
+    char names[256];
+
+    (void)state;
+    if (test_load("running.conf", base, &a, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct config *b = NULL;
+        char text[1024];
+        snprintf(text, sizeof(text), "%s%s", base, cases[i].extra);
+        if (test_load("next.conf", text, &b, &err) != 0) {
+            fail_msg("case %zu: %s", i, err.msg);
+        }
+        size_t n = reload_restart_needed(a, b, names, sizeof(names));
+        if (strcmp(names, cases[i].want) != 0) {
+            fail_msg("case %zu: got \"%s\", want \"%s\"", i, names, cases[i].want);
+        }
+        assert_int_equal(n, cases[i].want[0] == '\0' ? 0 : (strchr(cases[i].want, ',') ? 2 : 1));
+        config_free(b);
+    }
+    /* workers differ (base has 2): named */
+    struct config *b = NULL;
+    if (test_load("next.conf", base, &b, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    b->workers = 3;
+    assert_int_equal(reload_restart_needed(a, b, names, sizeof(names)), 1);
+    assert_string_equal(names, "workers");
+    config_free(b);
+    config_free(a);
+}
+
+/* trim_due: memory is given back once a surge has ended, not on every dip. */
+static void
+test_trim_due(void **state)
+{
+    struct trim t = {0};
+
+    (void)state;
+    assert_false(trim_due(&t, 100));
+    assert_false(trim_due(&t, 5000)); /* the surge */
+    assert_false(trim_due(&t, 3000)); /* still above half */
+    assert_true(trim_due(&t, 2000));  /* ended: 3000 fewer, at most half */
+    assert_false(trim_due(&t, 1500)); /* the peak starts again from 2000: 500 below */
+    assert_true(trim_due(&t, 900));   /* 1100 below it, and under half */
+    assert_false(trim_due(&t, 400));  /* peak 900: 500 below */
+    assert_false(trim_due(&t, 0));    /* 900 below: fewer than TRIM_MIN_DROP */
+}
+
 int
 main(void)
 {
@@ -1003,6 +1078,8 @@ main(void)
         cmocka_unit_test(test_frontend_count),
         cmocka_unit_test(test_err_set),
         cmocka_unit_test(test_run_as_and_files),
+        cmocka_unit_test(test_restart_needed),
+        cmocka_unit_test(test_trim_due),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
