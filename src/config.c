@@ -51,8 +51,8 @@
 #define CONFIG_DEFAULT_LIFETIME 64800
 
 static const char *const config_root_keys[] = {
-    "workers", "max_connections", "user",   "group",   "pidfile",   "log",      "tls",
-    "frontends", "sessions",      "tickets", "memcached", "admin", "timeouts", NULL,
+    "workers",   "max_connections", "user",    "group",     "pidfile", "log",      "tls",
+    "frontends", "sessions",        "tickets", "memcached", "admin",   "timeouts", NULL,
 };
 static const char *const config_log_keys[] = {"level", "syslog", NULL};
 static const char *const config_tls_keys[] = {"min_version", "ciphers", "ciphersuites", "groups",
@@ -90,8 +90,7 @@ static const struct config_section_choice config_stores[] = {
 /* Add `path` (named by setting `s`; `label` is a string literal such as
  * "key file") to cfg->files, the list `tessera -t` checks for `user`. */
 static int
-note_file(struct config_loader *ld, const config_setting_t *s, const char *label,
-                         const char *path)
+note_file(struct config_loader *ld, const config_setting_t *s, const char *label, const char *path)
 {
     struct config *cfg = ld->cfg;
     struct config_file *f;
@@ -925,8 +924,7 @@ load_memcached(struct config_loader *ld, const struct config_section *sessions)
             return config_section_fail(ld, secret_s, "'memcached.secret_file' must not be empty");
         }
         if (config_section_resolve_path(ld, secret_s, secret, &cfg->memcached.secret_file) < 0 ||
-            load_readable(ld, secret_s, "secret file", cfg->memcached.secret_file) <
-                0 ||
+            load_readable(ld, secret_s, "secret file", cfg->memcached.secret_file) < 0 ||
             load_check_secret(ld, secret_s, "secret file", cfg->memcached.secret_file) < 0) {
             return -1;
         }
@@ -1058,10 +1056,9 @@ config_load(const char *path, struct config **out, struct err *err)
         err_set(err, "%s: out of memory", path);
         goto fail;
     }
-    if (load_top(&ld) < 0 || load_log(&ld) < 0 || load_tls(&ld) < 0 ||
-        load_frontends(&ld) < 0 || load_sessions(&ld, &sessions) < 0 ||
-        load_tickets(&ld, &sessions) < 0 || load_memcached(&ld, &sessions) < 0 ||
-        load_admin(&ld) < 0 || load_timeouts(&ld) < 0) {
+    if (load_top(&ld) < 0 || load_log(&ld) < 0 || load_tls(&ld) < 0 || load_frontends(&ld) < 0 ||
+        load_sessions(&ld, &sessions) < 0 || load_tickets(&ld, &sessions) < 0 ||
+        load_memcached(&ld, &sessions) < 0 || load_admin(&ld) < 0 || load_timeouts(&ld) < 0) {
         goto fail;
     }
 

@@ -45,8 +45,9 @@ struct config_section_choice {
 };
 
 /*
- * Set ld->dir (the real path of the file's folder), then read ld->path into `lc` (@include resolved against that folder) and
- * point ld->root at its root.  -1 with "FILE:LINE: text" on a syntax error.
+ * Set ld->dir (the real path of the file's folder), then read ld->path into `lc` (@include resolved
+ * against that folder) and point ld->root at its root.  -1 with "FILE:LINE: text" on a syntax
+ * error.
  */
 int config_section_read_file(struct config_loader *ld, config_t *lc);
 

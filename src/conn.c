@@ -71,7 +71,7 @@ struct conn {
     struct evhandler ch; /* client socket events */
     struct evhandler bh; /* backend socket events */
     struct evtimer timer;
-    uint64_t deadline; /* loop ms */
+    uint64_t deadline;    /* loop ms */
     uint64_t accepted_us; /* monotonic */
     struct conn *prev, *next;
     unsigned backend_failed : 1; /* EPOLLERR/EPOLLHUP on the backend socket */
@@ -228,8 +228,7 @@ step_connect(struct conn *c)
             stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
             return NEXT_CLOSE;
         }
-        if (evloop_add(c->loop, c->r.bfd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->bh) <
-            0) {
+        if (evloop_add(c->loop, c->r.bfd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->bh) < 0) {
             stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
             return NEXT_CLOSE;
         }
@@ -274,12 +273,9 @@ static const struct conn_step {
     const char *name;
     enum conn_next (*run)(struct conn *);
 } conn_steps[] = {
-    [CONN_HELLO] = {"hello", step_hello},
-    [CONN_HANDSHAKE] = {"handshake", step_handshake},
-    [CONN_PARKED] = {"parked", step_parked},
-    [CONN_CONNECT] = {"connect", step_connect},
-    [CONN_RELAY] = {"relay", step_relay},
-    [CONN_CLOSED] = {"closed", NULL},
+    [CONN_HELLO] = {"hello", step_hello},    [CONN_HANDSHAKE] = {"handshake", step_handshake},
+    [CONN_PARKED] = {"parked", step_parked}, [CONN_CONNECT] = {"connect", step_connect},
+    [CONN_RELAY] = {"relay", step_relay},    [CONN_CLOSED] = {"closed", NULL},
 };
 
 static void

@@ -26,9 +26,9 @@ struct gen;
 /* The connections of one thread, and what they need of it.  The owner
  * (worker.c) fills the first block; the rest is conn.c's. */
 struct conn_set {
-    struct gen *gen;              /* new connections start under it (and hold a reference) */
-    struct handshake_env *env;    /* loop, counters per frontend slot, what the callbacks use */
-    struct relay_pool pool;       /* empty relay buffers kept for reuse */
+    struct gen *gen;           /* new connections start under it (and hold a reference) */
+    struct handshake_env *env; /* loop, counters per frontend slot, what the callbacks use */
+    struct relay_pool pool;    /* empty relay buffers kept for reuse */
     void (*on_closed)(struct conn_set *set); /* a connection closed */
 
     struct conn *open;      /* doubly linked */

@@ -73,8 +73,10 @@ gen_new(const struct config *cfg, struct config *owned, unsigned number, struct 
     for (size_t i = 0; i < cfg->nfrontends; i++) {
         int s = gen_slot_of(slots, cfg->frontends[i].name);
         if (s < 0) {
-            err_set(err, "%s: frontend %s: this process has counted %d frontend names already; "
-                    "restart it to add more", cfg->path, cfg->frontends[i].name, GEN_SLOTS);
+            err_set(err,
+                    "%s: frontend %s: this process has counted %d frontend names already; "
+                    "restart it to add more",
+                    cfg->path, cfg->frontends[i].name, GEN_SLOTS);
             free(g->slot);
             free(g);
             return NULL;

@@ -41,7 +41,7 @@ struct gen {
     const struct config *cfg;
     struct config *owned; /* cfg when the generation frees it (generation 1 borrows it) */
     struct tlsctx **tls;  /* per frontend */
-    unsigned *slot;      /* per frontend: its counter slot */
+    unsigned *slot;       /* per frontend: its counter slot */
 };
 
 /* Every frontend's TLS contexts (also what `tessera -t` checks).  An array

@@ -136,8 +136,9 @@ block_stop_signals(int argc, char **argv, char **envp)
     stop_signals(&set);
     sigprocmask(SIG_BLOCK, &set, NULL);
 }
-__attribute__((section(".preinit_array"), used)) static void (*const preinit_block)(
-    int, char **, char **) = block_stop_signals;
+__attribute__((section(".preinit_array"),
+               used)) static void (*const preinit_block)(int, char **,
+                                                         char **) = block_stop_signals;
 
 static int
 run(const char *path)

@@ -32,7 +32,7 @@ struct metrics_snapshot {
     unsigned generation;
     uint64_t reloads_ok, reloads_failed;
     int64_t last_reload_ok; /* unix s of the last successful load, start-up included */
-    const char *degraded; /* NULL when healthy, else the reason */
+    const char *degraded;   /* NULL when healthy, else the reason */
 
     size_t nfrontends;
     const char *const *frontend_names;

@@ -109,9 +109,8 @@ reload_restart_needed(const struct config *running, const struct config *next, c
             "memcached secret files");
     DIFFERS(!str_same(a->admin.listen_text, b->admin.listen_text) ||
                 a->admin.nallow != b->admin.nallow ||
-                (a->admin.nallow > 0 &&
-                 memcmp(a->admin.allow, b->admin.allow, a->admin.nallow * sizeof(*a->admin.allow)) !=
-                     0),
+                (a->admin.nallow > 0 && memcmp(a->admin.allow, b->admin.allow,
+                                               a->admin.nallow * sizeof(*a->admin.allow)) != 0),
             "admin");
 #undef DIFFERS
     return n;
@@ -135,8 +134,7 @@ close_fresh(int *fds, const bool *fresh, size_t nworkers, size_t nfe)
  * listen address the current generation has (when `cur` is not NULL),
  * else a new one.  NULL with err set, nothing new left open. */
 static int *
-listeners_for(struct reload *r, const struct config *cur, const struct config *cfg,
-              struct err *err)
+listeners_for(struct reload *r, const struct config *cur, const struct config *cfg, struct err *err)
 {
     size_t nw = r->nworkers, nfe = cfg->nfrontends, ncur = cur != NULL ? cur->nfrontends : 0;
     int *fds = malloc(nw * nfe * sizeof(*fds));
@@ -152,8 +150,8 @@ listeners_for(struct reload *r, const struct config *cur, const struct config *c
     }
     for (size_t f = 0; f < nfe; f++) {
         size_t o = 0;
-        while (o < ncur && (claimed[o] || !addr_same(&cur->frontends[o].listen,
-                                                     &cfg->frontends[f].listen))) {
+        while (o < ncur &&
+               (claimed[o] || !addr_same(&cur->frontends[o].listen, &cfg->frontends[f].listen))) {
             o++;
         }
         if (o < ncur) {
@@ -222,8 +220,8 @@ reload_run(struct reload *r)
         return reload_failed(r, err.msg);
     }
     if (reload_restart_needed(r->boot, cfg, names, sizeof(names)) > 0) {
-        log_warn("reload: %s changed in %s; that needs a restart (the running values stay)",
-                 names, cfg->path);
+        log_warn("reload: %s changed in %s; that needs a restart (the running values stay)", names,
+                 cfg->path);
     }
     /* The contexts must match what runs: the session store, tickets, keyring. */
     cfg->workers = r->boot->workers;

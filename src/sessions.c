@@ -308,8 +308,7 @@ fail:
 }
 
 static void
-delete_remote(const struct handshake_env *env, unsigned slot, const unsigned char *id,
-              size_t idlen)
+delete_remote(const struct handshake_env *env, unsigned slot, const unsigned char *id, size_t idlen)
 {
     struct sessions *s = sessions_of(env);
     char key[MC_KEY_MAX + 1];

@@ -37,10 +37,10 @@
 #include "clock.h"
 #include "evloop.h"
 #include "gen.h"
+#include "handshake.h"
 #include "keyring_cluster.h"
 #include "keyring_sync.h"
 #include "listener.h"
-#include "handshake.h"
 #include "log.h"
 #include "mc.h"
 #include "mcprobe.h"
@@ -51,8 +51,8 @@
 #include "seal.h"
 #include "sessions.h"
 #include "tickets.h"
-#include "trim.h"
 #include "tlsctx.h"
+#include "trim.h"
 #include "worker.h"
 
 /* Descriptors kept back from the connection budget: listeners, eventfds,
@@ -199,8 +199,8 @@ log_frontends(const struct config *cfg, struct tlsctx *const *tls, size_t per_wo
 struct sup {
     const struct config *cfg;
     struct evloop *loop;
-    struct reload reload;       /* generations */
-    bool serving;               /* every worker started: a SIGHUP reloads */
+    struct reload reload;        /* generations */
+    bool serving;                /* every worker started: a SIGHUP reloads */
     struct evtimer reload_timer; /* a reload that found workers busy */
     struct evtimer trim_timer;   /* memory given back after a surge (trim.h) */
     struct trim trim;
