@@ -143,7 +143,24 @@ slot_release(struct slot *s, bool clean)
 static void
 slot_fail(struct slot *s)
 {
-    s->thread->errors++;
+    struct load_thread *t = s->thread;
+
+    t->errors++;
+    switch (s->state) {
+    case SLOT_CONNECT:
+        t->err_connect++;
+        break;
+    case SLOT_HANDSHAKE:
+        t->err_handshake++;
+        break;
+    case SLOT_REQUEST:
+    case SLOT_RESPONSE:
+    case SLOT_BULK:
+    case SLOT_FREE:
+    case SLOT_HOLD:
+        t->err_exchange++;
+        break;
+    }
     atomic_fetch_add_explicit(&total_errors, 1, memory_order_relaxed);
     ERR_clear_error();
     slot_release(s, false);
@@ -634,6 +651,7 @@ bench_load_expire(struct load_thread *t, uint64_t now)
     for (int i = 0; i < t->nslots; i++) {
         struct slot *s = &t->slots[i];
         if (s->state != SLOT_FREE && s->state != SLOT_HOLD && now > s->deadline_ns) {
+            t->err_timeout++;
             slot_fail(s);
         }
     }
@@ -743,6 +761,10 @@ bench_load_prime_main(void *arg)
     t->priming = false;
     t->prime_errors = t->errors;
     t->errors = 0;
+    t->err_connect = 0;
+    t->err_handshake = 0;
+    t->err_exchange = 0;
+    t->err_timeout = 0;
     t->launched = 0;
     return NULL;
 }

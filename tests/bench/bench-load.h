@@ -34,6 +34,12 @@ struct load_thread {
     long done;
     long resumed;
     long errors;
+    /* The failed connections by the stage they failed in (they add up to `errors`); a
+     * connection that passed --conn-timeout also counts in err_timeout. */
+    long err_connect;
+    long err_handshake;
+    long err_exchange;
+    long err_timeout;
     uint64_t bytes;
     uint32_t *lat_us;
     size_t nlat;

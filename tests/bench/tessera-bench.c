@@ -123,6 +123,10 @@ threads_merge(struct load_thread *threads, int n)
         a->done += b->done;
         a->resumed += b->resumed;
         a->errors += b->errors;
+        a->err_connect += b->err_connect;
+        a->err_handshake += b->err_handshake;
+        a->err_exchange += b->err_exchange;
+        a->err_timeout += b->err_timeout;
         a->bytes += b->bytes;
         a->held += b->held;
         a->dropped += b->dropped;
@@ -223,6 +227,10 @@ bench_run_load(void)
            secs > 0 ? (double)hs / secs : 0.0, t->resumed,
            hs > 0 ? (double)t->resumed / (double)hs : 0.0, t->errors,
            percentile_ms(t->lat_us, t->nlat, 50), percentile_ms(t->lat_us, t->nlat, 99));
+    printf(" p999_ms=%.3f max_ms=%.3f err_connect=%ld err_handshake=%ld err_exchange=%ld "
+           "err_timeout=%ld",
+           percentile_ms(t->lat_us, t->nlat, 99.9), percentile_ms(t->lat_us, t->nlat, 100),
+           t->err_connect, t->err_handshake, t->err_exchange, t->err_timeout);
     if (opt.mode == MODE_BULK) {
         printf(" bytes=%" PRIu64 " mb_per_s=%.1f", t->bytes,
                secs > 0 ? (double)t->bytes / 1e6 / secs : 0.0);
