@@ -30,15 +30,18 @@
 #          resumed on it ("local"), made on A and resumed on B where A and B share the ticket
 #          keyring through memcached ("memcached"), and made on one HAProxy and resumed on
 #          another where both load one tls-ticket-keys file ("haproxy").
+# Cell 14 (--reload) compares the three servers again, each under a closed-loop load of full
+# TLS 1.3 handshakes for RELOAD_SECS (60 s; 15 s with --quick), once without reloads and once
+# reloaded every second with a certificate swapped each time ("storm"); see compare-reload.sh.
 #
 # Usage: tests/bench/compare.sh [--quick] [--reps R] [--servers "hitch haproxy tessera"]
 #                               [--cells "1 2 3 4 5 6 7 8"] [--memcached] [--tickets] [--memory]
-#                               [--out FILE]
-#                               [--keep] [--report-from RESULTS]   (tables from an earlier run)
+#                               [--reload] [--out FILE] [--keep]
+#                               [--report-from RESULTS]   (tables from an earlier run)
 #   --memcached is short for --cells "9 10 11", --tickets for --cells "12 13", --memory for
-#   --cells "7 16 17"; given together
-#   they add up (the servers list does not apply to cells 9-13).  R is 3 (5 for cells 12 and 13)
-#   unless --reps or --quick (R=1) says otherwise.
+#   --cells "7 16 17", --reload for --cells 14; given together they add up (the servers list does
+#   not apply to cells 9-13).  R is 3 (5 for cells 12 and 13) unless --reps or --quick (R=1) says
+#   otherwise.
 # Environment: TESSERA_BIN (build/release/tessera), TESSERA_TOOLS
 # (build/release/tests/tools), TESSERA_BENCH (build/release/tests/bench/tessera-bench;
 # compiled from tests/bench/*.c into the work folder when missing),
@@ -84,6 +87,7 @@ while [ $# -gt 0 ]; do
     --memcached) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")9 10 11"; CELLS_GIVEN=1 ;;
     --tickets) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")12 13"; CELLS_GIVEN=1 ;;
     --memory) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")7 16 17"; CELLS_GIVEN=1 ;;
+    --reload) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")14"; CELLS_GIVEN=1 ;;
     --out) OUT=$2; shift ;;
     --keep) KEEP=1 ;;
     --report-from) REPORT_FROM=$2; shift ;;
@@ -95,10 +99,10 @@ done
 
 if [ "$QUICK" = 1 ]; then
     N_FULL=1000; N_RESUME=2000; BULK_CONNS=16; IDLE_N=500; WARMUP=0.3; SURGE_N=2000
-    N_MC_RESUME=1500; N_MC_FULL=1000; N_TK_RESUME=2000
+    N_MC_RESUME=1500; N_MC_FULL=1000; N_TK_RESUME=2000; RELOAD_SECS=15
 else
     N_FULL=8000; N_RESUME=15000; BULK_CONNS=64; IDLE_N=2000; WARMUP=1; SURGE_N=10000
-    N_MC_RESUME=10000; N_MC_FULL=6000; N_TK_RESUME=15000
+    N_MC_RESUME=10000; N_MC_FULL=6000; N_TK_RESUME=15000; RELOAD_SECS=60
 fi
 # Cells 9 and 10: sessions made beforehand, each offered once.  The pool covers the measured
 # exchanges plus those of a short warm-up (MC_WARMUP s at up to ~8000 resumptions/s).
@@ -134,6 +138,16 @@ stop_pid() {
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     return 0
+}
+
+# Drop a PID from the exit trap's list once its process is stopped, so that the trap never
+# signals a reused PID.
+forget_pid() {
+    local i
+    for i in "${!PIDS[@]}"; do
+        [ "${PIDS[$i]}" = "$1" ] && unset 'PIDS[i]'
+    done
+    PIDS=("${PIDS[@]}")
 }
 
 cleanup() {
@@ -284,8 +298,11 @@ EOF
     SERVER_PID=$!
 }
 
+# With HAPROXY_MASTER_WORKER set (cell 14), HAProxy runs as Debian's haproxy.service starts it:
+# master-worker mode (-Ws) with a master CLI socket (-S); SERVER_PID is then the master.
 start_haproxy() {
-    local cert=$1 bport=$2 conf=$WORK/haproxy.cfg
+    local cert=$1 bport=$2 conf=$WORK/haproxy.cfg mode=(-db)
+    [ -n "${HAPROXY_MASTER_WORKER:-}" ] && mode=(-Ws -S "$WORK/haproxy-master.sock")
     SERVER_PORT=$(free_port)
     cat >"$conf" <<EOF
 # HAProxy 2.6, TCP mode, one thread; tune.ssl.cachesize left at its default.
@@ -303,7 +320,7 @@ frontend fe
 backend be
     server s1 127.0.0.1:$bport
 EOF
-    taskset -c "$SERVER_CPU" haproxy -db -f "$conf" >>"$WORK/haproxy.log" 2>&1 &
+    taskset -c "$SERVER_CPU" haproxy "${mode[@]}" -f "$conf" >>"$WORK/haproxy.log" 2>&1 &
     SERVER_PID=$!
 }
 
@@ -314,7 +331,7 @@ start_tessera() {
 # tessera: one worker, local session store, tickets on, admin endpoint off
 # (on, and scraped every second, for the "tessera-admin" variant).
 workers = 1;
-log = { level = "warn"; syslog = false; };
+log = { level = "${TESSERA_LOG_LEVEL:-warn}"; syslog = false; };
 tls = {
   min_version  = "TLSv1.2";
   ciphers      = "$CIPHERS12";
@@ -363,10 +380,11 @@ start_server() {
         tail -n 20 "$WORK/$name.log" >&2
         return 1
     fi
-    # hitch accepts in a forked worker: wait (bounded) until the worker exists.
+    # hitch, and HAProxy in master-worker mode, accept in a forked worker: wait (bounded) until
+    # the worker exists.
     t0=$SECONDS
     SERVER_PIDS=$(pid_tree "$SERVER_PID")
-    if [ "$name" = hitch ]; then
+    if [ "$name" = hitch ] || { [ "$name" = haproxy ] && [ -n "${HAPROXY_MASTER_WORKER:-}" ]; }; then
         while [ "$SERVER_PIDS" = "$SERVER_PID" ] && [ $((SECONDS - t0)) -lt 5 ]; do
             sleep 0.05
             SERVER_PIDS=$(pid_tree "$SERVER_PID")
@@ -383,12 +401,7 @@ stop_server() {
     stop_pid "$SERVER_PID"
     for pid in ${KIDS:-}; do stop_pid "$pid"; done
     KIDS=""
-    # Forget the stopped server, so that the exit trap never signals a reused PID.
-    local i
-    for i in "${!PIDS[@]}"; do
-        [ "${PIDS[$i]}" = "$SERVER_PID" ] && unset 'PIDS[i]'
-    done
-    PIDS=("${PIDS[@]}")
+    forget_pid "$SERVER_PID"
 }
 
 # ---- the memcached cells (9-11) -------------------------------------------------------------
@@ -453,15 +466,12 @@ EOF
 
 # stop_mc_all: stop what a memcached cell started (the instances first, then memcached).
 stop_mc_all() {
-    local pid i
+    local pid
     [ -n "$MC_PID" ] && kill -CONT "$MC_PID" 2>/dev/null
     for pid in ${B_PID:-} ${A_PID:-} ${MC_PID:-}; do
         stop_pid "$pid"
-        for i in "${!PIDS[@]}"; do
-            [ "${PIDS[$i]}" = "$pid" ] && unset 'PIDS[i]'
-        done
+        forget_pid "$pid"
     done
-    PIDS=("${PIDS[@]}")
     A_PID=""
     B_PID=""
     MC_PID=""
@@ -547,8 +557,7 @@ run_mc_outage() {
     fi
     if [ -n "$lkpid" ]; then
         stop_pid "$lkpid"
-        for i in "${!PIDS[@]}"; do [ "${PIDS[$i]}" = "$lkpid" ] && unset 'PIDS[i]'; done
-        PIDS=("${PIDS[@]}")
+        forget_pid "$lkpid"
     fi
     echo "cell=$cell server=$v rep=$rep status=$status $line" >>"$RESULTS"
     log "cell $cell $v rep $rep: $status $line"
@@ -693,8 +702,7 @@ run_tk_resume() {
             before=$(tk_counters "$badm")
         fi
         wait "$bpid" 2>/dev/null
-        for i in "${!PIDS[@]}"; do [ "${PIDS[$i]}" = "$bpid" ] && unset 'PIDS[i]'; done
-        PIDS=("${PIDS[@]}")
+        forget_pid "$bpid"
         cat "$err" >>"$WORK/bench.err"
         line=$(grep '^mode=' "$out")
         kill -0 "$B_PID" 2>/dev/null || { status=crashed; log "$v B DIED in cell $cell: $BENCH $args"; }
@@ -745,6 +753,7 @@ cell_name() {
     11) echo "full TLS 1.2 handshakes beside session-ID lookups, memcached healthy vs SIGSTOPped" ;;
     12) echo "cross-instance resumption, TLS 1.2 ticket (cluster keyring vs one instance vs HAProxy ticket-key file)" ;;
     13) echo "cross-instance resumption, TLS 1.3 ticket, psk_dhe_ke X25519 (cluster keyring vs one instance vs HAProxy ticket-key file)" ;;
+    14) echo "full TLS 1.3 handshakes for $RELOAD_SECS s, no reloads vs one reload per second with a new certificate each time" ;;
     esac
 }
 
@@ -769,8 +778,12 @@ cell_args() {
     11) echo "full $TLS12 --count $N_MC_FULL --warmup $WARMUP" ;;
     12) echo "resume --resume ticket $TLS12 --count $N_TK_RESUME --warmup $MC_WARMUP --prime-count $TK_PRIME" ;;
     13) echo "resume --resume ticket $TLS13 --count $N_TK_RESUME --warmup $MC_WARMUP --prime-count $TK_PRIME" ;;
+    14) echo "full $TLS13 --sigalgs ECDSA+SHA256 --duration $RELOAD_SECS --warmup 0 --max-errors 0" ;;
     esac
 }
+
+# Cell 14, the reload storm.
+. "$ROOT/tests/bench/compare-reload.sh"
 
 RESULTS=$WORK/results.txt
 if [ -n "$REPORT_FROM" ]; then
@@ -917,6 +930,16 @@ if [ -z "$REPORT_FROM" ]; then
                 done
             done
             ;;
+        14)
+            reload_setup || exit 1
+            for rep in $(seq "$REPS"); do
+                for s in $AVAILABLE; do
+                    for c in noreload storm; do
+                        run_reload "$cell" "$s" "$c" "$rep"
+                    done
+                done
+            done
+            ;;
         *)
             for rep in $(seq "$REPS"); do
                 for s in $AVAILABLE; do
@@ -1004,6 +1027,9 @@ report() {
     case " $CELLS " in *" 9 "*|*" 10 "*|*" 11 "*)
         echo "- cells 9-11: $(memcached -V 2>/dev/null) on core $CLIENT_CPU (-t 1); instance B measured on core $SERVER_CPU, one worker; A, memcached, client and backend on core $CLIENT_CPU; counts: $N_MC_RESUME resumptions (9, 10), $N_MC_FULL full handshakes (11)" ;;
     esac
+    case " $CELLS " in *" 14 "*)
+        echo "- cell 14: each server as in cells 1-8 (HAProxy in master-worker mode), $RELOAD_SECS s of closed-loop load per run, server CPU of the whole process tree" ;;
+    esac
     case " $CELLS " in *" 12 "*|*" 13 "*)
         echo "- cells 12-13: instance B measured on core $SERVER_CPU (one worker / one thread); A, $(memcached -V 2>/dev/null) (-t 1), client and backend on core $CLIENT_CPU; $N_TK_RESUME resumptions per run, each of a ticket B has never seen" ;;
     esac
@@ -1086,6 +1112,9 @@ report() {
             echo "- haproxy: two HAProxy 2.6, one thread each, loading one tls-ticket-keys file of 3 base64 80-byte keys; tickets made on A, offered once to B"
             echo "- B's counters are /metrics deltas from the end of priming to the end of the run (warm-up included): full handshakes, resumptions from a ticket, from the session cache, and (memcached) resumptions of a ticket another instance made; tickets B could not decrypt (unknown key, all reps): $(total "$cell" memcached b_unknown_key) (memcached), $(total "$cell" local b_unknown_key) (local)"
             echo "- tickets made before each run: $(mmr "$cell" memcached primed 0) (memcached), $(mmr "$cell" local primed 0) (local), $(mmr "$cell" haproxy primed 0) (haproxy); offered twice (all reps): $(total "$cell" memcached pool_reused) / $(total "$cell" local pool_reused) / $(total "$cell" haproxy pool_reused)"
+            ;;
+        14)
+            report_reload "$cell"
             ;;
         11)
             echo "| memcached | full hs/s | full p50 ms | full p99 ms | B CPU % | B CPU us per full hs | lookup-load hs/s | lookup p99 ms | GETs hit/miss/timeout/dropped/error (median) | errors (all reps) |"
