@@ -17,7 +17,8 @@
 #        master's socket pair, which HAProxy 2.6 does by itself in this mode (configuration.txt,
 #        "expose-fd listeners": "In master-worker mode, this is not required anymore");
 #      - hitch: SIGHUP to the master process, which reads the configuration again and replaces
-#        its worker (the new one gets the listening sockets the master holds).
+#        its worker (each hitch worker binds its own SO_REUSEPORT listening socket, and an old
+#        one closes it when it retires).
 #
 # Server CPU is the whole process tree's: the root process (tessera; HAProxy's master; hitch's
 # master) and every child alive at the sample, utime+stime from /proc/PID/stat, plus the root's
