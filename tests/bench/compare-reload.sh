@@ -164,13 +164,7 @@ run_reload() {
     reload_settle "$SERVER_PID" "$log" || log "cell $cell $key: the process tree did not settle in 10 s"
     s1=$(tree_cpu_ticks "$SERVER_PID")
     line=$(grep '^mode=' "$WORK/reload-bench.out")
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        status=crashed
-        log "$name DIED during cell $cell ($cond); command: $BENCH $args"
-        tail -n 30 "$WORK/$name.log" >&2
-    fi
-    [ -n "$line" ] || status=nooutput
-    case " $line " in *" timeout=1 "*) status=timeout ;; *" aborted=1 "*) status=aborted ;; esac
+    status=$(run_status "$name" "$line" "cell $cell ($cond); command: $BENCH $args")
     hs=$(echo " $line " | sed -n 's/.* handshakes=\([0-9]*\) .*/\1/p')
     sent=$(wc -l <"$log")
     # Reloads that took effect: tessera counts them in its metrics, HAProxy and hitch log them.

@@ -127,6 +127,20 @@ SERVER_PID=""
 
 log() { echo "[compare $(date +%H:%M:%S)] $*" >&2; }
 
+# run_status NAME LINE WHAT: the status of a run of server NAME whose tessera-bench line is LINE:
+# ok, crashed (the server died; its log's tail goes to stderr), nooutput, timeout or aborted.
+run_status() {
+    local name=$1 line=$2 what=$3 status=ok
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        status=crashed
+        log "$name DIED during $what"
+        tail -n 30 "$WORK/$name.log" >&2
+    fi
+    [ -n "$line" ] || status=nooutput
+    case " $line " in *" timeout=1 "*) status=timeout ;; *" aborted=1 "*) status=aborted ;; esac
+    echo "$status"
+}
+
 # Stop one process: SIGTERM, up to 5 s of grace, then SIGKILL.
 stop_pid() {
     local pid=$1 i
@@ -811,13 +825,7 @@ run_one() {
             >/dev/null 2>&1
     fi
     line=$(taskset -c "$CLIENT_CPU" "$BENCH" $args 2>>"$WORK/bench.err" | grep '^mode=')
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        status=crashed
-        log "$name DIED during cell $cell; command: $BENCH $args"
-        tail -n 30 "$WORK/$name.log" >&2
-    fi
-    [ -n "$line" ] || status=nooutput
-    case " $line " in *" timeout=1 "*) status=timeout ;; *" aborted=1 "*) status=aborted ;; esac
+    status=$(run_status "$name" "$line" "cell $cell; command: $BENCH $args")
     echo "cell=$cell server=$name rep=$rep status=$status $line" >>"$RESULTS"
     log "cell $cell $name rep $rep: $status $line"
     stop_server
@@ -860,10 +868,7 @@ run_surge() {
     sleep 10 # the figure is the RSS 10 s after the surge closed (issue 13)
     after=$(server_rss_kb)
     rm -f "$fifo"
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        status=crashed
-    fi
-    [ -n "$line" ] || status=nooutput
+    status=$(run_status "$name" "$line" "cell 17 (surge)")
     local sheld
     sheld=$(grep -o 'held=[0-9]*' "$WORK/surge-silent.out" | head -n 1 | cut -d= -f2)
     local peak
