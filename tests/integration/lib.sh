@@ -627,7 +627,7 @@ start_mc_instance() {
 #                          status 0 iff found
 mc_tool() {
     python3 - "$@" <<'PYEOF'
-import socket, sys, urllib.parse
+import socket, sys, time, urllib.parse
 
 cmd, port = sys.argv[1], int(sys.argv[2])
 args = sys.argv[3:]
@@ -668,16 +668,23 @@ def get(key):
         value = exact(int(parts[3]))
 
 def keys():
-    s.sendall(b"lru_crawler metadump all\r\n")
-    out = []
-    while True:
-        l = line()
-        if l == b"END":
-            return out
-        if l.startswith(b"key="):
-            out.append(urllib.parse.unquote_to_bytes(l.split()[0][4:]))
-        elif l.startswith(b"BUSY") or l.startswith(b"ERROR") or l.startswith(b"CLIENT_ERROR"):
-            raise SystemExit("metadump: %r" % l)
+    # memcached answers BUSY while its own LRU crawler runs: ask again, for
+    # up to 10 s (a pause between tries, not a bound on anything tested).
+    for _ in range(100):
+        s.sendall(b"lru_crawler metadump all\r\n")
+        out = []
+        while True:
+            l = line()
+            if l == b"END":
+                return out
+            if l.startswith(b"key="):
+                out.append(urllib.parse.unquote_to_bytes(l.split()[0][4:]))
+            elif l.startswith(b"BUSY"):
+                break
+            elif l.startswith(b"ERROR") or l.startswith(b"CLIENT_ERROR"):
+                raise SystemExit("metadump: %r" % l)
+        time.sleep(0.1)
+    raise SystemExit("metadump: BUSY for 10 s")
 
 if cmd == "version":
     s.sendall(b"version\r\n")
