@@ -28,7 +28,7 @@
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2015,SC2016,SC2119,SC2153
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/lib-keyring.sh
-. "$(dirname "$0")/lib-keyring.sh"
+. "$LIB_DIR/lib-keyring.sh"
 
 ROTATE=30
 PREFIX="kr41:"
