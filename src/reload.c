@@ -118,30 +118,36 @@ reload_restart_needed(const struct config *running, const struct config *next, c
 
 /* ---- listeners ---- */
 
+/* Close the n sockets of `fds` that are not the running generation's:
+ * what listeners_for opened (-1 is skipped). */
 static void
-close_fresh(int *fds, const bool *fresh, size_t nworkers, size_t nfe)
+close_new(const struct reload *r, const int *fds, size_t n)
 {
-    for (size_t f = 0; f < nfe; f++) {
-        for (size_t w = 0; fresh[f] && w < nworkers; w++) {
-            if (fds[w * nfe + f] >= 0) {
-                close(fds[w * nfe + f]);
-            }
+    size_t nrun = r->nworkers * r->gen->cfg->nfrontends;
+
+    for (size_t i = 0; i < n; i++) {
+        bool running = fds[i] < 0;
+        for (size_t j = 0; j < nrun && !running; j++) {
+            running = r->fds[j] == fds[i];
+        }
+        if (!running) {
+            close(fds[i]);
         }
     }
 }
 
 /* Every worker's socket for every frontend of `cfg`: the running one for a
- * listen address the current generation has (when `cur` is not NULL),
- * else a new one.  NULL with err set, nothing new left open. */
+ * listen address the current generation has, else a new one.  NULL with err
+ * set, nothing new left open. */
 static int *
-listeners_for(struct reload *r, const struct config *cur, const struct config *cfg, struct err *err)
+listeners_for(struct reload *r, const struct config *cfg, struct err *err)
 {
-    size_t nw = r->nworkers, nfe = cfg->nfrontends, ncur = cur != NULL ? cur->nfrontends : 0;
+    const struct config *cur = r->gen->cfg;
+    size_t nw = r->nworkers, nfe = cfg->nfrontends, ncur = cur->nfrontends;
     int *fds = malloc(nw * nfe * sizeof(*fds));
-    bool *fresh = calloc(nfe, sizeof(*fresh));
     bool *claimed = calloc(ncur + 1, sizeof(*claimed));
 
-    if (fds == NULL || fresh == NULL || claimed == NULL) {
+    if (fds == NULL || claimed == NULL) {
         err_set(err, "out of memory");
         goto fail;
     }
@@ -161,7 +167,6 @@ listeners_for(struct reload *r, const struct config *cur, const struct config *c
             }
             continue;
         }
-        fresh[f] = true;
         for (size_t w = 0; w < nw; w++) {
             fds[w * nfe + f] = listener_open(&cfg->frontends[f].listen, err);
             if (fds[w * nfe + f] < 0) {
@@ -169,15 +174,13 @@ listeners_for(struct reload *r, const struct config *cur, const struct config *c
             }
         }
     }
-    free(fresh);
     free(claimed);
     return fds;
 fail:
-    if (fds != NULL && fresh != NULL) {
-        close_fresh(fds, fresh, nw, nfe);
+    if (fds != NULL) {
+        close_new(r, fds, nw * nfe);
     }
     free(fds);
-    free(fresh);
     free(claimed);
     return NULL;
 }
@@ -192,8 +195,8 @@ reload_failed(struct reload *r, const char *why)
     return RELOAD_FAILED;
 }
 
-static void
-log_generation(const struct gen *g)
+void
+reload_log_generation(const struct gen *g)
 {
     for (size_t i = 0; i < g->cfg->nfrontends; i++) {
         const struct config_frontend *fe = &g->cfg->frontends[i];
@@ -233,7 +236,7 @@ reload_run(struct reload *r)
         config_free(cfg);
         return reload_failed(r, err.msg);
     }
-    int *fds = listeners_for(r, r->gen->cfg, cfg, &err);
+    int *fds = listeners_for(r, cfg, &err);
     if (fds == NULL) {
         gen_unref(g);
         return reload_failed(r, err.msg);
@@ -249,17 +252,7 @@ reload_run(struct reload *r)
             worker_update_free(up[i]);
         }
         free(up);
-        /* Close what listeners_for opened: the sockets no running one has. */
-        size_t ncur = r->gen->cfg->nfrontends, nfe = cfg->nfrontends;
-        for (size_t i = 0; i < r->nworkers * nfe; i++) {
-            bool running = false;
-            for (size_t j = 0; j < r->nworkers * ncur && !running; j++) {
-                running = r->fds[j] == fds[i];
-            }
-            if (!running) {
-                close(fds[i]);
-            }
-        }
+        close_new(r, fds, r->nworkers * cfg->nfrontends);
         free(fds);
         gen_unref(g);
         return reload_failed(r, "out of memory");
@@ -277,7 +270,7 @@ reload_run(struct reload *r)
     atomic_fetch_add(&r->stats.ok, 1);
     atomic_store(&r->stats.generation, g->number);
     atomic_store(&r->stats.last_ok_s, (int64_t)clock_wall_s());
-    log_generation(g);
+    reload_log_generation(g);
     log_info("reload: generation %u serves new connections (%zu frontends); open connections "
              "keep theirs",
              g->number, cfg->nfrontends);

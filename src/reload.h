@@ -55,6 +55,9 @@ enum reload_result {
 /* Re-read r->boot->path and switch to it. */
 enum reload_result reload_run(struct reload *r);
 
+/* One log line per frontend of `g`: listen address, backend, certificates. */
+void reload_log_generation(const struct gen *g);
+
 /* The settings that differ between `running` and `next` but need a
  * restart, as "workers, tickets.rotate" in buf (empty when none).
  * Returns how many. */

@@ -170,18 +170,6 @@ per_worker_limit(const struct config *cfg, rlim_t nofile)
     return per > 0 ? per : 1;
 }
 
-static void
-log_frontends(const struct config *cfg, struct tlsctx *const *tls, size_t per_worker)
-{
-    for (size_t i = 0; i < cfg->nfrontends; i++) {
-        const struct config_frontend *fe = &cfg->frontends[i];
-        log_info("frontend %s: listening on %s, backend %s, %zu certificate(s) in %zu "
-                 "context(s), %u workers, up to %zu connections per worker",
-                 fe->name, fe->listen_text, fe->backend_text, fe->ncerts, tls[i]->nctxs,
-                 cfg->workers, per_worker);
-    }
-}
-
 /* ---- the main loop: signals and keyring upkeep ---- */
 
 /* How long start-up waits for the cluster's keys before it serves with
@@ -705,7 +693,7 @@ supervisor_run(const struct config *cfg)
         started++;
         sup.nworkers = started;
     }
-    log_frontends(cfg, first->tls, per_worker);
+    reload_log_generation(first);
     if (cfg->pidfile != NULL) {
         if (pidfile_write(cfg->pidfile, &err) < 0) {
             log_error("start-up failed: %s", err.msg);
@@ -715,7 +703,8 @@ supervisor_run(const struct config *cfg)
     }
     sup.serving = true;
     evtimer_arm(sup.loop, &sup.trim_timer, evloop_now(sup.loop) + TRIM_EVERY_MS);
-    log_info("tessera started: %u workers, pid %ld", cfg->workers, (long)getpid());
+    log_info("tessera started: %u workers, up to %zu connections per worker, pid %ld", cfg->workers,
+             per_worker, (long)getpid());
     sup.ready = true;
     sup_status(&sup);
     notify_ready();

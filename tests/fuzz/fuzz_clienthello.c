@@ -218,10 +218,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     for (unsigned mode = 0; mode < 4; mode++) {
         put_fixed(worlds[mode & 1][mode >> 1]);
     }
-    if (fuzz_seed_dir() != NULL) {
-        write_seeds();
-        exit(0);
-    }
+    fuzz_seeds_or_go_on(write_seeds);
     return 0;
 }
 

@@ -572,6 +572,18 @@ fuzz_seed_dir(void)
 }
 
 void
+fuzz_seeds_or_go_on(void (*write_seeds)(void))
+{
+    if (fuzz_seed_dir() == NULL) {
+        return;
+    }
+    if (write_seeds != NULL) {
+        write_seeds();
+    }
+    exit(0);
+}
+
+void
 fuzz_seed(const char *name, const void *a, size_t alen, const void *b, size_t blen)
 {
     char path[1024];

@@ -103,6 +103,9 @@ bool fuzz_handshake(SSL *client, SSL *server, unsigned char *sent, size_t cap, s
  * exits (scripts/fuzz --make-seeds).  NULL otherwise.
  */
 const char *fuzz_seed_dir(void);
+/* In LLVMFuzzerInitialize: when seeds are asked for, run write_seeds (NULL:
+ * the target's seeds are written by hand) and exit; otherwise return. */
+void fuzz_seeds_or_go_on(void (*write_seeds)(void));
 void fuzz_seed(const char *name, const void *a, size_t alen, const void *b, size_t blen);
 
 #endif

@@ -94,9 +94,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (fuzz_seed_dir() != NULL) {
-        exit(0); /* the seeds of this target are configuration files */
-    }
+    fuzz_seeds_or_go_on(NULL); /* the seeds of this target are configuration files */
     /* A world, for the scratch folder and the global initialisation. */
     (void)fuzz_world_new("world.conf", fuzz_world_config("local", true));
     if (asprintf(&conf_path, "%s/fuzz.conf", fuzz_dir()) < 0) {

@@ -157,9 +157,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (fuzz_seed_dir() != NULL) {
-        exit(0); /* the seeds of this target are written by hand */
-    }
+    fuzz_seeds_or_go_on(NULL); /* the seeds of this target are written by hand */
     return 0;
 }
 

@@ -282,10 +282,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     seal_cur = fuzz_seal_new(false);
     seal_old = fuzz_seal_new(true);
-    if (fuzz_seed_dir() != NULL) {
-        write_seeds();
-        exit(0);
-    }
+    fuzz_seeds_or_go_on(write_seeds);
     return 0;
 }
 

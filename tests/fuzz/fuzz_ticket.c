@@ -320,10 +320,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     world = fuzz_world_new("ticket.conf", fuzz_world_config("local", true));
-    if (fuzz_seed_dir() != NULL) {
-        write_seeds();
-        exit(0);
-    }
+    fuzz_seeds_or_go_on(write_seeds);
     return 0;
 }
 
