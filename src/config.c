@@ -57,8 +57,9 @@ static const char *const config_root_keys[] = {
 static const char *const config_log_keys[] = {"level", "syslog", NULL};
 static const char *const config_tls_keys[] = {"min_version", "ciphers", "ciphersuites", "groups",
                                               NULL};
-static const char *const config_frontend_keys[] = {"name",  "listen", "backend",
-                                                   "certs", "alpn",   NULL};
+static const char *const config_frontend_keys[] = {
+    "name", "listen", "backend", "certs", "alpn", "client_verify", "client_ca", "client_crl", NULL,
+};
 static const char *const config_cert_keys[] = {"cert", "key", NULL};
 static const char *const config_sessions_keys[] = {"store", "lifetime", "tickets", NULL};
 static const char *const config_tickets_keys[] = {"rotate", "keep", "refresh", NULL};
@@ -79,6 +80,12 @@ static const struct config_section_choice config_log_levels[] = {
 static const struct config_section_choice config_tls_versions[] = {
     {"TLSv1.2", TLS1_2_VERSION},
     {"TLSv1.3", TLS1_3_VERSION},
+    {NULL, 0},
+};
+static const struct config_section_choice config_client_verify[] = {
+    {"none", CONFIG_CLIENT_VERIFY_NONE},
+    {"optional", CONFIG_CLIENT_VERIFY_OPTIONAL},
+    {"required", CONFIG_CLIENT_VERIFY_REQUIRED},
     {NULL, 0},
 };
 static const struct config_section_choice config_stores[] = {
@@ -579,6 +586,169 @@ load_alpn(const struct config_section *sec, struct config_frontend *fe)
     return 0;
 }
 
+/* ---- frontends: client certificates ------------------------------------------------------ */
+
+/*
+ * Every certificate in the PEM file `path` (at least one), as a new stack
+ * the caller frees with sk_X509_pop_free.  Other PEM blocks are skipped.
+ */
+static STACK_OF(X509) *
+load_ca_certs(struct config_loader *ld, const config_setting_t *s, const char *label,
+              const char *path)
+{
+    STACK_OF(X509) *cas = sk_X509_new_null();
+    BIO *bio = load_open_pem(ld, s, path);
+    X509 *x509;
+
+    if (cas == NULL || bio == NULL) {
+        if (cas == NULL) {
+            config_section_fail(ld, s, "out of memory");
+        }
+        goto fail;
+    }
+    while ((x509 = PEM_read_bio_X509(bio, NULL, load_no_passphrase, NULL)) != NULL) {
+        if (sk_X509_push(cas, x509) <= 0) {
+            X509_free(x509);
+            config_section_fail(ld, s, "out of memory");
+            goto fail;
+        }
+    }
+    ERR_clear_error(); /* the end of the file */
+    if (sk_X509_num(cas) == 0) {
+        config_section_fail(ld, s, "'%s': '%s' contains no PEM certificate", label, path);
+        goto fail;
+    }
+    BIO_free(bio);
+    return cas;
+fail:
+    BIO_free(bio);
+    sk_X509_pop_free(cas, X509_free);
+    return NULL;
+}
+
+/*
+ * The CRL file: at least one PEM CRL, each signed by a certificate of the
+ * CA file (a CRL from any other issuer could never apply, so it is a
+ * mistake worth a line).
+ */
+static int
+load_check_crls(struct config_loader *ld, const config_setting_t *s, const char *label,
+                const char *path, STACK_OF(X509) *cas)
+{
+    BIO *bio = load_open_pem(ld, s, path);
+    X509_CRL *crl = NULL;
+    int n = 0;
+    int rc = -1;
+
+    if (bio == NULL) {
+        return -1;
+    }
+    while ((crl = PEM_read_bio_X509_CRL(bio, NULL, load_no_passphrase, NULL)) != NULL) {
+        bool signed_by_ca = false;
+        char issuer[256];
+
+        for (int i = 0; i < sk_X509_num(cas) && !signed_by_ca; i++) {
+            X509 *ca = sk_X509_value(cas, i);
+
+            signed_by_ca =
+                X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) == 0 &&
+                X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1;
+        }
+        if (!signed_by_ca) {
+            X509_NAME_oneline(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
+            config_section_fail(ld, s,
+                                "'%s': a CRL in '%s' (issuer %s) is not signed by a certificate "
+                                "of client_ca",
+                                label, path, issuer);
+            goto fail;
+        }
+        X509_CRL_free(crl);
+        crl = NULL;
+        n++;
+    }
+    if (n == 0) {
+        config_section_fail(ld, s, "'%s': '%s' contains no PEM CRL", label, path);
+        goto fail;
+    }
+    rc = 0;
+fail:
+    ERR_clear_error();
+    X509_CRL_free(crl);
+    BIO_free(bio);
+    return rc;
+}
+
+/*
+ * client_verify, client_ca, client_crl.  "" means unset for either file (the
+ * design's example writes client_ca = "").  A CA file without verification,
+ * or a CRL without a CA file, is refused rather than ignored: either says
+ * that the operator believes clients are checked when they are not.
+ */
+static int
+load_client_certs(const struct config_section *sec, struct config_frontend *fe)
+{
+    struct config_loader *ld = sec->ld;
+    config_setting_t *ca_s;
+    config_setting_t *crl_s;
+    const char *ca;
+    const char *crl;
+    char label[CONFIG_SECTION_LABEL_MAX];
+    char crl_label[CONFIG_SECTION_LABEL_MAX];
+    STACK_OF(X509) *cas = NULL;
+    int verify;
+    int rc = -1;
+
+    if (config_section_get_choice(sec, "client_verify", config_client_verify,
+                                  CONFIG_CLIENT_VERIFY_NONE, &verify) < 0 ||
+        config_section_peek_string(sec, "client_ca", "", &ca, &ca_s) < 0 ||
+        config_section_peek_string(sec, "client_crl", "", &crl, &crl_s) < 0) {
+        return -1;
+    }
+    fe->client_verify = (enum config_client_verify)verify;
+    config_section_label(sec, "client_ca", label, sizeof(label));
+    config_section_label(sec, "client_crl", crl_label, sizeof(crl_label));
+    if (fe->client_verify == CONFIG_CLIENT_VERIFY_NONE) {
+        if (ca[0] != '\0') {
+            return config_section_fail(ld, ca_s,
+                                       "'%s' needs client_verify = \"optional\" or "
+                                       "\"required\"",
+                                       label);
+        }
+    } else if (ca[0] == '\0') {
+        return config_section_fail(ld,
+                                   ca_s != NULL ? ca_s : config_section_where(sec, "client_verify"),
+                                   "'%s' is required when client_verify is not \"none\"", label);
+    }
+    if (crl[0] != '\0' && ca[0] == '\0') {
+        return config_section_fail(ld, crl_s, "'%s' needs client_ca", crl_label);
+    }
+    if (ca[0] == '\0') {
+        return 0;
+    }
+
+    fe->client_ca_line = (int)config_setting_source_line(ca_s);
+    if (config_section_resolve_path(ld, ca_s, ca, &fe->client_ca) < 0 ||
+        load_readable(ld, ca_s, "client CA file", fe->client_ca) < 0) {
+        return -1;
+    }
+    cas = load_ca_certs(ld, ca_s, label, fe->client_ca);
+    if (cas == NULL) {
+        return -1;
+    }
+    if (crl[0] != '\0') {
+        fe->client_crl_line = (int)config_setting_source_line(crl_s);
+        if (config_section_resolve_path(ld, crl_s, crl, &fe->client_crl) < 0 ||
+            load_readable(ld, crl_s, "client CRL file", fe->client_crl) < 0 ||
+            load_check_crls(ld, crl_s, crl_label, fe->client_crl, cas) < 0) {
+            goto fail;
+        }
+    }
+    rc = 0;
+fail:
+    sk_X509_pop_free(cas, X509_free);
+    return rc;
+}
+
 /* frontends[i]; the ones before it are loaded already (for uniqueness). */
 static int
 load_frontend(struct config_loader *ld, config_setting_t *group, size_t i)
@@ -639,7 +809,7 @@ load_frontend(struct config_loader *ld, config_setting_t *group, size_t i)
     if (load_certs(&sec, fe) < 0 || load_alpn(&sec, fe) < 0) {
         return -1;
     }
-    return 0;
+    return load_client_certs(&sec, fe);
 }
 
 static int
@@ -1099,6 +1269,8 @@ config_free(struct config *cfg)
         }
         free(fe->certs);
         config_free_strings(fe->alpn, fe->nalpn);
+        free(fe->client_ca);
+        free(fe->client_crl);
     }
     free(cfg->frontends);
     free(cfg->tls.ciphers);

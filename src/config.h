@@ -22,6 +22,13 @@ struct config_cert {
     int line;
 };
 
+/* frontends[].client_verify: what is asked of a client's certificate. */
+enum config_client_verify {
+    CONFIG_CLIENT_VERIFY_NONE = 0, /* no CertificateRequest */
+    CONFIG_CLIENT_VERIFY_OPTIONAL, /* asked for; none is fine, a bad one fails the handshake */
+    CONFIG_CLIENT_VERIFY_REQUIRED, /* a certificate that verifies, or no handshake */
+};
+
 struct config_frontend {
     char *name;
     char *listen_text;
@@ -33,6 +40,14 @@ struct config_frontend {
     char **alpn;
     size_t nalpn;
     int line;
+    /* Client certificates: client_ca and client_crl are resolved paths (NULL
+     * when not set; client_ca is set iff client_verify is not NONE), with the
+     * line of the setting for errors found when the contexts are built. */
+    enum config_client_verify client_verify;
+    char *client_ca;
+    char *client_crl;
+    int client_ca_line;
+    int client_crl_line;
 };
 
 /* A file the configuration names and tessera reads (at start-up and, as

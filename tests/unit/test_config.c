@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -121,6 +122,31 @@ test_write_pem(const char *name, X509 *x509, EVP_PKEY *key)
     free(path);
 }
 
+/* A CRL that names x509's subject as its issuer, signed by `key` (the
+ * certificate's own key, or another one for a forged CRL), written as PEM. */
+static void
+test_write_crl(const char *name, X509 *x509, EVP_PKEY *key)
+{
+    char *path = test_path(name);
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *now = ASN1_TIME_set(NULL, time(NULL));
+    ASN1_TIME *next = ASN1_TIME_set(NULL, time(NULL) + 86400);
+    BIO *bio = BIO_new_file(path, "w");
+
+    if (crl == NULL || now == NULL || next == NULL || bio == NULL ||
+        X509_CRL_set_version(crl, 1) != 1 ||
+        X509_CRL_set_issuer_name(crl, X509_get_subject_name(x509)) != 1 ||
+        X509_CRL_set1_lastUpdate(crl, now) != 1 || X509_CRL_set1_nextUpdate(crl, next) != 1 ||
+        X509_CRL_sign(crl, key, EVP_sha256()) == 0 || PEM_write_bio_X509_CRL(bio, crl) != 1) {
+        fail_msg("cannot write the CRL %s", path);
+    }
+    BIO_free(bio);
+    ASN1_TIME_free(next);
+    ASN1_TIME_free(now);
+    X509_CRL_free(crl);
+    free(path);
+}
+
 static int
 group_setup(void **state)
 {
@@ -140,6 +166,8 @@ group_setup(void **state)
     test_write_pem("site.key", NULL, key);
     test_write_pem("combo.pem", x509, key);
     test_write_pem("other.key", NULL, other);
+    test_write_crl("site.crl", x509, key);
+    test_write_crl("forged.crl", x509, other);
     test_write("garbage.txt", "this is not PEM\n");
     test_write("cluster.key", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
     test_write("old.key", "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n");
@@ -847,22 +875,20 @@ static const struct bad_case bad_cases[] = {
     {FE "user = 0;\n", "@F@:2: 'user' must be a string"},
 };
 
+/* Load each case as bad.conf; every one must fail with exactly its message. */
 static void
-test_bad_configs(void **state)
+test_bad_table(const struct bad_case *cases, size_t n)
 {
     struct config unused;
     struct config *sentinel = &unused;
     char *file = test_path("bad.conf");
     unsigned failures = 0;
 
-    (void)state;
-    test_write("inc-bad.conf", "workers = 1;\nlog = ;\n");
-    test_write("inc-range.conf", "workers = 2000;\n");
-    for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
+    for (size_t i = 0; i < n; i++) {
         struct config *cfg = sentinel;
         struct err err = {{0}};
-        char *text = test_expand(bad_cases[i].text, file);
-        char *want = test_expand(bad_cases[i].want, file);
+        char *text = test_expand(cases[i].text, file);
+        char *want = test_expand(cases[i].want, file);
         int rc = test_load("bad.conf", text, &cfg, &err);
 
         if (rc != -1 || cfg != sentinel || strcmp(err.msg, want) != 0) {
@@ -877,9 +903,109 @@ test_bad_configs(void **state)
         free(want);
     }
     free(file);
-    print_message("%zu broken configurations checked, %u failed\n", ARRAY_SIZE(bad_cases),
-                  failures);
+    print_message("%zu broken configurations checked, %u failed\n", n, failures);
     assert_int_equal(failures, 0);
+}
+
+static void
+test_bad_configs(void **state)
+{
+    (void)state;
+    test_write("inc-bad.conf", "workers = 1;\nlog = ;\n");
+    test_write("inc-range.conf", "workers = 2000;\n");
+    test_bad_table(bad_cases, ARRAY_SIZE(bad_cases));
+}
+
+/* ---- client certificates ----------------------------------------------------------------- */
+
+static const struct bad_case client_bad_cases[] = {
+    {FE_WITH(CERTS " client_verify = \"maybe\";"),
+     "@F@:1: 'frontends[0].client_verify' must be \"none\", \"optional\" or \"required\" (got "
+     "\"maybe\")"},
+    {FE_WITH(CERTS " client_verify = true;"),
+     "@F@:1: 'frontends[0].client_verify' must be a string"},
+    {FE_WITH(CERTS "\n client_verify = \"required\";"),
+     "@F@:2: 'frontends[0].client_ca' is required when client_verify is not \"none\""},
+    {FE_WITH(CERTS " client_verify = \"optional\";\n client_ca = \"\";"),
+     "@F@:2: 'frontends[0].client_ca' is required when client_verify is not \"none\""},
+    {FE_WITH(CERTS "\n client_ca = \"site.pem\";"),
+     "@F@:2: 'frontends[0].client_ca' needs client_verify = \"optional\" or \"required\""},
+    {FE_WITH(CERTS " client_verify = \"none\";\n client_ca = \"site.pem\";"),
+     "@F@:2: 'frontends[0].client_ca' needs client_verify = \"optional\" or \"required\""},
+    {FE_WITH(CERTS "\n client_crl = \"site.crl\";"),
+     "@F@:2: 'frontends[0].client_crl' needs client_ca"},
+    {FE_WITH(CERTS " client_verify = \"required\";\n client_ca = 1;"),
+     "@F@:2: 'frontends[0].client_ca' must be a string"},
+    {FE_WITH(CERTS " client_verify = \"required\";\n client_ca = \"absent.pem\";"),
+     "@F@:2: client CA file '@D@/absent.pem': No such file or directory"},
+    {FE_WITH(CERTS " client_verify = \"required\";\n client_ca = \"site.key\";"),
+     "@F@:2: 'frontends[0].client_ca': '@D@/site.key' contains no PEM certificate"},
+    {FE_WITH(CERTS " client_verify = \"required\";\n client_ca = \"garbage.txt\";"),
+     "@F@:2: 'frontends[0].client_ca': '@D@/garbage.txt' contains no PEM certificate"},
+    {FE_WITH(CERTS " client_verify = \"required\"; client_ca = \"site.pem\";\n"
+                   " client_crl = \"absent.crl\";"),
+     "@F@:2: client CRL file '@D@/absent.crl': No such file or directory"},
+    {FE_WITH(CERTS " client_verify = \"required\"; client_ca = \"site.pem\";\n"
+                   " client_crl = \"site.pem\";"),
+     "@F@:2: 'frontends[0].client_crl': '@D@/site.pem' contains no PEM CRL"},
+    {FE_WITH(CERTS " client_verify = \"required\"; client_ca = \"site.pem\";\n"
+                   " client_crl = \"forged.crl\";"),
+     "@F@:2: 'frontends[0].client_crl': a CRL in '@D@/forged.crl' (issuer /CN=localhost) is not "
+     "signed by a certificate of client_ca"},
+};
+
+/* The three keys: defaults, values, resolved paths, lines, cfg->files; then
+ * each broken combination with its FILE:LINE message. */
+static void
+test_client_certs(void **state)
+{
+    static const char text[] =
+        "frontends = (\n"
+        "  { name = \"a\"; listen = \"127.0.0.1:1\"; backend = \"127.0.0.1:2\";\n"
+        "    certs = ( { cert = \"combo.pem\"; } ); },\n"
+        "  { name = \"b\"; listen = \"127.0.0.1:3\"; backend = \"127.0.0.1:2\";\n"
+        "    certs = ( { cert = \"combo.pem\"; } );\n"
+        "    client_verify = \"optional\";\n"
+        "    client_ca = \"site.pem\"; },\n"
+        "  { name = \"c\"; listen = \"127.0.0.1:4\"; backend = \"127.0.0.1:2\";\n"
+        "    certs = ( { cert = \"combo.pem\"; } );\n"
+        "    client_verify = \"required\"; client_ca = \"@D@/site.pem\";\n"
+        "    client_crl = \"site.crl\"; }\n"
+        ");\n";
+    struct config *cfg = NULL;
+    struct err err = {{0}};
+    char *expanded = test_expand(text, "");
+    char *ca = test_path("site.pem");
+    char *crl = test_path("site.crl");
+
+    (void)state;
+    if (test_load("client.conf", expanded, &cfg, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    free(expanded);
+    assert_int_equal(cfg->frontends[0].client_verify, CONFIG_CLIENT_VERIFY_NONE);
+    assert_null(cfg->frontends[0].client_ca);
+    assert_null(cfg->frontends[0].client_crl);
+    assert_int_equal(cfg->frontends[1].client_verify, CONFIG_CLIENT_VERIFY_OPTIONAL);
+    assert_string_equal(cfg->frontends[1].client_ca, ca);
+    assert_int_equal(cfg->frontends[1].client_ca_line, 7);
+    assert_null(cfg->frontends[1].client_crl);
+    assert_int_equal(cfg->frontends[2].client_verify, CONFIG_CLIENT_VERIFY_REQUIRED);
+    assert_string_equal(cfg->frontends[2].client_ca, ca);
+    assert_int_equal(cfg->frontends[2].client_ca_line, 10);
+    assert_string_equal(cfg->frontends[2].client_crl, crl);
+    assert_int_equal(cfg->frontends[2].client_crl_line, 11);
+    /* combo.pem, then the CA file once (two frontends name it), the CRL. */
+    assert_int_equal(cfg->nfiles, 3);
+    assert_string_equal(cfg->files[1].path, ca);
+    assert_string_equal(cfg->files[1].what, "client CA file");
+    assert_string_equal(cfg->files[2].path, crl);
+    assert_string_equal(cfg->files[2].what, "client CRL file");
+    config_free(cfg);
+    free(ca);
+    free(crl);
+
+    test_bad_table(client_bad_cases, ARRAY_SIZE(client_bad_cases));
 }
 
 /* 65 frontends is one too many; 64 load. */
@@ -1069,17 +1195,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_variants),
-        cmocka_unit_test(test_example),
-        cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_bad_configs),
-        cmocka_unit_test(test_frontend_count),
-        cmocka_unit_test(test_err_set),
-        cmocka_unit_test(test_run_as_and_files),
-        cmocka_unit_test(test_restart_needed),
-        cmocka_unit_test(test_trim_due),
+        cmocka_unit_test(test_full),           cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_variants),       cmocka_unit_test(test_example),
+        cmocka_unit_test(test_missing_file),   cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_client_certs),   cmocka_unit_test(test_frontend_count),
+        cmocka_unit_test(test_err_set),        cmocka_unit_test(test_run_as_and_files),
+        cmocka_unit_test(test_restart_needed), cmocka_unit_test(test_trim_due),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
