@@ -140,6 +140,7 @@ step_handshake(struct conn *c)
                       c->hs.ticket_remote ? STAT_RESUMED_TICKET_REMOTE : STAT_RESUMED_TICKET_LOCAL,
                       1);
         }
+        tlsctx_count_client_cert(c->r.ssl, st, true);
         stats_observe_handshake(st, clock_mono_us() - c->accepted_us);
         conn_set_state(c, CONN_CONNECT);
         return NEXT_AGAIN;
@@ -163,6 +164,7 @@ step_handshake(struct conn *c)
         return NEXT_CLOSE;
     default:
         stats_add(st, handshake_error_reason(e), 1);
+        tlsctx_count_client_cert(c->r.ssl, st, false); /* reads the error queue */
         relay_ssl_failed(&c->r, "handshake failed", e);
         return NEXT_CLOSE;
     }

@@ -31,6 +31,12 @@
     X(HS_ERR_NO_SHARED_CIPHER, "tessera_handshake_errors_total", "reason=\"no_shared_cipher\"",    \
       "")                                                                                          \
     X(HS_ERR_OTHER, "tessera_handshake_errors_total", "reason=\"other\"", "")                      \
+    X(CLIENT_CERTS_OK, "tessera_client_certs_total", "result=\"ok\"",                              \
+      "Handshakes on frontends with client_verify, by verdict: ok (the certificate verified, "     \
+      "now or in the session resumed), none (no certificate), failed (handshake refused for a "    \
+      "bad or missing certificate).")                                                              \
+    X(CLIENT_CERTS_NONE, "tessera_client_certs_total", "result=\"none\"", "")                      \
+    X(CLIENT_CERTS_FAILED, "tessera_client_certs_total", "result=\"failed\"", "")                  \
     X(BYTES_IN, "tessera_bytes_total", "direction=\"in\"",                                         \
       "Plaintext bytes relayed: in from clients, out to clients.")                                 \
     X(BYTES_OUT, "tessera_bytes_total", "direction=\"out\"", "")                                   \

@@ -1,11 +1,23 @@
 /*
  * tlsctx.c - SSL_CTX per frontend: versions, ciphers, groups, certificates,
- * SNI, ALPN, session-ID context and the cache/ticket callbacks.
+ * SNI, ALPN, session-ID context, the cache/ticket callbacks and the
+ * verification of client certificates.
  *
  * Main thread at start-up.  Certificates whose leaves carry the same names
  * (same subjectAltName, or same subject when there is none) share one
  * SSL_CTX, so an ECDSA and an RSA certificate for one site are both loaded
  * there and OpenSSL picks per client from its signature algorithms.
+ *
+ * Client certificates (client_verify "optional" or "required"): every
+ * SSL_CTX of the frontend gets the same verify mode, the same CA names for
+ * the CertificateRequest and one shared X509_STORE (client_ca, and
+ * client_crl with X509_V_FLAG_CRL_CHECK), so the SNI switch
+ * (SSL_set_SSL_CTX) changes nothing about them.  "optional" is HAProxy's
+ * `verify optional`: SSL_VERIFY_PEER alone, so a client without a
+ * certificate is served and a certificate that does not verify fails the
+ * handshake (OpenSSL's default verify callback).  Workers verify
+ * concurrently through the shared store, which takes its own lock for each
+ * issuer lookup: a cost of full handshakes with a certificate only.
  */
 #include "tlsctx.h"
 
@@ -20,6 +32,7 @@
 #include "certs.h"
 #include "log.h"
 #include "sessions.h"
+#include "stats.h"
 #include "tickets.h"
 
 /* Which group a certificate belongs to. */
@@ -93,11 +106,20 @@ same_names(X509 *a, X509 *b)
     return ASN1_STRING_cmp(da, db) == 0;
 }
 
-/* Session-ID context: SHA-256 over the frontend name and its certificates'
+/*
+ * Session-ID context: SHA-256 over the frontend name and its certificates'
  * DER, never the listen address, so instances on different addresses share
- * sessions while two frontends never do (CVE-2014-3616). */
+ * sessions while two frontends never do (CVE-2014-3616).  With client
+ * certificates, also the verify mode and `client` (the digest of the CA
+ * certificates and CRLs, client_store_load): a session made without client
+ * certificates, under another CA or before a CRL changed never resumes here
+ * (OpenSSL treats a session whose context differs as a miss, for session
+ * IDs, stateful tickets, memcached entries and stateless tickets alike).  A
+ * frontend without client certificates keeps the context it always had.
+ */
 static int
-make_sid_ctx(struct tlsctx *t, const struct config_frontend *fe, struct cert_info *ci)
+make_sid_ctx(struct tlsctx *t, const struct config_frontend *fe, struct cert_info *ci,
+             const unsigned char *client, size_t client_len)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char digest[EVP_MAX_MD_SIZE];
@@ -112,12 +134,125 @@ make_sid_ctx(struct tlsctx *t, const struct config_frontend *fe, struct cert_inf
         ok = X509_digest(ci[i].leaf, EVP_sha256(), fp, &fplen) > 0 &&
              EVP_DigestUpdate(md, fp, fplen) > 0;
     }
+    if (ok && fe->client_verify != CONFIG_CLIENT_VERIFY_NONE) {
+        unsigned char mode = (unsigned char)fe->client_verify;
+
+        ok = EVP_DigestUpdate(md, "client-verify", 14) > 0 && EVP_DigestUpdate(md, &mode, 1) > 0 &&
+             EVP_DigestUpdate(md, client, client_len) > 0;
+    }
     ok = ok && EVP_DigestFinal_ex(md, digest, &dlen) > 0;
     EVP_MD_CTX_free(md);
     if (!ok) {
         return -1;
     }
     memcpy(t->sid_ctx, digest, sizeof(t->sid_ctx));
+    return 0;
+}
+
+/*
+ * The verification store of a frontend with client certificates: every
+ * certificate of client_ca and every CRL of client_crl (config.c checked
+ * that they parse).  `digest` gets SHA-256 over their SHA-256 fingerprints,
+ * in file order, for the session-ID context.  0, or -1 with err set.
+ */
+static int
+client_store_load(struct tlsctx *t, const struct config *cfg, const struct config_frontend *fe,
+                  unsigned char digest[EVP_MAX_MD_SIZE], unsigned int *dlen, struct err *err)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char fp[EVP_MAX_MD_SIZE];
+    unsigned int fplen = 0;
+    BIO *bio = NULL;
+    X509 *x509;
+    X509_CRL *crl;
+    int n = 0;
+
+    t->client_store = X509_STORE_new();
+    if (md == NULL || t->client_store == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) <= 0) {
+        err_set(err, "out of memory");
+        goto fail;
+    }
+    bio = BIO_new_file(fe->client_ca, "r");
+    while (bio != NULL && (x509 = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        int ok = X509_digest(x509, EVP_sha256(), fp, &fplen) > 0 &&
+                 EVP_DigestUpdate(md, fp, fplen) > 0 && X509_STORE_add_cert(t->client_store, x509);
+
+        X509_free(x509);
+        if (!ok) {
+            n = 0; /* all or nothing */
+            break;
+        }
+        n++;
+    }
+    BIO_free(bio);
+    bio = NULL;
+    if (n == 0) {
+        err_set(err, "%s:%d: cannot read the client CA certificates in %s", cfg->path,
+                fe->client_ca_line, fe->client_ca);
+        goto fail;
+    }
+    if (fe->client_crl != NULL) {
+        n = 0;
+        bio = BIO_new_file(fe->client_crl, "r");
+        while (bio != NULL && (crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
+            int ok = X509_CRL_digest(crl, EVP_sha256(), fp, &fplen) > 0 &&
+                     EVP_DigestUpdate(md, fp, fplen) > 0 &&
+                     X509_STORE_add_crl(t->client_store, crl);
+
+            X509_CRL_free(crl);
+            if (!ok) {
+                n = 0;
+                break;
+            }
+            n++;
+        }
+        if (n == 0) {
+            err_set(err, "%s:%d: cannot read the CRLs in %s", cfg->path, fe->client_crl_line,
+                    fe->client_crl);
+            goto fail;
+        }
+        /* The leaf's issuer must have a CRL in the store, or the leaf is
+         * refused (X509_V_ERR_UNABLE_TO_GET_CRL): fail closed. */
+        X509_STORE_set_flags(t->client_store, X509_V_FLAG_CRL_CHECK);
+    }
+    if (EVP_DigestFinal_ex(md, digest, dlen) <= 0) {
+        err_set(err, "%s: cannot digest the client CA file", cfg->path);
+        goto fail;
+    }
+    BIO_free(bio);
+    EVP_MD_CTX_free(md);
+    return 0;
+fail:
+    BIO_free(bio);
+    EVP_MD_CTX_free(md);
+    return -1;
+}
+
+/* One SSL_CTX of a frontend with client certificates: mode, CA names, store. */
+static int
+ctx_verify_clients(SSL_CTX *ctx, const struct tlsctx *t, const struct config_frontend *fe,
+                   const char *cfgpath, struct err *err)
+{
+    STACK_OF(X509_NAME) *names;
+    int mode = SSL_VERIFY_PEER;
+
+    if (fe->client_verify == CONFIG_CLIENT_VERIFY_NONE) {
+        return 0;
+    }
+    if (fe->client_verify == CONFIG_CLIENT_VERIFY_REQUIRED) {
+        mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    }
+    /* The CertificateRequest lists these names (certificate_authorities in
+     * TLS 1.3), so a client with several certificates picks the right one. */
+    names = SSL_load_client_CA_file(fe->client_ca);
+    if (names == NULL || SSL_CTX_set1_verify_cert_store(ctx, t->client_store) != 1) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        err_set(err, "%s:%d: cannot use the client CA file %s", cfgpath, fe->client_ca_line,
+                fe->client_ca);
+        return -1;
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);
+    SSL_CTX_set_verify(ctx, mode, NULL);
     return 0;
 }
 
@@ -206,6 +341,8 @@ tlsctx_new(const struct config *cfg, const struct config_frontend *fe, struct er
 {
     struct tlsctx *t = calloc(1, sizeof(*t));
     struct cert_info *ci = calloc(fe->ncerts ? fe->ncerts : 1, sizeof(*ci));
+    unsigned char client[EVP_MAX_MD_SIZE];
+    unsigned int client_len = 0;
     size_t ngroups = 0;
 
     if (t == NULL || ci == NULL) {
@@ -236,7 +373,11 @@ tlsctx_new(const struct config *cfg, const struct config_frontend *fe, struct er
             ngroups++;
         }
     }
-    if (make_sid_ctx(t, fe, ci) < 0 || alpn_build(t, fe) < 0) {
+    if (fe->client_verify != CONFIG_CLIENT_VERIFY_NONE &&
+        client_store_load(t, cfg, fe, client, &client_len, err) < 0) {
+        goto fail;
+    }
+    if (make_sid_ctx(t, fe, ci, client, client_len) < 0 || alpn_build(t, fe) < 0) {
         err_set(err, "%s: cannot derive the session context", cfg->path);
         goto fail;
     }
@@ -252,6 +393,9 @@ tlsctx_new(const struct config *cfg, const struct config_frontend *fe, struct er
             goto fail;
         }
         t->nctxs++;
+        if (ctx_verify_clients(t->ctxs[g], t, fe, cfg->path, err) < 0) {
+            goto fail;
+        }
     }
     for (size_t i = 0; i < fe->ncerts; i++) {
         if (ctx_use_cert(t->ctxs[ci[i].group], &fe->certs[i], cfg->path, err) < 0) {
@@ -289,6 +433,7 @@ tlsctx_free(struct tlsctx *t)
     free(t->ctxs);
     certs_free(t->names);
     free(t->alpn);
+    X509_STORE_free(t->client_store);
     free(t);
 }
 
@@ -296,4 +441,64 @@ SSL *
 tlsctx_new_ssl(const struct tlsctx *t)
 {
     return SSL_new(t->ctxs[0]);
+}
+
+void
+tlsctx_client_cert(const SSL *ssl, struct tlsctx_client_cert *out)
+{
+    X509 *peer = SSL_get0_peer_certificate(ssl); /* the session's: kept on resumption */
+    const X509_NAME *subject;
+    const ASN1_STRING *data;
+    unsigned char *utf8 = NULL;
+    int idx;
+    int len;
+
+    memset(out, 0, sizeof(*out));
+    out->verify = SSL_get_verify_result(ssl);
+    if (peer == NULL) {
+        return;
+    }
+    out->sess = true;
+    out->conn = !SSL_session_reused(ssl);
+    subject = X509_get_subject_name(peer);
+    idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (idx < 0) {
+        return;
+    }
+    data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
+    len = ASN1_STRING_to_UTF8(&utf8, data);
+    /* A CN with a NUL in it, or longer than the standard allows, is not
+     * passed on at all: a backend that trusts it must not see a prefix. */
+    if (len > 0 && (size_t)len < sizeof(out->cn) && memchr(utf8, '\0', (size_t)len) == NULL) {
+        memcpy(out->cn, utf8, (size_t)len);
+        out->cn[len] = '\0';
+    }
+    OPENSSL_free(utf8);
+}
+
+void
+tlsctx_count_client_cert(const SSL *ssl, struct stats *st, bool completed)
+{
+    if (!(SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER)) {
+        return; /* client_verify = "none" */
+    }
+    if (!completed) {
+        unsigned long e = ERR_peek_last_error();
+        bool missing = ERR_GET_LIB(e) == ERR_LIB_SSL &&
+                       ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
+
+        if (missing || SSL_get_verify_result(ssl) != X509_V_OK) {
+            stats_add(st, STAT_CLIENT_CERTS_FAILED, 1);
+        }
+        return;
+    }
+    if (SSL_get0_peer_certificate(ssl) == NULL) {
+        stats_add(st, STAT_CLIENT_CERTS_NONE, 1);
+    } else if (SSL_get_verify_result(ssl) == X509_V_OK) {
+        stats_add(st, STAT_CLIENT_CERTS_OK, 1);
+    } else {
+        /* Not expected: OpenSSL's verify callback fails the handshake of a
+         * certificate that does not verify.  Never counted "ok". */
+        stats_add(st, STAT_CLIENT_CERTS_FAILED, 1);
+    }
 }
