@@ -492,6 +492,16 @@ tlsctx_count_client_cert(const SSL *ssl, struct stats *st, bool completed)
         }
         return;
     }
+    if (log_enabled(LOG_LVL_DEBUG)) {
+        struct tlsctx_client_cert cc;
+
+        tlsctx_client_cert(ssl, &cc);
+        log_debug_limited("client certificate: %s, verify %ld, CN \"%s\"",
+                          cc.conn   ? "sent on this connection"
+                          : cc.sess ? "from the session resumed"
+                                    : "none",
+                          cc.verify, cc.cn);
+    }
     if (SSL_get0_peer_certificate(ssl) == NULL) {
         stats_add(st, STAT_CLIENT_CERTS_NONE, 1);
     } else if (SSL_get_verify_result(ssl) == X509_V_OK) {
