@@ -258,6 +258,73 @@ cert_entry() {
     printf '{ cert = "%s"; key = "%s"; }' "$CERTS/$certfile" "$CERTS/$name.key"
 }
 
+# make_client_certs: in $CERTS/clients, two client-certificate CAs and
+# ECDSA client certificates (extendedKeyUsage clientAuth, made with
+# `openssl ca`):
+#   ca.pem                the client CA ("Tessera Client CA")
+#   crl.pem               its CRL, listing revoked.pem
+#   good.pem/.key         CN good-client, valid
+#   expired.pem/.key      CN expired-client, valid only in January 2020
+#   revoked.pem/.key      CN revoked-client, valid but revoked
+#   other-ca.pem          a second CA ("Tessera Other CA")
+#   stranger.pem/.key     CN good-client, issued by the other CA
+#   both-ca.pem           ca.pem followed by other-ca.pem
+make_client_certs() {
+    local d=$CERTS/clients
+    [ -f "$d/crl.pem" ] && return 0
+    mkdir -p "$d"
+    (
+        cd "$d" || exit 1
+        set -e
+        ckey() {
+            openssl ecparam -name prime256v1 -genkey -noout -out "$1.tmp" 2>/dev/null
+            openssl pkey -in "$1.tmp" -out "$1"
+            rm -f "$1.tmp"
+        }
+        cca() { # folder CN
+            mkdir -p "$1/newcerts"
+            : >"$1/index.txt"
+            echo 1000 >"$1/serial"
+            echo 1000 >"$1/crlnumber"
+            ckey "$1/ca.key"
+            openssl req -x509 -new -key "$1/ca.key" -sha256 -days 30 -subj "/CN=$2" \
+                -addext "basicConstraints=critical,CA:TRUE" \
+                -addext "keyUsage=critical,keyCertSign,cRLSign" -out "$1/ca.pem" 2>/dev/null
+            printf '%s\n' "[ ca ]" "default_ca = tessera_ca" "[ tessera_ca ]" \
+                "database = $d/$1/index.txt" "new_certs_dir = $d/$1/newcerts" \
+                "serial = $d/$1/serial" "crlnumber = $d/$1/crlnumber" \
+                "certificate = $d/$1/ca.pem" "private_key = $d/$1/ca.key" \
+                "default_md = sha256" "default_days = 30" "default_crl_days = 30" \
+                "policy = tessera_policy" "unique_subject = no" \
+                "x509_extensions = tessera_client" \
+                "[ tessera_policy ]" "commonName = supplied" \
+                "[ tessera_client ]" "basicConstraints = CA:FALSE" \
+                "keyUsage = critical, digitalSignature" "extendedKeyUsage = clientAuth" \
+                >"$1/ca.cnf"
+        }
+        ccert() { # ca-folder name CN [openssl ca options]
+            local ca=$1 name=$2 cn=$3
+            shift 3
+            ckey "$name.key"
+            openssl req -new -key "$name.key" -subj "/CN=$cn" -out "$name.csr" 2>/dev/null
+            openssl ca -batch -notext -config "$ca/ca.cnf" -in "$name.csr" -out "$name.pem" \
+                "$@" 2>/dev/null
+            rm -f "$name.csr"
+        }
+        cca main "Tessera Client CA"
+        cca other "Tessera Other CA"
+        ccert main good good-client
+        ccert main expired expired-client -startdate 20200101000000Z -enddate 20200201000000Z
+        ccert main revoked revoked-client
+        ccert other stranger good-client
+        openssl ca -config main/ca.cnf -revoke revoked.pem 2>/dev/null
+        openssl ca -config main/ca.cnf -gencrl -out crl.pem 2>/dev/null
+        cp main/ca.pem ca.pem
+        cp other/ca.pem other-ca.pem
+        cat ca.pem other-ca.pem >both-ca.pem
+    ) || fail "make_client_certs: openssl failed"
+}
+
 # ---- backend ----
 
 # start_backend MODE: start testbackend on a free loopback port; sets
