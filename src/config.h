@@ -29,6 +29,13 @@ enum config_client_verify {
     CONFIG_CLIENT_VERIFY_REQUIRED, /* a certificate that verifies, or no handshake */
 };
 
+/* What tessera tells the backend ahead of the client's bytes. */
+enum config_proxy {
+    CONFIG_PROXY_OFF = 0,
+    CONFIG_PROXY_V1, /* the PROXY protocol's text line */
+    CONFIG_PROXY_V2, /* binary, with the ALPN, AUTHORITY and SSL TLVs */
+};
+
 struct config_frontend {
     char *name;
     char *listen_text;
@@ -39,6 +46,12 @@ struct config_frontend {
     size_t ncerts;
     char **alpn;
     size_t nalpn;
+    int proxy_protocol; /* enum config_proxy */
+    /* accept_proxy: a PROXY v1/v2 header must come first, and only from
+     * proxy_from (never empty then). */
+    bool accept_proxy;
+    struct cidr *proxy_from;
+    size_t nproxy_from;
     int line;
     /* Client certificates: client_ca and client_crl are resolved paths (NULL
      * when not set; client_ca is set iff client_verify is not NONE), with the
