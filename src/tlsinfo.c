@@ -44,18 +44,6 @@ describe_key(X509 *cert, char *buf, size_t len)
     }
 }
 
-/* The subject's common name, or "" (X509_NAME_get_text_by_NID stops at
- * the buffer and fails when the subject has none). */
-static void
-describe_cn(const X509 *cert, char *buf, size_t len)
-{
-    buf[0] = '\0';
-    if (cert != NULL &&
-        X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, (int)len) < 0) {
-        buf[0] = '\0';
-    }
-}
-
 void
 tlsinfo_describe(SSL *ssl, struct tlsinfo *out)
 {
@@ -63,7 +51,6 @@ tlsinfo_describe(SSL *ssl, struct tlsinfo *out)
     const unsigned char *alpn = NULL;
     unsigned alpn_len = 0;
     X509 *own = SSL_get_certificate(ssl);
-    X509 *peer = SSL_get0_peer_certificate(ssl);
     int sig;
 
     memset(t, 0, sizeof(*t));
@@ -72,16 +59,17 @@ tlsinfo_describe(SSL *ssl, struct tlsinfo *out)
     t->alpn_len = alpn_len;
     t->authority = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     t->client = PROXY_PROTO_CLIENT_SSL;
-    if (peer != NULL) {
-        /* The session carries the certificate; this connection sent it
-         * only when the handshake was a full one. */
+    /* The session carries the certificate and its verdict (also when it was
+     * resumed, here or through memcached); this connection sent one only in
+     * a full handshake. */
+    tlsctx_client_cert(ssl, &out->client);
+    if (out->client.sess) {
         t->client |= PROXY_PROTO_CLIENT_CERT_SESS;
-        if (!SSL_session_reused(ssl)) {
-            t->client |= PROXY_PROTO_CLIENT_CERT_CONN;
-        }
-        t->verify = (uint32_t)SSL_get_verify_result(ssl);
-        describe_cn(peer, out->cn, sizeof(out->cn));
-        t->cn = out->cn[0] != '\0' ? out->cn : NULL;
+        t->verify = (uint32_t)out->client.verify;
+        t->cn = out->client.cn[0] != '\0' ? out->client.cn : NULL;
+    }
+    if (out->client.conn) {
+        t->client |= PROXY_PROTO_CLIENT_CERT_CONN;
     }
     t->version = SSL_get_version(ssl);
     t->cipher = SSL_get_cipher_name(ssl);

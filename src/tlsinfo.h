@@ -13,10 +13,11 @@
 #include <openssl/ssl.h>
 
 #include "proxy_proto.h"
+#include "tlsctx.h"
 
 struct tlsinfo {
     struct proxy_proto_tls tls;
-    char cn[256];     /* the client certificate's subject CN */
+    struct tlsctx_client_cert client; /* the client certificate: flags, verdict, CN */
     char key_alg[32]; /* the server certificate's key: "RSA2048", "EC256", "ED25519" */
 };
 
