@@ -14,10 +14,13 @@
 #    bundle; a reload with a broken CA file fails with FILE:LINE and the
 #    running generation serves on; a reload that drops the CRL lets the
 #    revoked certificate in;
+#  - 16 concurrent handshakes (good and revoked) verify through the store
+#    the workers share (the reason it is in the TSan subset);
 #  - through memcached (tickets off): a session made on instance A with a
 #    good certificate resumes on B without one and counts "ok" there; a
 #    session made on C (same name, certificate and secret, no client
 #    verification) does not resume on A.
+# subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2119,SC2153
 . "$(dirname "$0")/lib.sh"
 
@@ -175,6 +178,33 @@ for v in "-tls1_2" "-tls1_2 -no_ticket" "-tls1_3"; do
 done
 assert_contains "$TESSERA_LOG" \
     'client certificate: from the session resumed, verify 0, CN "good-client"'
+
+# --- many at once: the workers verify through one shared store ---
+# burst_one ID CERT: a TLS 1.3 round trip presenting CERT; its stdin stays
+# open until the echo or a refusal shows.  Writes pass or refuse to
+# burst-ID.result.
+burst_one() {
+    local out=$TEST_DIR/burst-$1.out tag="burst-$$-$1"
+    # shellcheck disable=SC2094 # reading s_client's output is how stdin knows to end
+    { printf '%s\n' "$tag"; wait_for grep -Eq -- "$tag|alert|:error:" "$out"; } |
+        timeout 30 openssl s_client -connect "127.0.0.1:$PR" -tls1_3 -cert "$CC/$2.pem" \
+            -key "$CC/$2.key" >"$out" 2>&1
+    if grep -q -- "$tag" "$out"; then echo pass; else echo refuse; fi >"$TEST_DIR/burst-$1.result"
+}
+pids=()
+for i in $(seq 1 8); do
+    burst_one "good-$i" good &
+    pids+=($!)
+    burst_one "revoked-$i" revoked &
+    pids+=($!)
+done
+wait "${pids[@]}"
+for i in $(seq 1 8); do
+    assert_eq "$(cat "$TEST_DIR/burst-good-$i.result")" pass "concurrent good certificate $i"
+    assert_eq "$(cat "$TEST_DIR/burst-revoked-$i.result")" refuse "concurrent revoked certificate $i"
+done
+expect_certs "$A" req "$((n + 8)) 0 16" "16 concurrent handshakes"
+log "16 concurrent handshakes: 8 verified, 8 revoked"
 stop_tessera || fail "tessera exited with $?"
 
 # --- reloads: a session never crosses a change of client verification ---
