@@ -158,8 +158,9 @@ curl -sS --max-time 10 "http://127.0.0.1:$A/stats" >"$TEST_DIR/stats.json" || fa
 python3 - "$TEST_DIR/stats.json" <<'PYEOF' || fail "/stats: $(head -c 600 "$TEST_DIR/stats.json")"
 import json, sys
 s = json.load(open(sys.argv[1]))
-flat = json.dumps(s["frontends"]["req"])
-assert "client_certs" in flat, flat
+got = s["frontends"]["req"]["client_certs_total"]
+assert got == {"ok": 3, "none": 0, "failed": 8}, got
+assert s["frontends"]["opt"]["client_certs_total"] == {"ok": 2, "none": 2, "failed": 6}
 PYEOF
 
 # --- resumption keeps the verdict ---
