@@ -675,6 +675,8 @@ static const struct refuse_case refuse_cases[] = {
     REFUSE("v1 IPv6 scope", "PROXY TCP6 fe80::1%lo ::1 1 2\r\n", MALFORMED),
     REFUSE("v1 IPv6 two ::", "PROXY TCP6 1::2::3 ::1 1 2\r\n", MALFORMED),
     REFUSE("v1 IPv6 brackets", "PROXY TCP6 [::1] ::1 1 2\r\n", MALFORMED),
+    REFUSE("v1 address of 47 bytes",
+           "PROXY TCP6 0000:0000:0000:0000:0000:0000:0000:0000:0000:00 ::1 1 2\r\n", MALFORMED),
     REFUSE("v1 port 65536", "PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n", MALFORMED),
     REFUSE("v1 port 100000", "PROXY TCP4 1.2.3.4 5.6.7.8 1 100000\r\n", MALFORMED),
     REFUSE("v1 port +1", "PROXY TCP4 1.2.3.4 5.6.7.8 +1 2\r\n", MALFORMED),
