@@ -249,8 +249,9 @@ conn_from_balancer(const struct config_frontend *fe, const struct sockaddr *sa)
  * The balancer's PROXY header.  It is peeked at, not read, until it is
  * whole; then exactly its bytes are taken off the socket, so the TLS bytes
  * behind it stay for the handshake.  A header that cannot become valid is
- * refused on the byte that shows it; one that stops short waits for the
- * handshake deadline at most (on_conn_timer counts it).
+ * refused as soon as the parser can tell (a signature on its first byte, a
+ * v1 line at its end); one that stops short waits for the handshake
+ * deadline at most (on_conn_timer counts it).
  */
 static enum conn_next
 step_proxy(struct conn *c)

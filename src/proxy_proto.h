@@ -18,11 +18,12 @@
 
 /* The longest v1 line (the specification's 107 bytes, CRLF included). */
 #define PROXY_PROTO_V1_MAX 107
-/* The longest header accepted from a balancer: the 16-byte v2 prefix and up
- * to 1,024 bytes of addresses and TLVs (balancers send a few dozen). */
-#define PROXY_PROTO_IN_MAX (16 + 1024)
 /* Room for any header tessera sends (each string TLV is cut at 255 bytes). */
 #define PROXY_PROTO_OUT_MAX 2048
+/* The longest header accepted from a balancer: as long as any tessera sends,
+ * so that a tessera may stand behind another (balancers send a few dozen
+ * bytes; the limit is a stack buffer while the header is read). */
+#define PROXY_PROTO_IN_MAX PROXY_PROTO_OUT_MAX
 
 /* v2 TLV types (proxy-protocol.txt section 2.2). */
 #define PROXY_PROTO_TLV_ALPN           0x01
