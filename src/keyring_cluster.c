@@ -942,6 +942,14 @@ keyring_cluster_free(struct keyring_cluster *kc)
     if (kc == NULL) {
         return;
     }
+    /* Operations not carried out: failed (their owner, keyops, outlives us). */
+    for (size_t i = 0; i < kc->nrunning; i++) {
+        kc->running[i].fn(kc->running[i].arg, false);
+    }
+    for (size_t i = 0; i < kc->nwaiting; i++) {
+        kc->waiting[i].fn(kc->waiting[i].arg, false);
+    }
+    kc->nrunning = kc->nwaiting = 0;
     /* Requests still on the connection go with it (their owner is NULL). */
     kc_clear(kc);
     mcconn_free(kc->conn);

@@ -34,7 +34,8 @@ struct keyring_cluster *keyring_cluster_new(const struct config *cfg, struct mc 
                                             struct evloop *loop, size_t queue, struct seal *seal,
                                             struct keyring_sync *ks, keyring_cluster_done_fn *done,
                                             void *arg, struct err *err);
-/* The requests still in flight are abandoned; their answers are dropped. */
+/* The requests still in flight are abandoned; their answers are dropped.
+ * Key operations not done yet end as failed (their fn is called). */
 void keyring_cluster_free(struct keyring_cluster *kc);
 
 /*

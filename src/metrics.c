@@ -338,6 +338,16 @@ metrics_write_stats_json(FILE *out, const struct metrics_snapshot *s)
     fprintf(out,
             ", \"admin_connections_closed\": {\"slow\": %" PRIu64 ", \"evicted\": %" PRIu64 "}",
             s->admin_closed_slow, s->admin_closed_evicted);
+    fprintf(out, ", \"keyring_operations\": {");
+    for (size_t op = 0; op < KEYOPS__KINDS; op++) {
+        fprintf(out, "%s\"%s\": {", op > 0 ? ", " : "", keyops_kind_name((enum keyops_kind)op));
+        for (size_t r = 0; r < KEYOPS__RESULTS; r++) {
+            fprintf(out, "%s\"%s\": %" PRIu64, r > 0 ? ", " : "",
+                    keyops_result_name((enum keyops_result)r), s->keyring_operations[op][r]);
+        }
+        fprintf(out, "}");
+    }
+    fprintf(out, "}");
     fprintf(out, ", \"session_cache_entries\": %zu, \"totals\": {", s->session_entries);
     json_counters(out, &all);
     fprintf(out, "}, \"frontends\": {");

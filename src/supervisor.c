@@ -751,9 +751,9 @@ out:
     sup.nworkers = 0;
     admin_stop(admin); /* before the workers it reads from are freed */
     sup.admin = NULL;
-    keyops_free(keyops); /* after the admin thread, before the keyring */
-    mc_free(mc);         /* after the workers stopped, before their mailboxes go */
-    keyring_cluster_free(sup.kc);
+    mc_free(mc);                  /* after the workers stopped, before their mailboxes go */
+    keyring_cluster_free(sup.kc); /* ends the key operations it carries (keyops) */
+    keyops_free(keyops);          /* after the admin thread and keyring_cluster */
     mcprobe_free(sup.probe);
     for (unsigned i = 0; workers != NULL && i < cfg->workers; i++) {
         worker_free(workers[i]);

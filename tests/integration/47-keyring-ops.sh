@@ -18,6 +18,8 @@
 #   - POST /keyring/rotate, on B: both move to a new cluster key; tickets
 #     issued before still resume on both (decrypt-only), new ones carry the
 #     new key.
+#   - SIGHUP on A after the token file changed: the old token gets 401, the
+#     new one works.
 #   - tessera_keyring_operations_total counts every outcome.
 # That the retired key's bytes are wiped is shown by test_keyring's
 # test_remove_name_wipes (process memory is not inspected here).
@@ -206,11 +208,25 @@ new_session "$A_PORT" m13.pem -tls1_3
 assert_eq "$(name_fingerprint "$(ticket_hex m13.pem)")" "$ROT" "a new ticket's key after rotate"
 log "rotated $NEW -> $ROT: old tickets still resume on A and B, new ones carry $ROT"
 
+# ---- a reload applies a new token ----
+
+OLD_BEARER=("${BEARER[@]}")
+TOKEN2="t47b-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+(umask 077 && printf '%s\n' "$TOKEN2" >"$TEST_DIR/admin.token")
+kill -HUP "$A_PID"
+WAIT_FOR_LIMIT=$SPREAD_LIMIT wait_for grep -q "key operations use the new token" "$A_LOG" ||
+    fail "A did not take the new token on SIGHUP: $(tail -n 5 "$A_LOG")"
+code=$(post "$A_ADMIN" "/keyring/retire?fingerprint=$unknown" "${OLD_BEARER[@]}")
+assert_eq "$code" 401 "the old token after the reload"
+code=$(post "$A_ADMIN" "/keyring/retire?fingerprint=$unknown" -H "Authorization: Bearer $TOKEN2")
+assert_eq "$code" 404 "the new token after the reload (unknown fingerprint)"
+log "SIGHUP: the new token works at once, the old one is refused"
+
 assert_eq "$(ops "$A_ADMIN" retire ok)" 1 "A: operations{retire,ok}"
 assert_eq "$(ops "$B_ADMIN" rotate ok)" 1 "B: operations{rotate,ok}"
 assert_contains "$B_LOG" "POST /keyring/rotate from 127.0.0.1: ok"
 for f in "$A_LOG" "$B_LOG"; do
-    ! grep -qF "$TOKEN" "$f" || fail "the token appears in $f"
+    ! grep -qF -e "$TOKEN" -e "$TOKEN2" "$f" || fail "a token appears in $f"
 done
 stop_instances A B
 log "the token never appears in a log"
