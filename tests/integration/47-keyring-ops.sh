@@ -20,7 +20,11 @@
 #     new key.
 #   - SIGHUP on A after the token file changed: the old token gets 401, the
 #     new one works.
+#   - A forged retirement list is counted (keyring_rejected_total) and
+#     replaced, a deleted one written back; the key stays retired.
 #   - tessera_keyring_operations_total counts every outcome.
+#   - With sessions.store = "local" (instance C): rotate and retire act on
+#     the instance's own keys.
 # That the retired key's bytes are wiped is shown by test_keyring's
 # test_remove_name_wipes (process memory is not inspected here).
 # subset: tsan
@@ -182,6 +186,29 @@ name=$(ticket_hex t13.pem | cut -c1-32)
 [[ "$list" != *"$name"* ]] || fail "the retirement list shows the key's name in clear"
 log "memcached holds the sealed retirement list (${#list} hex digits)"
 
+# A forged list is counted and replaced (the retirement survives it), and a
+# list memcached lost is written back.
+rej0=$(($(m "$A_ADMIN" tessera_keyring_rejected_total) + $(m "$B_ADMIN" tessera_keyring_rejected_total)))
+forged=$(python3 -c 'import sys; h = sys.argv[1]; i = len(h) // 2
+print(h[:i] + "%02x" % (int(h[i:i + 2], 16) ^ 1) + h[i + 2:])' "$list")
+mc_tool set "$MC_PORT" "${PREFIX}stek-retired" "$forged" 600 || fail "mc set failed"
+list_replaced() {
+    local now
+    now=$(mc_tool get "$MC_PORT" "${PREFIX}stek-retired") && [ "$now" != "$forged" ] &&
+        [ $(($(m "$A_ADMIN" tessera_keyring_rejected_total) +
+            $(m "$B_ADMIN" tessera_keyring_rejected_total))) -gt "$rej0" ]
+}
+WAIT_FOR_LIMIT=$SPREAD_LIMIT wait_for list_replaced ||
+    fail "the forged retirement list was not counted and replaced"
+mc_tool delete "$MC_PORT" "${PREFIX}stek-retired" || fail "mc delete failed"
+WAIT_FOR_LIMIT=$SPREAD_LIMIT wait_for mc_tool get "$MC_PORT" "${PREFIX}stek-retired" >/dev/null ||
+    fail "the retirement list was not written back after it went missing"
+! holds "$A_ADMIN" "$FP" && ! holds "$B_ADMIN" "$FP" ||
+    fail "$FP came back: A $(keyring "$A_ADMIN"), B $(keyring "$B_ADMIN")"
+offer "$B_PORT" t12.pem -tls1_2
+assert_eq "$R" New "TLS 1.2 ticket under the retired key, after the list was forged and lost"
+log "a forged retirement list is counted and replaced, a lost one written back; $FP stays retired"
+
 # ---- rotate on B ----
 
 new_session "$A_PORT" r13.pem -tls1_3
@@ -230,3 +257,39 @@ for f in "$A_LOG" "$B_LOG"; do
 done
 stop_instances A B
 log "the token never appears in a log"
+
+# ---- local keys (sessions.store = "local"): this instance only ----
+
+local_current() {
+    keyring "$1" | awk '$2 == "current" && $3 == "local" { print $4 }'
+}
+cfg_reset
+C_PORT=$(free_port)
+cfg_frontend web "$C_PORT" "$BANNER" "$(cert_entry ec)"
+cfg_admin
+CFG_ADMIN="$CFG_ADMIN token_file = \"$TEST_DIR/admin.token\";"
+CFG_SESSIONS="lifetime = 60; tickets = true;"
+CFG_TICKETS="rotate = $ROTATE; keep = 1; refresh = 1;"
+write_config "$TEST_DIR/C.conf"
+start_tessera "$TEST_DIR/C.conf"
+C_ADMIN=$ADMIN_PORT
+C_BEARER=(-H "Authorization: Bearer $TOKEN2")
+L0=$(local_current "$C_ADMIN")
+new_session "$C_PORT" c0.pem -tls1_3
+code=$(post "$C_ADMIN" /keyring/rotate "${C_BEARER[@]}")
+assert_eq "$code" 200 "local rotate: $(cat post.body)"
+L1=$(local_current "$C_ADMIN")
+[ -n "$L1" ] && [ "$L1" != "$L0" ] || fail "local rotate: current $L0 -> $L1"
+kr_has "$C_ADMIN" "^$E decrypt-only local $L0\$" || fail "local rotate: $(keyring "$C_ADMIN")"
+offer "$C_PORT" c0.pem -tls1_3
+assert_eq "$R" Reused "local: a ticket under the rotated-away key"
+new_session "$C_PORT" c1.pem -tls1_3
+code=$(post "$C_ADMIN" "/keyring/retire?fingerprint=$L1" "${C_BEARER[@]}")
+assert_eq "$code" 200 "local retire: $(cat post.body)"
+L2=$(local_current "$C_ADMIN")
+[ -n "$L2" ] && [ "$L2" != "$L1" ] && ! holds "$C_ADMIN" "$L1" ||
+    fail "local retire of $L1: $(keyring "$C_ADMIN")"
+offer "$C_PORT" c1.pem -tls1_3
+assert_eq "$R" New "local: a ticket under the retired key"
+stop_tessera || fail "tessera C exited with $?"
+log "local keys: rotate $L0 -> $L1 (old tickets resume), retire $L1 -> $L2 (its tickets refused)"
