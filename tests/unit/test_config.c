@@ -1117,6 +1117,8 @@ test_restart_needed(void **state)
         {"sessions = { tickets = false; };\n", "sessions.tickets"},
         {"tickets = { refresh = 5; };\n", "tickets"},
         {"admin = { listen = \"127.0.0.1:9091\"; };\n", "admin"},
+        /* The token is applied by the reload itself (admin_set_token). */
+        {"admin = { token_file = \"admin.token\"; };\n", ""},
         {"pidfile = \"tessera.pid\";\ntickets = { refresh = 5; };\n", "pidfile, tickets"},
     };
     struct config *a = NULL;
