@@ -13,9 +13,21 @@
  * metrics.c, so a slow or hostile admin client costs the workers nothing.
  * Methods other than GET get 405, unknown paths 404, clients outside
  * admin.allow are refused at accept.
+ *
+ * Key operations (admin.token_file set at start-up): POST /keyring/retire
+ * and /keyring/rotate.  Clients outside admin.allow are then let in at
+ * accept so that they can be told 403 (and logged) on every request, GET
+ * included; inside it a request needs "Authorization: Bearer <token>"
+ * (token.h: digests compared in constant time) or gets 401.  The
+ * operation itself is handed to the main loop (keyops.h), which talks to
+ * memcached; this thread waits for it at most keyops' bound, which the
+ * supervisor derives from memcached.timeout_ms, and answers 202 if it is
+ * not done by then.  The token's digest is the one thing a reload changes
+ * here (admin_set_token, under token_lock).
  */
 #include "admin.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -38,6 +50,7 @@
 #include "check.h"
 #include "clock.h"
 #include "gen.h"
+#include "keyops.h"
 #include "keyring_sync.h"
 #include "log.h"
 #include "mc.h"
@@ -45,6 +58,7 @@
 #include "reload.h"
 #include "sessions.h"
 #include "sessions_local.h"
+#include "token.h"
 #include "worker.h"
 
 #ifndef PACKAGE_VERSION
@@ -92,6 +106,13 @@ struct admin {
     struct sessions *store;
     const struct gen_slots *slots;
     const struct reload_stats *reloads;
+    struct keyops *keyops; /* NULL: no key operations */
+    /* Key operations were configured at start-up: clients outside allow
+     * are let in to be answered 403. */
+    bool forbid_per_request;
+    pthread_mutex_t token_lock; /* the token: admin_set_token (main) vs requests */
+    bool has_token;
+    unsigned char token_digest[TOKEN_DIGEST_LEN];
     struct MHD_Daemon *daemon;
     time_t start_time;
     _Atomic bool draining;
@@ -114,7 +135,7 @@ on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 
     (void)len;
     CAST_OBJ(a, cls, ADMIN_MAGIC);
-    if (a->cfg->admin.nallow == 0) {
+    if (a->cfg->admin.nallow == 0 || a->forbid_per_request) {
         return MHD_YES; /* loopback listener: config.c requires allow otherwise */
     }
     for (size_t i = 0; i < a->cfg->admin.nallow; i++) {
@@ -207,6 +228,12 @@ admin_render(struct admin *a, const char *url, FILE *out)
         .admin_closed_slow = atomic_load_explicit(&a->closed_slow, memory_order_relaxed),
         .admin_closed_evicted = atomic_load_explicit(&a->closed_evicted, memory_order_relaxed),
     };
+    for (size_t op = 0; op < KEYOPS__KINDS; op++) {
+        for (size_t res = 0; res < KEYOPS__RESULTS; res++) {
+            s.keyring_operations[op][res] =
+                keyops_counter(a->keyops, (enum keyops_kind)op, (enum keyops_result)res);
+        }
+    }
     if (strcmp(url, "/metrics") == 0) {
         rc = metrics_write_prometheus(out, &s);
     } else if (strcmp(url, "/stats") == 0) {
@@ -273,6 +300,252 @@ admin_route(struct admin *a, const char *url, struct admin_reply *r)
     r->status = MHD_HTTP_OK;
     r->type = strcmp(url, "/metrics") == 0 ? "text/plain; version=0.0.4; charset=utf-8"
                                            : "application/json";
+}
+
+/* ---- key operations ---- */
+
+/* Whether the client at `sa` may use the endpoint: in admin.allow, or
+ * loopback when there is no allow list (the listener is loopback then). */
+static bool
+admin_client_allowed(const struct admin *a, const struct sockaddr *sa)
+{
+    if (sa == NULL) {
+        return false;
+    }
+    if (a->cfg->admin.nallow > 0) {
+        for (size_t i = 0; i < a->cfg->admin.nallow; i++) {
+            if (cidr_match(&a->cfg->admin.allow[i], sa)) {
+                return true;
+            }
+        }
+        return false;
+    }
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        const unsigned char *b = in6->sin6_addr.s6_addr;
+        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+               (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && b[12] == 127);
+    }
+    return false;
+}
+
+static const struct sockaddr *
+admin_client_addr(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    return info != NULL ? info->client_addr : NULL;
+}
+
+/* The client's address as text, for the log. */
+static const char *
+admin_client_text(const struct sockaddr *sa, char *buf, size_t len)
+{
+    const void *src = NULL;
+
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        src = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        src = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    }
+    if (src == NULL || inet_ntop(sa->sa_family, src, buf, (socklen_t)len) == NULL) {
+        snprintf(buf, len, "?");
+    }
+    return buf;
+}
+
+/* "Authorization: Bearer <token>" holds the token (RFC 6750, 2.1).  No
+ * header, another scheme or a wrong token are all the same to the caller;
+ * the compare runs in every case so that they take the same time. */
+static bool
+admin_bearer_ok(struct admin *a, struct MHD_Connection *conn)
+{
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *tok = "";
+    unsigned char digest[TOKEN_DIGEST_LEN];
+    bool has;
+    bool ok;
+
+    if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
+        tok = h + 7;
+        while (*tok == ' ') {
+            tok++;
+        }
+    }
+    pthread_mutex_lock(&a->token_lock);
+    has = a->has_token;
+    memcpy(digest, a->token_digest, sizeof(digest));
+    pthread_mutex_unlock(&a->token_lock);
+    size_t n = strlen(tok);
+    while (n > 0 && tok[n - 1] == ' ') {
+        n--;
+    }
+    ok = token_matches(digest, tok, n) && has && h != NULL;
+    OPENSSL_cleanse(digest, sizeof(digest));
+    return ok;
+}
+
+/* The fingerprint argument: exactly 8 hex digits. */
+static bool
+admin_parse_fingerprint(const char *text, uint32_t *fp)
+{
+    uint32_t v = 0;
+
+    if (text == NULL || strlen(text) != 8) {
+        return false;
+    }
+    for (const char *p = text; *p != '\0'; p++) {
+        int d = *p >= '0' && *p <= '9'   ? *p - '0'
+                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
+                                         : -1;
+        if (d < 0) {
+            return false;
+        }
+        v = v << 4 | (uint32_t)d;
+    }
+    *fp = v;
+    return true;
+}
+
+static void
+admin_reply_keyop(struct admin_reply *r, enum keyops_kind kind, const char *fp_text,
+                  const char *result, bool has_epoch, uint64_t epoch)
+{
+    char body[256];
+    int n = snprintf(body, sizeof(body), "{\"op\": \"%s\"", keyops_kind_name(kind));
+
+    if (fp_text != NULL) {
+        n += snprintf(body + n, sizeof(body) - (size_t)n, ", \"fingerprint\": \"%s\"", fp_text);
+    }
+    n += snprintf(body + n, sizeof(body) - (size_t)n, ", \"result\": \"%s\"", result);
+    if (has_epoch) {
+        n += snprintf(body + n, sizeof(body) - (size_t)n, ", \"epoch\": %llu",
+                      (unsigned long long)epoch);
+    }
+    snprintf(body + n, sizeof(body) - (size_t)n, "}\n");
+    r->type = "application/json";
+    r->body = strdup(body);
+    r->len = r->body != NULL ? strlen(r->body) : 0;
+}
+
+/*
+ * POST /keyring/retire?fingerprint=XXXXXXXX and POST /keyring/rotate, with
+ * key operations on.  Source (403), then token (401), then the operation on
+ * the main loop.  Every request is logged at info with its source and
+ * outcome, never with the token.
+ */
+static void
+admin_keyop(struct admin *a, struct MHD_Connection *conn, enum keyops_kind kind,
+            struct admin_reply *r)
+{
+    const struct sockaddr *sa = admin_client_addr(conn);
+    char who[INET6_ADDRSTRLEN + 1];
+    char fp_text[9] = "";
+    const char *fp_arg = NULL;
+    uint32_t fp = 0;
+    enum keyops_result result;
+    uint64_t epoch = 0;
+
+    admin_client_text(sa, who, sizeof(who));
+    if (kind == KEYOPS_RETIRE) {
+        fp_arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "fingerprint");
+    }
+    if (!admin_client_allowed(a, sa)) {
+        keyops_count(a->keyops, kind, KEYOPS_FORBIDDEN);
+        log_info_limited("admin: POST /keyring/%s from %s: forbidden (not in admin.allow)",
+                         keyops_kind_name(kind), who);
+        admin_reply_text(r, MHD_HTTP_FORBIDDEN, "forbidden\n");
+        return;
+    }
+    if (!admin_bearer_ok(a, conn)) {
+        keyops_count(a->keyops, kind, KEYOPS_UNAUTHORIZED);
+        log_info_limited("admin: POST /keyring/%s from %s: unauthorized (no or wrong bearer token)",
+                         keyops_kind_name(kind), who);
+        admin_reply_text(r, MHD_HTTP_UNAUTHORIZED, "unauthorized\n");
+        return;
+    }
+    if (kind == KEYOPS_RETIRE) {
+        if (!admin_parse_fingerprint(fp_arg, &fp)) {
+            keyops_count(a->keyops, kind, KEYOPS_NOT_FOUND);
+            log_info("admin: POST /keyring/retire from %s: not_found (fingerprint must be 8 hex "
+                     "digits)",
+                     who);
+            admin_reply_keyop(r, kind, NULL, "not_found", false, 0);
+            r->status = MHD_HTTP_NOT_FOUND;
+            return;
+        }
+        snprintf(fp_text, sizeof(fp_text), "%08x", (unsigned)fp);
+    }
+    struct keyops_req *req = keyops_submit(a->keyops, kind, fp);
+    if (req == NULL) {
+        admin_reply_text(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        return;
+    }
+    bool done = keyops_wait(a->keyops, req, &result, &epoch);
+    keyops_release(a->keyops, req);
+    if (!done) {
+        /* Still running on the main loop, which counts and logs its end. */
+        log_info("admin: POST /keyring/%s%s%s from %s: accepted, still running",
+                 keyops_kind_name(kind), kind == KEYOPS_RETIRE ? " " : "", fp_text, who);
+        admin_reply_keyop(r, kind, kind == KEYOPS_RETIRE ? fp_text : NULL, "pending", false, 0);
+        r->status = MHD_HTTP_ACCEPTED;
+        return;
+    }
+    log_info("admin: POST /keyring/%s%s%s from %s: %s", keyops_kind_name(kind),
+             kind == KEYOPS_RETIRE ? " " : "", fp_text, who, keyops_result_name(result));
+    admin_reply_keyop(r, kind, kind == KEYOPS_RETIRE ? fp_text : NULL, keyops_result_name(result),
+                      result != KEYOPS_NOT_FOUND, epoch);
+    r->status = result == KEYOPS_OK          ? MHD_HTTP_OK
+                : result == KEYOPS_NOT_FOUND ? MHD_HTTP_NOT_FOUND
+                                             : MHD_HTTP_SERVICE_UNAVAILABLE;
+}
+
+/* The key operation `method` `url` names, if key operations are on. */
+static bool
+admin_is_keyop(struct admin *a, const char *method, const char *url, enum keyops_kind *kind)
+{
+    bool has;
+
+    if (a->keyops == NULL || strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+        return false;
+    }
+    if (strcmp(url, "/keyring/retire") == 0) {
+        *kind = KEYOPS_RETIRE;
+    } else if (strcmp(url, "/keyring/rotate") == 0) {
+        *kind = KEYOPS_ROTATE;
+    } else {
+        return false;
+    }
+    pthread_mutex_lock(&a->token_lock);
+    has = a->has_token;
+    pthread_mutex_unlock(&a->token_lock);
+    return has;
+}
+
+void
+admin_set_token(struct admin *a, const struct config *cfg)
+{
+    if (a == NULL) {
+        return;
+    }
+    CHECK_OBJ(a, ADMIN_MAGIC);
+    pthread_mutex_lock(&a->token_lock);
+    if (a->has_token != cfg->admin.has_token ||
+        CRYPTO_memcmp(a->token_digest, cfg->admin.token_digest, TOKEN_DIGEST_LEN) != 0) {
+        log_info("admin: key operations %s", !cfg->admin.has_token ? "off (no admin.token_file)"
+                                             : a->has_token        ? "use the new token"
+                                                                   : "on");
+    }
+    a->has_token = cfg->admin.has_token;
+    memcpy(a->token_digest, cfg->admin.token_digest, TOKEN_DIGEST_LEN);
+    pthread_mutex_unlock(&a->token_lock);
 }
 
 void
@@ -529,7 +802,19 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
         *upload_data_size = 0; /* ignore any body: the answer is the same */
     }
-    admin_respond(a, method, url, &r);
+    enum keyops_kind kind;
+    if (admin_is_keyop(a, method, url, &kind)) {
+        r = (struct admin_reply){0};
+        admin_keyop(a, conn, kind, &r);
+    } else if (a->forbid_per_request && !admin_client_allowed(a, admin_client_addr(conn))) {
+        char who[INET6_ADDRSTRLEN + 1];
+        log_info_limited("admin: %s %s from %s: forbidden (not in admin.allow)", method, url,
+                         admin_client_text(admin_client_addr(conn), who, sizeof(who)));
+        r = (struct admin_reply){0};
+        admin_reply_text(&r, MHD_HTTP_FORBIDDEN, "forbidden\n");
+    } else {
+        admin_respond(a, method, url, &r);
+    }
     if (r.body == NULL) {
         return MHD_NO; /* out of memory: drop the connection */
     }
@@ -542,6 +827,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r.status == MHD_HTTP_METHOD_NOT_ALLOWED) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET");
+    }
+    if (r.status == MHD_HTTP_UNAUTHORIZED) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"tessera\"");
     }
     ret = MHD_queue_response(conn, r.status, resp);
     MHD_destroy_response(resp);
@@ -575,6 +863,11 @@ admin_new(const struct config *cfg, const struct admin_sources *src)
     a->store = src->store;
     a->slots = src->slots;
     a->reloads = src->reloads;
+    a->keyops = src->keyops;
+    a->forbid_per_request = src->keyops != NULL && cfg->admin.has_token;
+    pthread_mutex_init(&a->token_lock, NULL);
+    a->has_token = cfg->admin.has_token;
+    memcpy(a->token_digest, cfg->admin.token_digest, TOKEN_DIGEST_LEN);
     a->start_time = clock_wall_s();
     a->wake_fd = -1;
     a->epoll_fd = -1;
@@ -627,8 +920,10 @@ admin_start(const struct config *cfg, const struct admin_sources *src, struct er
     }
     a->thread_started = true;
     pthread_setname_np(a->thread, "admin");
-    log_info("admin endpoint on http://%s/ (/metrics /stats /keyring /healthz)",
-             cfg->admin.listen_text);
+    log_info("admin endpoint on http://%s/ (/metrics /stats /keyring /healthz%s)",
+             cfg->admin.listen_text,
+             a->keyops != NULL && cfg->admin.has_token ? "; POST /keyring/retire /keyring/rotate"
+                                                       : "");
     return a;
 }
 
@@ -667,6 +962,8 @@ admin_stop(struct admin *a)
         a->conns = ac->next;
         free(ac);
     }
+    pthread_mutex_destroy(&a->token_lock);
+    OPENSSL_cleanse(a->token_digest, sizeof(a->token_digest));
     a->magic = 0;
     free(a);
 }

@@ -1,5 +1,7 @@
 /*
- * admin.h - the admin HTTP endpoint: /metrics, /stats, /keyring, /healthz.
+ * admin.h - the admin HTTP endpoint: /metrics, /stats, /keyring, /healthz,
+ * and with admin.token_file the key operations (POST /keyring/retire and
+ * /keyring/rotate, carried out on the main loop through keyops.h).
  *
  * admin_start/admin_set_draining/admin_stop run on the main thread.  The
  * requests are served by the endpoint's own thread ("admin", which drives
@@ -16,6 +18,7 @@
 
 struct admin;
 struct gen_slots;
+struct keyops;
 struct keyring_sync;
 struct reload_stats;
 struct sessions;
@@ -29,12 +32,17 @@ struct admin_sources {
     struct sessions *store;
     const struct gen_slots *slots;      /* the frontend name of each counter slot */
     const struct reload_stats *reloads; /* NULL: no generation figures */
+    struct keyops *keyops;              /* NULL: no key operations */
 };
 
 /* Start serving on cfg->admin.listen.  Returns NULL with err set if the
  * endpoint cannot start; the caller checks cfg->admin.enabled first. */
 struct admin *admin_start(const struct config *cfg, const struct admin_sources *src,
                           struct err *err);
+/* Main thread, after a reload: the bearer token is now cfg's (or none).
+ * The key operations' token is the one setting a reload changes here: an
+ * operator who fears the token leaked replaces the file and sends SIGHUP. */
+void admin_set_token(struct admin *a, const struct config *cfg);
 /* From now on /healthz answers 503 "draining". */
 void admin_set_draining(struct admin *a);
 /* Stop the endpoint and free it (NULL is fine). */

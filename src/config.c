@@ -38,6 +38,7 @@
 #include "keyring.h"
 #include "log.h"
 #include "seal.h"
+#include "token.h"
 
 #define CONFIG_MAX_WORKERS      1024
 #define CONFIG_MAX_CONNECTIONS  10000000
@@ -67,7 +68,7 @@ static const char *const config_tickets_keys[] = {"rotate", "keep", "refresh", N
 static const char *const config_memcached_keys[] = {
     "servers", "options", "prefix", "timeout_ms", "secret_file", "old_secret_files", NULL,
 };
-static const char *const config_admin_keys[] = {"listen", "allow", NULL};
+static const char *const config_admin_keys[] = {"listen", "allow", "token_file", NULL};
 static const char *const config_timeouts_keys[] = {"handshake", "connect", "idle", "shutdown",
                                                    NULL};
 
@@ -1166,6 +1167,8 @@ load_admin(struct config_loader *ld)
     struct config *cfg = ld->cfg;
     config_setting_t *listen_s;
     config_setting_t *allow_s;
+    config_setting_t *token_s;
+    const char *token;
     const char *why;
     struct config_section sec;
 
@@ -1173,8 +1176,26 @@ load_admin(struct config_loader *ld)
         config_section_get_string(&sec, "listen", CONFIG_DEFAULT_ADMIN, &cfg->admin.listen_text) <
             0 ||
         config_section_get_cidrs(&sec, "allow", &cfg->admin.allow, &cfg->admin.nallow, &allow_s) <
-            0) {
+            0 ||
+        config_section_peek_string(&sec, "token_file", "", &token, &token_s) < 0) {
         return -1;
+    }
+    /* "" (the default): no key operations.  The token is read like the
+     * cluster secret, and only its digest is kept (token.h). */
+    if (token[0] != '\0') {
+        char twhy[160] = "";
+        int rc;
+
+        if (config_section_resolve_path(ld, token_s, token, &cfg->admin.token_file) < 0 ||
+            load_readable(ld, token_s, "token file", cfg->admin.token_file) < 0) {
+            return -1;
+        }
+        rc = token_read_file(cfg->admin.token_file, cfg->admin.token_digest, twhy, sizeof(twhy));
+        if (rc < 0) {
+            return config_section_fail(ld, token_s, "token file '%s' %s", cfg->admin.token_file,
+                                       twhy);
+        }
+        cfg->admin.has_token = true;
     }
     listen_s = config_section_member(&sec, "listen");
 
@@ -1292,6 +1313,8 @@ config_free(struct config *cfg)
     config_free_strings(cfg->memcached.old_secret_files, cfg->memcached.nold_secret_files);
     free(cfg->admin.listen_text);
     free(cfg->admin.allow);
+    free(cfg->admin.token_file);
+    OPENSSL_cleanse(cfg->admin.token_digest, sizeof(cfg->admin.token_digest));
     free(cfg->pidfile);
     free(cfg->run_as.user);
     free(cfg->run_as.group);

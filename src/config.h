@@ -143,6 +143,9 @@ struct config {
         struct addr listen;
         struct cidr *allow;
         size_t nallow;
+        char *token_file; /* NULL: no write operations (POST answers 405) */
+        bool has_token;
+        unsigned char token_digest[32]; /* SHA-256 of the token (token.h), never the token */
     } admin;
 
     struct {

@@ -95,7 +95,8 @@ keyring_generate(struct keyring_key *k, uint64_t epoch, enum keyring_source sour
 {
     CHECK(k != NULL);
     CHECK(rand_fn != NULL);
-    CHECK(source == KEYRING_SOURCE_CLUSTER || source == KEYRING_SOURCE_LOCAL);
+    CHECK(source == KEYRING_SOURCE_CLUSTER || source == KEYRING_SOURCE_LOCAL ||
+          source == KEYRING_SOURCE_ROTATED);
     keyring_slot_wipe(k);
     if (rand_fn(k->name, KEYRING_NAME_LEN) != 1 || rand_fn(k->aes, KEYRING_AES_LEN) != 1 ||
         rand_fn(k->hmac, KEYRING_HMAC_LEN) != 1) {
@@ -202,6 +203,62 @@ keyring_remove(struct keyring *r, uint64_t epoch, enum keyring_source source)
     return 1;
 }
 
+int
+keyring_remove_name(struct keyring *r, const unsigned char name[KEYRING_NAME_LEN])
+{
+    size_t i;
+
+    keyring_check(r);
+    CHECK(name != NULL);
+    for (i = 0; i < r->n; i++) {
+        if (CRYPTO_memcmp(r->keys[i].name, name, KEYRING_NAME_LEN) == 0) {
+            break;
+        }
+    }
+    if (i == r->n) {
+        return 0;
+    }
+    keyring_slot_wipe(&r->keys[i]);
+    for (; i + 1 < r->n; i++) {
+        r->keys[i] = r->keys[i + 1];
+    }
+    r->n--;
+    keyring_slot_wipe(&r->keys[r->n]);
+    return 1;
+}
+
+int
+keyring_rotate(struct keyring *r, uint64_t epoch, const struct keyring_key *fresh)
+{
+    const struct keyring_key *enc = keyring_get(r, epoch, KEYRING_SOURCE_CLUSTER);
+    struct keyring_key old;
+    struct keyring_key k = *fresh;
+    int rc = 0;
+
+    keyring_check(r);
+    CHECK(fresh->epoch == epoch && keyring_find(r, fresh->name) == NULL);
+    if (enc == NULL) {
+        enc = keyring_get(r, epoch, KEYRING_SOURCE_LOCAL);
+    }
+    if (enc == NULL) {
+        k.source = fresh->source;
+        rc = keyring_add(r, &k) < 0 ? -ENOSPC : -ENOENT;
+        goto out;
+    }
+    old = *enc;
+    k.source = old.source;
+    keyring_remove(r, epoch, KEYRING_SOURCE_ROTATED);
+    keyring_remove(r, epoch, old.source);
+    old.source = KEYRING_SOURCE_ROTATED;
+    if (keyring_add(r, &old) < 0 || keyring_add(r, &k) < 0) {
+        rc = -ENOSPC;
+    }
+    keyring_slot_wipe(&old);
+out:
+    keyring_slot_wipe(&k);
+    return rc;
+}
+
 const struct keyring_key *
 keyring_get(const struct keyring *r, uint64_t epoch, enum keyring_source source)
 {
@@ -250,7 +307,9 @@ keyring_encrypt_key(const struct keyring *r, time_t now)
         if (k->source == KEYRING_SOURCE_CLUSTER) {
             return k;
         }
-        local = k;
+        if (k->source == KEYRING_SOURCE_LOCAL) {
+            local = k;
+        }
     }
     return local;
 }
@@ -275,6 +334,9 @@ keyring_needs_renewal(const struct keyring *r, const struct keyring_key *k, time
     if (k->epoch > e) {
         return false;
     }
+    if (k->source == KEYRING_SOURCE_ROTATED) {
+        return true; /* rotated away: decrypt-only */
+    }
     enc = keyring_encrypt_key(r, now);
     return enc != NULL && enc != k && k->source == KEYRING_SOURCE_LOCAL &&
            enc->source == KEYRING_SOURCE_CLUSTER;
@@ -286,6 +348,9 @@ keyring_role(const struct keyring *r, const struct keyring_key *k, time_t now)
     uint64_t e = keyring_epoch(r, now);
 
     CHECK(k != NULL);
+    if (k->source == KEYRING_SOURCE_ROTATED) {
+        return KEYRING_ROLE_DECRYPT_ONLY;
+    }
     if (k->epoch == e) {
         return KEYRING_ROLE_CURRENT;
     }
@@ -317,6 +382,7 @@ keyring_source_name(enum keyring_source source)
     case KEYRING_SOURCE_CLUSTER:
         return "cluster";
     case KEYRING_SOURCE_LOCAL:
+    case KEYRING_SOURCE_ROTATED: /* this instance's own copy, decrypt-only */
         return "local";
     }
     CHECK(!"unknown keyring source");

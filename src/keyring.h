@@ -27,6 +27,10 @@
 enum keyring_source {
     KEYRING_SOURCE_CLUSTER = 0,
     KEYRING_SOURCE_LOCAL,
+    /* A key a rotation (POST /keyring/rotate) replaced on this instance:
+     * decrypt-only until its epoch leaves the window, never encrypted
+     * with; shown as "local" with role "decrypt-only". */
+    KEYRING_SOURCE_ROTATED,
 };
 
 enum keyring_role {
@@ -89,6 +93,19 @@ int keyring_fill_local(struct keyring *r, time_t now, keyring_rand_fn rand);
 
 /* Drop (and wipe) the key of `epoch` from `source`.  Returns 1 if there was one. */
 int keyring_remove(struct keyring *r, uint64_t epoch, enum keyring_source source);
+
+/* Drop (and wipe, OPENSSL_cleanse) the key whose name is `name`, wherever
+ * it sits in the ring: its slot and the one the shift leaves behind are
+ * zero afterwards.  Returns 1 if there was one, else 0. */
+int keyring_remove_name(struct keyring *r, const unsigned char name[KEYRING_NAME_LEN]);
+
+/* Rotate epoch `epoch`'s encrypt key (local mode, or the cluster key on
+ * the instance that rotated it): the key tickets of that epoch were
+ * encrypted with becomes KEYRING_SOURCE_ROTATED (a rotated key held before
+ * is dropped and wiped) and `fresh` (which must not be held) takes its
+ * source.  Returns 0, -ENOENT if the epoch has no encrypt key (fresh is
+ * then simply added), or -ENOSPC. */
+int keyring_rotate(struct keyring *r, uint64_t epoch, const struct keyring_key *fresh);
 
 /* The key of `epoch` from `source`, or NULL. */
 const struct keyring_key *keyring_get(const struct keyring *r, uint64_t epoch,

@@ -38,6 +38,18 @@
  *
  * Entry (inside the seal, AAD = the memcached key): u8 version | u8 kind=2 |
  * u16 0 | u64 epoch | 16-byte name | 32-byte AES key | 32-byte HMAC key.
+ *
+ * Key operations.  Retired keys are listed (name and epoch, never key
+ * bytes) in one more sealed entry, <prefix>stek-retired (kind 3), read by
+ * READ with the epochs and written in WRITE (cas, or add when missing)
+ * whenever memcached's list lacks one this instance knows; instances
+ * merge lists, so no retirement is lost to a race.  A listed key is
+ * dropped from the ring at every step, never adopted and never healed
+ * back (held() cannot return it), and a listed cluster key of e or e+1 is
+ * replaced by a new random key through cas: one replacement wins, the
+ * others re-read and adopt it.  Entries leave the list once their epoch is
+ * two epochs below the window.  A rotation replaces the epoch's cluster
+ * key by cas in WRITE and keeps the old one (keyring_rotate).
  */
 #include "keyring_cluster.h"
 
@@ -53,6 +65,7 @@
 #include "clock.h"
 #include "evloop.h"
 #include "keyring.h"
+#include "keyring_retired.h"
 #include "keyring_sync.h"
 #include "log.h"
 #include "mailbox.h"
@@ -60,10 +73,15 @@
 #include "mcconn.h"
 #include "seal.h"
 
-#define ENTRY_VERSION              1
-#define ENTRY_KIND                 2
-#define ENTRY_LEN                  (4 + 8 + KEYRING_KEY_LEN)
-#define EPOCHS_MAX                 (KEYRING_KEEP_MAX + 2)
+#define ENTRY_VERSION 1
+#define ENTRY_KIND    2
+#define ENTRY_LEN     (4 + 8 + KEYRING_KEY_LEN)
+#define EPOCHS_MAX    (KEYRING_KEEP_MAX + 2)
+/* The retirement list's request slot, after the epochs'. */
+#define SLOT_LIST                  EPOCHS_MAX
+#define SLOTS                      (EPOCHS_MAX + 1)
+#define SLOT_NONE                  SLOTS
+#define OP_TRIES                   3 /* refreshes an operation may take (lost races) */
 #define MEMCACHED_RELATIVE_TTL_MAX (30u * 24 * 3600) /* beyond: an absolute time */
 /* A phase waits for its answers this long beyond timeout_ms: a request on
  * the helpers may queue behind another one. */
@@ -71,7 +89,19 @@
 /* A request's fe: its slot in the low 8 bits, the round above. */
 #define TAG(round, slot) ((unsigned)((round) << 8) | (unsigned)(slot))
 #define TAG_SLOT(fe)     ((size_t)((fe)&0xffu))
-_Static_assert(EPOCHS_MAX <= 0x100, "a slot fits in 8 bits");
+_Static_assert(SLOTS <= 0x100, "a slot fits in 8 bits");
+
+enum kc_op_kind {
+    KC_OP_RETIRE = 0,
+    KC_OP_ROTATE,
+};
+
+struct kc_op {
+    enum kc_op_kind kind;
+    keyring_cluster_op_fn *fn;
+    void *arg;
+    unsigned tries;
+};
 
 enum kc_phase {
     KC_IDLE = 0,
@@ -105,10 +135,10 @@ struct keyring_cluster {
     unsigned round; /* tags this phase's requests; late answers are dropped */
     time_t now;
     uint64_t e, lo, n;
-    size_t pending;                   /* requests of this phase not answered yet */
-    struct mc_req *reply[EPOCHS_MAX]; /* this phase's answers, by slot */
-    bool sent[EPOCHS_MAX];            /* a request of this phase went out for the slot */
-    enum mc_op sent_op[EPOCHS_MAX];
+    size_t pending;              /* requests of this phase not answered yet */
+    struct mc_req *reply[SLOTS]; /* this phase's answers, by slot */
+    bool sent[SLOTS];            /* a request of this phase went out for the slot */
+    enum mc_op sent_op[SLOTS];
     struct keyring_key wrote[EPOCHS_MAX];
     bool writing[EPOCHS_MAX];
     bool healing[EPOCHS_MAX]; /* writing back a key memcached lost */
@@ -116,6 +146,18 @@ struct keyring_cluster {
     size_t healed; /* keys written back by this refresh */
     bool reachable;
     uint64_t rejected;
+    /* Key operations: waiting for the next refresh, and carried by this one. */
+    struct kc_op waiting[KEYRING_CLUSTER_OPS_MAX];
+    size_t nwaiting;
+    struct kc_op running[KEYRING_CLUSTER_OPS_MAX];
+    size_t nrunning;
+    bool rotate;        /* this refresh rotates the epoch e */
+    size_t rotate_slot; /* the slot whose cas carries it, or SLOT_NONE */
+    bool rotate_ok;     /* the epoch's key changed in memcached */
+    bool list_writing;  /* WRITE sent the retirement list */
+    bool list_ok;       /* memcached holds every retirement this instance knows */
+    /* Every retirement this instance knows (memcached's and its own). */
+    struct keyring_retired_list retired;
     /* A refresh asked for while one runs: runs next, for this time. */
     bool again;
     time_t again_now;
@@ -129,6 +171,13 @@ entry_key(const struct keyring_cluster *kc, uint64_t epoch, char *key)
 {
     int n = snprintf(key, MC_KEY_MAX + 1, "%sstek:%llu", kc->cfg->memcached.prefix,
                      (unsigned long long)epoch);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static size_t
+list_key(const struct keyring_cluster *kc, char *key)
+{
+    int n = snprintf(key, MC_KEY_MAX + 1, "%sstek-retired", kc->cfg->memcached.prefix);
     return n > 0 ? (size_t)n : 0;
 }
 
@@ -214,6 +263,23 @@ held(const struct keyring *r, uint64_t epoch)
     return k != NULL ? k : keyring_get(r, epoch, KEYRING_SOURCE_LOCAL);
 }
 
+static bool
+kc_is_retired(const struct keyring_cluster *kc, const unsigned char *name)
+{
+    return keyring_retired_has(&kc->retired, name);
+}
+
+/* Drop (and wipe) every retired key from `r`. */
+static void
+kc_drop_retired(const struct keyring_cluster *kc, struct keyring *r)
+{
+    size_t n = keyring_retired_drop(&kc->retired, r);
+
+    if (n > 0) {
+        log_info("keyring: dropped %zu retired key%s", n, n == 1 ? "" : "s");
+    }
+}
+
 /*
  * Make `k` (just read from, or written to, memcached) the cluster key of its
  * epoch.  A local key with the same name is now the cluster's.  A different
@@ -290,7 +356,7 @@ kc_answer(struct keyring_cluster *kc, struct mc_req *req)
 {
     size_t slot = TAG_SLOT(req->fe);
 
-    CHECK(slot < EPOCHS_MAX && kc->reply[slot] == NULL);
+    CHECK(slot < SLOTS && kc->reply[slot] == NULL);
     kc->reply[slot] = req;
     keyring_sync_count_op(kc->ks, kc_op(req->op), req->result);
 }
@@ -302,7 +368,7 @@ kc_submit(struct keyring_cluster *kc, size_t slot, enum mc_op op, uint64_t epoch
           unsigned char *value, size_t vlen, uint64_t cas)
 {
     char key[MC_KEY_MAX + 1];
-    size_t klen = entry_key(kc, epoch, key);
+    size_t klen = slot == SLOT_LIST ? list_key(kc, key) : entry_key(kc, epoch, key);
     struct mc_req *req = mc_req_new(op, key, klen);
     const char *group = kc_group(kc);
     uint64_t ttl = (uint64_t)(kc->cfg->tickets.keep + 2) * kc->cfg->tickets.rotate;
@@ -340,7 +406,7 @@ kc_submit(struct keyring_cluster *kc, size_t slot, enum mc_op op, uint64_t epoch
 static void
 kc_clear(struct keyring_cluster *kc)
 {
-    for (size_t i = 0; i < EPOCHS_MAX; i++) {
+    for (size_t i = 0; i < SLOTS; i++) {
         mc_req_free(kc->reply[i]);
         kc->reply[i] = NULL;
         kc->sent[i] = false;
@@ -373,7 +439,51 @@ kc_read(struct keyring_cluster *kc)
     for (uint64_t i = 0; i < kc->n; i++) {
         kc_submit(kc, i, MC_GETS, kc->lo + i, NULL, 0, 0);
     }
+    kc_submit(kc, SLOT_LIST, MC_GETS, 0, NULL, 0, 0);
     kc_wait(kc);
+}
+
+/*
+ * After READ: merge memcached's retirement list into ours and write ours
+ * back if memcached's lacks an entry (cas; add when there is none; a list
+ * that does not open is counted and replaced).  No answer: list_ok stays
+ * false and the next refresh tries again.
+ */
+static void
+kc_write_list(struct keyring_cluster *kc, const struct mc_req *q)
+{
+    static struct keyring_retired_list theirs; /* main thread only */
+    enum mc_result res = q != NULL ? q->result : MC_RES_TIMEOUT;
+    bool replace = false;
+
+    kc->list_writing = false;
+    kc->list_ok = false;
+    theirs.n = 0;
+    if (res != MC_RES_HIT && res != MC_RES_MISS) {
+        return;
+    }
+    if (res == MC_RES_HIT &&
+        keyring_retired_open(kc->seal, q->key, q->keylen, q->value, q->vlen, &theirs) < 0) {
+        kc->rejected++;
+        log_warn_limited("keyring: the retirement list does not open (forged or corrupt); "
+                         "replacing it");
+        replace = true;
+    }
+    for (size_t i = 0; i < theirs.n; i++) {
+        (void)keyring_retired_add(&kc->retired, &theirs.e[i]);
+    }
+    keyring_retired_prune(&kc->retired, kc->lo);
+    if (!replace && keyring_retired_within(&kc->retired, &theirs)) {
+        kc->list_ok = true; /* memcached knows all we know */
+        return;
+    }
+    size_t vlen = 0;
+    unsigned char *v = keyring_retired_seal(kc->seal, q->key, q->keylen, &kc->retired, &vlen);
+    if (v == NULL) {
+        return;
+    }
+    kc->list_writing = true;
+    kc_submit(kc, SLOT_LIST, res == MC_RES_HIT ? MC_CAS : MC_ADD, 0, v, vlen, q->cas);
 }
 
 /* After READ: adopt, heal, create. */
@@ -381,12 +491,15 @@ static void
 kc_write(struct keyring_cluster *kc)
 {
     struct keyring *r = kc->work;
-    struct mc_req *first[EPOCHS_MAX];
+    struct mc_req *first[SLOTS];
 
     memcpy(first, kc->reply, sizeof(first));
     memset(kc->reply, 0, sizeof(kc->reply));
     kc_clear(kc);
     kc->phase = KC_WRITE;
+    /* The list first: a key it names must never be adopted or healed. */
+    kc_write_list(kc, first[SLOT_LIST]);
+    kc_drop_retired(kc, r);
     for (uint64_t i = 0; i < kc->n; i++) {
         uint64_t epoch = kc->lo + i;
         struct mc_req *q = first[i];
@@ -394,28 +507,51 @@ kc_write(struct keyring_cluster *kc)
         const struct keyring_key *mine = held(r, epoch);
         struct keyring_key k;
         bool fresh = epoch >= kc->e; /* only the current and next epochs get new keys */
+        bool new_key;                /* write a new random key, not the one held */
+        enum mc_op op;
 
         kc->writing[i] = false;
         if (res == MC_RES_HIT && reply_open(kc, q, epoch, &k) == 0) {
-            adopt(r, &k);
+            bool retired = kc_is_retired(kc, k.name);
+            bool rotate = !retired && kc->rotate && epoch == kc->e;
+
+            if (!retired) {
+                adopt(r, &k);
+            }
             OPENSSL_cleanse(&k, sizeof(k));
-            continue;
-        }
-        if (res != MC_RES_HIT && res != MC_RES_MISS) {
+            if (!rotate && !(retired && fresh)) {
+                continue; /* adopted, or a retired key of a past epoch: left to expire */
+            }
+            if (retired) {
+                log_info("keyring: the cluster key of epoch %llu is retired; replacing it",
+                         (unsigned long long)epoch);
+            }
+            op = MC_CAS;
+            new_key = true;
+            if (rotate) {
+                kc->rotate_slot = i;
+            }
+        } else if (res != MC_RES_HIT && res != MC_RES_MISS) {
             if (fresh) {
                 kc->reachable = false; /* no answer for e or e+1 */
             }
             continue;
+        } else {
+            op = res == MC_RES_HIT ? MC_CAS : MC_ADD;
+            if (res == MC_RES_HIT) {
+                kc->rejected++;
+                log_warn_limited("keyring: the entry of epoch %llu does not open (forged or "
+                                 "corrupt); replacing it",
+                                 (unsigned long long)epoch);
+            }
+            /* A rotation of an epoch memcached lost writes a new key too. */
+            new_key = mine == NULL || (kc->rotate && epoch == kc->e);
+            if (new_key && kc->rotate && epoch == kc->e) {
+                kc->rotate_slot = i;
+            }
         }
-        enum mc_op op = res == MC_RES_HIT ? MC_CAS : MC_ADD;
-        if (res == MC_RES_HIT) {
-            kc->rejected++;
-            log_warn_limited("keyring: the entry of epoch %llu does not open (forged or corrupt); "
-                             "replacing it",
-                             (unsigned long long)epoch);
-        }
-        kc->healing[i] = mine != NULL && op == MC_ADD;
-        if (mine != NULL) {
+        kc->healing[i] = !new_key && op == MC_ADD;
+        if (!new_key) {
             kc->wrote[i] = *mine;
         } else if (!fresh || keyring_generate(&kc->wrote[i], epoch, KEYRING_SOURCE_CLUSTER,
                                               RAND_priv_bytes) < 0) {
@@ -430,7 +566,7 @@ kc_write(struct keyring_cluster *kc)
         kc->writing[i] = true;
         kc_submit(kc, i, op, epoch, v, vlen, q->cas);
     }
-    for (uint64_t i = 0; i < kc->n; i++) {
+    for (size_t i = 0; i < SLOTS; i++) {
         mc_req_free(first[i]);
     }
     kc_wait(kc);
@@ -443,6 +579,11 @@ kc_reread(struct keyring_cluster *kc)
     struct keyring *r = kc->work;
     bool any = false;
 
+    if (kc->list_writing) {
+        const struct mc_req *q = kc->reply[SLOT_LIST];
+        kc->list_ok = q != NULL && q->result == MC_RES_STORED;
+        kc->list_writing = false;
+    }
     for (uint64_t i = 0; i < kc->n; i++) {
         kc->reread[i] = false;
         if (!kc->writing[i]) {
@@ -450,10 +591,22 @@ kc_reread(struct keyring_cluster *kc)
         }
         struct mc_req *q = kc->reply[i];
         if (q != NULL && q->result == MC_RES_STORED) {
-            adopt(r, &kc->wrote[i]); /* ours is the cluster's key now */
+            uint64_t epoch = kc->lo + i;
+            /* ours is the cluster's key now; a rotation keeps the old one */
+            if (i == kc->rotate_slot && keyring_get(r, epoch, KEYRING_SOURCE_CLUSTER) != NULL) {
+                if (keyring_rotate(r, epoch, &kc->wrote[i]) < 0) {
+                    log_error("keyring: full; cannot keep the rotated key of epoch %llu",
+                              (unsigned long long)epoch);
+                }
+            } else {
+                adopt(r, &kc->wrote[i]);
+            }
+            kc->rotate_ok = kc->rotate_ok || i == kc->rotate_slot;
             kc->healed += kc->healing[i];
         } else if (q != NULL && (q->result == MC_RES_EXISTS || q->result == MC_RES_MISS)) {
             kc->reread[i] = any = true; /* someone else's won (or it went meanwhile) */
+            /* A rotation that lost to another change: the key changed all the same. */
+            kc->rotate_ok = kc->rotate_ok || (i == kc->rotate_slot && q->result == MC_RES_EXISTS);
         } else if (kc->lo + i >= kc->e) {
             kc->reachable = false;
         }
@@ -476,6 +629,40 @@ kc_reread(struct keyring_cluster *kc)
 
 static void kc_begin(struct keyring_cluster *kc, time_t now);
 
+/* Queue `op` for the next refresh; false if the queue is full. */
+static bool
+kc_queue_op(struct keyring_cluster *kc, const struct kc_op *op)
+{
+    if (kc->nwaiting == KEYRING_CLUSTER_OPS_MAX) {
+        return false;
+    }
+    kc->waiting[kc->nwaiting++] = *op;
+    return true;
+}
+
+/* The operations this refresh carried: done, or (a lost race while
+ * memcached answers) once more with the next refresh, which follows now. */
+static void
+kc_end_ops(struct keyring_cluster *kc)
+{
+    size_t n = kc->nrunning;
+    struct kc_op ops[KEYRING_CLUSTER_OPS_MAX];
+
+    memcpy(ops, kc->running, n * sizeof(ops[0]));
+    kc->nrunning = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool ok = ops[i].kind == KC_OP_RETIRE ? kc->list_ok : kc->rotate_ok;
+        if (!ok && kc->reachable && ops[i].tries < OP_TRIES && kc_queue_op(kc, &ops[i])) {
+            if (!kc->again) {
+                kc->again = true;
+                kc->again_now = clock_wall_s();
+            }
+            continue;
+        }
+        ops[i].fn(ops[i].arg, ok);
+    }
+}
+
 /* After REREAD: adopt the winners, fill in local keys, publish. */
 static void
 kc_finish(struct keyring_cluster *kc)
@@ -487,12 +674,16 @@ kc_finish(struct keyring_cluster *kc)
         struct keyring_key k;
         if (kc->reread[i] && q != NULL && q->result == MC_RES_HIT &&
             reply_open(kc, q, kc->lo + i, &k) == 0) {
-            adopt(r, &k);
+            if (!kc_is_retired(kc, k.name)) {
+                adopt(r, &k);
+            }
             OPENSSL_cleanse(&k, sizeof(k));
         }
     }
     kc_clear(kc);
     kc->phase = KC_IDLE;
+    /* A retirement asked for while this refresh ran is not in its READ. */
+    kc_drop_retired(kc, r);
 
     /* Local keys where we hold none, so tickets keep working here. */
     if (keyring_fill_local(r, kc->now, RAND_priv_bytes) < 0) {
@@ -512,6 +703,7 @@ kc_finish(struct keyring_cluster *kc)
         kc->last_reachable = kc->reachable;
     }
     keyring_sync_publish(kc->ks, r, kc->rejected);
+    kc_end_ops(kc);
     if (kc->again) {
         kc->again = false;
         kc_begin(kc, kc->again_now);
@@ -556,6 +748,19 @@ kc_begin(struct keyring_cluster *kc, time_t now)
     kc->reachable = true;
     kc->rejected = 0;
     kc->healed = 0;
+    /* The operations asked for so far ride on this refresh. */
+    memcpy(kc->running, kc->waiting, kc->nwaiting * sizeof(kc->running[0]));
+    kc->nrunning = kc->nwaiting;
+    kc->nwaiting = 0;
+    kc->rotate = false;
+    kc->rotate_ok = false;
+    kc->rotate_slot = SLOT_NONE;
+    kc->list_ok = false;
+    for (size_t i = 0; i < kc->nrunning; i++) {
+        kc->running[i].tries++;
+        kc->rotate = kc->rotate || kc->running[i].kind == KC_OP_ROTATE;
+    }
+    kc_drop_retired(kc, r);
     kc_read(kc);
 }
 
@@ -584,6 +789,36 @@ keyring_cluster_fill_local(struct keyring_cluster *kc, time_t now)
     keyring_sync_publish(kc->ks, kc->work, 0);
 }
 
+int
+keyring_cluster_retire(struct keyring_cluster *kc, const unsigned char *name, uint64_t epoch,
+                       time_t now, keyring_cluster_op_fn *fn, void *arg)
+{
+    struct kc_op op = {.kind = KC_OP_RETIRE, .fn = fn, .arg = arg};
+    struct keyring_retired x = {.epoch = epoch};
+
+    CHECK_OBJ(kc, KEYRING_CLUSTER_MAGIC);
+    if (!kc_queue_op(kc, &op)) {
+        return -EBUSY;
+    }
+    memcpy(x.name, name, KEYRING_NAME_LEN);
+    (void)keyring_retired_add(&kc->retired, &x);
+    keyring_cluster_refresh(kc, now);
+    return 0;
+}
+
+int
+keyring_cluster_rotate(struct keyring_cluster *kc, time_t now, keyring_cluster_op_fn *fn, void *arg)
+{
+    struct kc_op op = {.kind = KC_OP_ROTATE, .fn = fn, .arg = arg};
+
+    CHECK_OBJ(kc, KEYRING_CLUSTER_MAGIC);
+    if (!kc_queue_op(kc, &op)) {
+        return -EBUSY;
+    }
+    keyring_cluster_refresh(kc, now);
+    return 0;
+}
+
 bool
 keyring_cluster_busy(const struct keyring_cluster *kc)
 {
@@ -603,8 +838,7 @@ kc_on_reply(struct keyring_cluster *kc, struct mc_req *req)
 {
     CHECK_OBJ(req, MC_REQ_MAGIC);
     if (kc->phase == KC_IDLE || req->fe != TAG(kc->round, TAG_SLOT(req->fe)) ||
-        TAG_SLOT(req->fe) >= EPOCHS_MAX || kc->reply[TAG_SLOT(req->fe)] != NULL ||
-        kc->pending == 0) {
+        TAG_SLOT(req->fe) >= SLOTS || kc->reply[TAG_SLOT(req->fe)] != NULL || kc->pending == 0) {
         mc_req_free(req); /* an earlier phase's, given up on */
         return;
     }
@@ -651,7 +885,7 @@ on_phase_timer(struct evtimer *t)
     }
     log_debug("keyring: %zu memcached answers missing after %u ms", kc->pending,
               kc->cfg->memcached.timeout_ms + PHASE_SLACK_MS);
-    for (size_t i = 0; i < EPOCHS_MAX; i++) {
+    for (size_t i = 0; i < SLOTS; i++) {
         if (kc->sent[i] && kc->reply[i] == NULL) {
             keyring_sync_count_op(kc->ks, kc_op(kc->sent_op[i]), MC_RES_TIMEOUT);
         }
@@ -708,6 +942,14 @@ keyring_cluster_free(struct keyring_cluster *kc)
     if (kc == NULL) {
         return;
     }
+    /* Operations not carried out: failed (their owner, keyops, outlives us). */
+    for (size_t i = 0; i < kc->nrunning; i++) {
+        kc->running[i].fn(kc->running[i].arg, false);
+    }
+    for (size_t i = 0; i < kc->nwaiting; i++) {
+        kc->waiting[i].fn(kc->waiting[i].arg, false);
+    }
+    kc->nrunning = kc->nwaiting = 0;
     /* Requests still on the connection go with it (their owner is NULL). */
     kc_clear(kc);
     mcconn_free(kc->conn);

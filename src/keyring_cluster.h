@@ -34,7 +34,8 @@ struct keyring_cluster *keyring_cluster_new(const struct config *cfg, struct mc 
                                             struct evloop *loop, size_t queue, struct seal *seal,
                                             struct keyring_sync *ks, keyring_cluster_done_fn *done,
                                             void *arg, struct err *err);
-/* The requests still in flight are abandoned; their answers are dropped. */
+/* The requests still in flight are abandoned; their answers are dropped.
+ * Key operations not done yet end as failed (their fn is called). */
 void keyring_cluster_free(struct keyring_cluster *kc);
 
 /*
@@ -52,6 +53,31 @@ void keyring_cluster_fill_local(struct keyring_cluster *kc, time_t now);
 bool keyring_cluster_busy(const struct keyring_cluster *kc);
 /* The last finished refresh reached memcached for epochs e and e+1. */
 bool keyring_cluster_reachable(const struct keyring_cluster *kc);
+
+/*
+ * Key operations (POST /keyring/retire, /keyring/rotate; keyops.c).  Each
+ * starts a refresh now (or right after the running one) that carries it
+ * out, and `fn(arg, ok)` is called on the loop when it has: ok = memcached
+ * stored the outcome (a lost race is retried by up to two refreshes more).
+ * Not ok: memcached did not answer; the operation has taken effect on this
+ * instance and later refreshes keep writing it.  Both return 0, or -EBUSY
+ * when KEYRING_CLUSTER_OPS_MAX operations wait already (fn is then not
+ * called).
+ *
+ * retire: `name` of `epoch` (already dropped from keyring_sync) joins the
+ * cluster's retirement list, <prefix>stek-retired; every refresh on every
+ * instance drops the keys it lists, never adopts nor heals them back, and
+ * replaces a listed cluster key of e or e+1 with a new random key (cas).
+ * rotate: the cluster key of the epoch at `now` is replaced with a new
+ * random key (gets + cas); this instance keeps the old one decrypt-only,
+ * the others keep it as the epoch's superseded key.
+ */
+#define KEYRING_CLUSTER_OPS_MAX 16
+typedef void keyring_cluster_op_fn(void *arg, bool ok);
+int keyring_cluster_retire(struct keyring_cluster *kc, const unsigned char *name, uint64_t epoch,
+                           time_t now, keyring_cluster_op_fn *fn, void *arg);
+int keyring_cluster_rotate(struct keyring_cluster *kc, time_t now, keyring_cluster_op_fn *fn,
+                           void *arg);
 
 /* ---- entries (pure; exposed for tests and fuzzing) ---- */
 

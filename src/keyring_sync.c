@@ -9,6 +9,7 @@
  */
 #include "keyring_sync.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -156,6 +157,62 @@ keyring_sync_refresh(struct keyring_sync *ks, time_t now)
         log_error("keyring: the random generator failed; no new ticket key");
     }
     return rc < 0 ? -1 : 0;
+}
+
+/* The lock is held: bump the generation. */
+static void
+moved_locked(struct keyring_sync *ks)
+{
+    atomic_fetch_add_explicit(&ks->generation, 1, memory_order_release);
+}
+
+int
+keyring_sync_retire(struct keyring_sync *ks, uint32_t fp, unsigned char name[KEYRING_NAME_LEN],
+                    uint64_t *epoch)
+{
+    int found = 0;
+
+    pthread_mutex_lock(&ks->lock);
+    for (size_t i = 0; i < ks->ring->n;) {
+        const struct keyring_key *k = &ks->ring->keys[i];
+        if (keyring_fingerprint(k) != fp) {
+            i++;
+            continue;
+        }
+        memcpy(name, k->name, KEYRING_NAME_LEN);
+        *epoch = k->epoch;
+        found++;
+        CHECK(keyring_remove_name(ks->ring, name) == 1);
+    }
+    if (found > 0) {
+        moved_locked(ks);
+    }
+    pthread_mutex_unlock(&ks->lock);
+    if (found > 0) {
+        keyring_sync_moved(ks);
+    }
+    return found > 0 ? 0 : -ENOENT;
+}
+
+int
+keyring_sync_rotate(struct keyring_sync *ks, time_t now, uint64_t *epoch)
+{
+    struct keyring_key k;
+    int rc;
+
+    pthread_mutex_lock(&ks->lock);
+    *epoch = keyring_epoch(ks->ring, now);
+    rc = keyring_generate(&k, *epoch, KEYRING_SOURCE_LOCAL, RAND_priv_bytes);
+    if (rc == 0) {
+        rc = keyring_rotate(ks->ring, *epoch, &k) == -ENOSPC ? -1 : 0;
+        moved_locked(ks);
+    }
+    OPENSSL_cleanse(&k, sizeof(k));
+    pthread_mutex_unlock(&ks->lock);
+    if (rc == 0) {
+        keyring_sync_moved(ks);
+    }
+    return rc;
 }
 
 bool

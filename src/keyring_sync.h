@@ -37,6 +37,17 @@ void keyring_sync_free(struct keyring_sync *ks);
  * (the RNG failed: tickets are then not issued until it works again). */
 int keyring_sync_refresh(struct keyring_sync *ks, time_t now);
 
+/* Main thread: drop the key whose fingerprint is `fp` from the shared ring
+ * (wiped; the workers copy the new ring at once and wipe theirs), giving
+ * its name and epoch.  Every key with that fingerprint goes.  Returns 0,
+ * or -ENOENT if none is held. */
+int keyring_sync_retire(struct keyring_sync *ks, uint32_t fp, unsigned char name[KEYRING_NAME_LEN],
+                        uint64_t *epoch);
+/* Main thread, local keys only: a new random key encrypts from now on for
+ * the epoch at `now`; the one it replaces stays decrypt-only
+ * (keyring_rotate).  Returns 0, or -1 (RNG or ring full). */
+int keyring_sync_rotate(struct keyring_sync *ks, time_t now, uint64_t *epoch);
+
 /* Main thread (the cluster refresh): a copy of the ring to work on, and
  * publishing the result.  publish bumps the generation only if a key
  * changed; `rejected` entries are added to the counter. */

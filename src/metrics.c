@@ -169,6 +169,16 @@ write_gauges(FILE *out, const struct metrics_snapshot *s)
                   "Shared keyring entries that failed to open (forged or corrupt).");
     fprintf(out, "tessera_keyring_rejected_total %" PRIu64 "\n", rejected);
     write_keyring_ops(out, k);
+    family_header(out, "tessera_keyring_operations_total", "counter",
+                  "Key operations asked of the admin endpoint (POST /keyring/retire, "
+                  "/keyring/rotate), by operation and result.");
+    for (size_t op = 0; op < KEYOPS__KINDS; op++) {
+        for (size_t r = 0; r < KEYOPS__RESULTS; r++) {
+            fprintf(out, "tessera_keyring_operations_total{op=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+                    keyops_kind_name((enum keyops_kind)op),
+                    keyops_result_name((enum keyops_result)r), s->keyring_operations[op][r]);
+        }
+    }
     family_header(out, "tessera_admin_connections_closed_total", "counter",
                   "Admin connections the endpoint closed: no complete request within 2 s "
                   "(slow), or the oldest incomplete one, to make room at the connection limit "
@@ -328,6 +338,16 @@ metrics_write_stats_json(FILE *out, const struct metrics_snapshot *s)
     fprintf(out,
             ", \"admin_connections_closed\": {\"slow\": %" PRIu64 ", \"evicted\": %" PRIu64 "}",
             s->admin_closed_slow, s->admin_closed_evicted);
+    fprintf(out, ", \"keyring_operations\": {");
+    for (size_t op = 0; op < KEYOPS__KINDS; op++) {
+        fprintf(out, "%s\"%s\": {", op > 0 ? ", " : "", keyops_kind_name((enum keyops_kind)op));
+        for (size_t r = 0; r < KEYOPS__RESULTS; r++) {
+            fprintf(out, "%s\"%s\": %" PRIu64, r > 0 ? ", " : "",
+                    keyops_result_name((enum keyops_result)r), s->keyring_operations[op][r]);
+        }
+        fprintf(out, "}");
+    }
+    fprintf(out, "}");
     fprintf(out, ", \"session_cache_entries\": %zu, \"totals\": {", s->session_entries);
     json_counters(out, &all);
     fprintf(out, "}, \"frontends\": {");

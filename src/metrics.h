@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "keyops.h"
 #include "keyring_sync.h"
 #include "stats.h"
 
@@ -55,6 +56,9 @@ struct metrics_snapshot {
      * ("evicted"). */
     uint64_t admin_closed_slow;
     uint64_t admin_closed_evicted;
+
+    /* tessera_keyring_operations_total, by operation and result. */
+    uint64_t keyring_operations[KEYOPS__KINDS][KEYOPS__RESULTS];
 };
 
 /* Each returns 0, or -1 if writing to `out` failed. */

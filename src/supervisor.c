@@ -38,6 +38,7 @@
 #include "evloop.h"
 #include "gen.h"
 #include "handshake.h"
+#include "keyops.h"
 #include "keyring_cluster.h"
 #include "keyring_sync.h"
 #include "listener.h"
@@ -198,6 +199,7 @@ struct sup {
     int64_t refresh_due_ms; /* the wall-clock ms the armed refresh is for */
     struct keyring_sync *ks;
     struct keyring_cluster *kc; /* NULL: local keys only */
+    struct admin *admin;        /* NULL: no endpoint (or not started yet) */
     struct mcprobe *probe;      /* NULL without memcached */
     struct worker **workers;
     size_t nworkers; /* started, to be told of a new ring */
@@ -341,6 +343,8 @@ sup_reload_step(struct sup *s)
         evtimer_arm(s->loop, &s->reload_timer, evloop_now(s->loop) + RELOAD_RETRY_MS);
         return;
     }
+    /* The bearer token is the one admin setting a reload applies. */
+    admin_set_token(s->admin, s->reload.gen->cfg);
     sup_status(s);
     notify_ready();
 }
@@ -550,6 +554,7 @@ supervisor_run(const struct config *cfg)
     struct mc *mc = NULL;
     struct keyring_sync *ks = NULL;
     struct admin *admin = NULL;
+    struct keyops *keyops = NULL;
     struct worker **workers = calloc(cfg->workers, sizeof(*workers));
     int *lfds = NULL; /* workers x frontends bound sockets; -1 once a worker has one */
     size_t started = 0;
@@ -670,6 +675,18 @@ supervisor_run(const struct config *cfg)
     }
     atomic_store(&sup.reload.stats.generation, 1u);
     atomic_store(&sup.reload.stats.last_ok_s, (int64_t)clock_wall_s());
+    if (cfg->admin.enabled && cfg->sessions.tickets) {
+        /* The admin thread waits for a key operation at most one refresh
+         * behind a running one: 2 x 3 phases of timeout_ms + 100 ms, and
+         * never more than 1.5 s (then 202), so that /healthz answers well
+         * within a balancer's patience whatever memcached does. */
+        unsigned wait = 6 * (cfg->memcached.timeout_ms + 100) + 100;
+        keyops = keyops_new(sup.loop, ks, sup.kc, cfg->tickets.rotate, wait < 1500 ? wait : 1500);
+        if (keyops == NULL) {
+            log_error("start-up failed: out of memory");
+            goto out;
+        }
+    }
     if (cfg->admin.enabled) {
         struct admin_sources src = {
             .workers = workers,
@@ -678,12 +695,14 @@ supervisor_run(const struct config *cfg)
             .store = store,
             .slots = &slots,
             .reloads = &sup.reload.stats,
+            .keyops = keyops,
         };
         admin = admin_start(cfg, &src, &err);
         if (admin == NULL) {
             log_error("%s", err.msg);
             goto out;
         }
+        sup.admin = admin;
     }
     for (unsigned i = 0; i < cfg->workers; i++) {
         if (worker_start(workers[i]) < 0) {
@@ -731,8 +750,10 @@ stop:
 out:
     sup.nworkers = 0;
     admin_stop(admin); /* before the workers it reads from are freed */
-    mc_free(mc);       /* after the workers stopped, before their mailboxes go */
-    keyring_cluster_free(sup.kc);
+    sup.admin = NULL;
+    mc_free(mc);                  /* after the workers stopped, before their mailboxes go */
+    keyring_cluster_free(sup.kc); /* ends the key operations it carries (keyops) */
+    keyops_free(keyops);          /* after the admin thread and keyring_cluster */
     mcprobe_free(sup.probe);
     for (unsigned i = 0; workers != NULL && i < cfg->workers; i++) {
         worker_free(workers[i]);

@@ -158,7 +158,7 @@ entries_exist() {
 
 # ---- instances ----
 
-# [KEEP=N] [LIFETIME=S] [REFRESH=S] [MC_TIMEOUT_MS=MS] [SHUTDOWN=S]
+# [KEEP=N] [LIFETIME=S] [REFRESH=S] [MC_TIMEOUT_MS=MS] [SHUTDOWN=S] [ADMIN_EXTRA=TEXT]
 # start_instance VAR [FAKETIME]: one tessera of the cluster: frontend "web"
 # on a free port relaying to BANNER, the EC certificate, an admin port,
 # sessions = { lifetime = LIFETIME (60); tickets = true; }, tickets = {
@@ -175,6 +175,8 @@ start_instance() {
     port=$(free_port)
     cfg_frontend web "$port" "$BANNER" "$(cert_entry ec)"
     cfg_admin
+    # More of the admin group (47: allow, token_file), when set.
+    [ -n "${ADMIN_EXTRA:-}" ] && CFG_ADMIN="$CFG_ADMIN $ADMIN_EXTRA"
     # shellcheck disable=SC2034 # read by write_config (lib.sh)
     CFG_SESSIONS="lifetime = ${LIFETIME:-60}; tickets = true;"
     # shellcheck disable=SC2034 # read by write_config (lib.sh)

@@ -31,6 +31,7 @@
 #include "config.h"
 #include "log.h"
 #include "reload.h"
+#include "token.h"
 #include "trim.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -178,6 +179,27 @@ group_setup(void **state)
     test_chmod("old.key", 0400);
     test_chmod("shared.key", 0644);
     test_chmod("short.key", 0600);
+    /* admin.token_file: private, one line of at least 16 visible characters. */
+    test_write("admin.token", "s3cr3t-t0ken-0123456789abcdef\n");
+    test_write("admin-nonl.token", "s3cr3t-t0ken-0123456789abcdef");
+    test_write("open.token", "s3cr3t-t0ken-0123456789abcdef\n");
+    test_write("short.token", "tooshort\n");
+    test_write("space.token", "s3cr3t t0ken 0123456789abcdef\n");
+    test_write("two.token", "s3cr3t-t0ken-0123456789abcdef\nsecond-line-0123456789\n");
+    test_chmod("admin.token", 0600);
+    test_chmod("admin-nonl.token", 0400);
+    test_chmod("open.token", 0640);
+    test_chmod("short.token", 0600);
+    test_chmod("space.token", 0600);
+    test_chmod("two.token", 0600);
+    {
+        char big[400];
+        memset(big, 'x', sizeof(big) - 2);
+        big[sizeof(big) - 2] = '\n';
+        big[sizeof(big) - 1] = '\0';
+        test_write("big.token", big);
+        test_chmod("big.token", 0600);
+    }
     X509_free(x509);
     EVP_PKEY_free(other);
     EVP_PKEY_free(key);
@@ -460,6 +482,8 @@ test_defaults(void **state)
     assert_string_equal(cfg->admin.listen_text, "127.0.0.1:9090");
     assert_string_equal(addr_format(&cfg->admin.listen, buf, sizeof(buf)), "127.0.0.1:9090");
     assert_int_equal(cfg->admin.nallow, 0);
+    assert_null(cfg->admin.token_file);
+    assert_false(cfg->admin.has_token);
 
     assert_int_equal(cfg->timeouts.handshake, 10);
     assert_int_equal(cfg->timeouts.connect, 5);
@@ -899,6 +923,26 @@ static const struct bad_case bad_cases[] = {
     {FE "user = \"\";\n", "@F@:2: 'user' must not be empty"},
     {FE "user = \"root\"; group = \"\";\n", "@F@:2: 'group' must not be empty"},
     {FE "user = 0;\n", "@F@:2: 'user' must be a string"},
+
+    /* admin.token_file: read like the cluster secret; never its content in a message. */
+    {FE "admin = {\n  token_file = \"nope.token\"; };\n",
+     "@F@:3: token file '@D@/nope.token': No such file or directory"},
+    {FE "admin = { token_file =\n  \"open.token\"; };\n",
+     "@F@:2: token file '@D@/open.token' is readable by group or others (chmod 600)"},
+    {FE "admin = { token_file = \"short.token\"; };\n",
+     "@F@:2: token file '@D@/short.token' must hold at least 16 characters (tessera --gen-secret "
+     "makes one)"},
+    {FE "admin = { token_file = \"space.token\"; };\n",
+     "@F@:2: token file '@D@/space.token' must hold one line of visible ASCII characters (no "
+     "spaces)"},
+    {FE "admin = { token_file = \"two.token\"; };\n",
+     "@F@:2: token file '@D@/two.token' must hold one line of visible ASCII characters (no "
+     "spaces)"},
+    {FE "admin = { token_file = \"big.token\"; };\n",
+     "@F@:2: token file '@D@/big.token' holds more than 256 characters"},
+    {FE "admin = {\n\n token_file = \".\"; };\n",
+     "@F@:4: token file '@D@/.' is not a regular file"},
+    {FE "admin = { token_file = 1; };\n", "@F@:2: 'admin.token_file' must be a string"},
 };
 
 /* Load each case as bad.conf; every one must fail with exactly its message. */
@@ -1145,6 +1189,41 @@ test_err_set(void **state)
 }
 
 /* reload_restart_needed: what a reload cannot apply is named, the rest not. */
+/* The token file gives a digest that matches the token (with or without
+ * its newline) and nothing else, whatever the length presented. */
+static void
+test_token_file(void **state)
+{
+    static const char token[] = "s3cr3t-t0ken-0123456789abcdef";
+    struct config *cfg = NULL;
+    struct err err = {{0}};
+    char *want = test_path("admin.token");
+
+    (void)state;
+    if (test_load("token.conf", FE_PLAIN "admin = { token_file = \"admin.token\"; };\n", &cfg,
+                  &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    assert_true(cfg->admin.has_token);
+    assert_string_equal(cfg->admin.token_file, want);
+    assert_true(token_matches(cfg->admin.token_digest, token, strlen(token)));
+    assert_false(token_matches(cfg->admin.token_digest, token, strlen(token) - 1));
+    assert_false(token_matches(cfg->admin.token_digest, "s3cr3t-t0ken-0123456789abcdeF", 29));
+    assert_false(token_matches(cfg->admin.token_digest, "", 0));
+    assert_false(token_matches(cfg->admin.token_digest, NULL, 0));
+    /* The digest is not the token: no byte of it is kept. */
+    assert_null(memmem(cfg->admin.token_digest, sizeof(cfg->admin.token_digest), "s3cr3t", 6));
+    config_free(cfg);
+    free(want);
+
+    if (test_load("token.conf", FE_PLAIN "admin = { token_file = \"admin-nonl.token\"; };\n", &cfg,
+                  &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    assert_true(token_matches(cfg->admin.token_digest, token, strlen(token)));
+    config_free(cfg);
+}
+
 static void
 test_restart_needed(void **state)
 {
@@ -1164,6 +1243,8 @@ test_restart_needed(void **state)
         {"sessions = { tickets = false; };\n", "sessions.tickets"},
         {"tickets = { refresh = 5; };\n", "tickets"},
         {"admin = { listen = \"127.0.0.1:9091\"; };\n", "admin"},
+        /* The token is applied by the reload itself (admin_set_token). */
+        {"admin = { token_file = \"admin.token\"; };\n", ""},
         {"pidfile = \"tessera.pid\";\ntickets = { refresh = 5; };\n", "pidfile, tickets"},
     };
     struct config *a = NULL;
@@ -1221,12 +1302,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full),           cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_variants),       cmocka_unit_test(test_example),
-        cmocka_unit_test(test_missing_file),   cmocka_unit_test(test_bad_configs),
-        cmocka_unit_test(test_client_certs),   cmocka_unit_test(test_frontend_count),
-        cmocka_unit_test(test_err_set),        cmocka_unit_test(test_run_as_and_files),
-        cmocka_unit_test(test_restart_needed), cmocka_unit_test(test_trim_due),
+        cmocka_unit_test(test_full),         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_variants),     cmocka_unit_test(test_example),
+        cmocka_unit_test(test_missing_file), cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_client_certs), cmocka_unit_test(test_frontend_count),
+        cmocka_unit_test(test_err_set),      cmocka_unit_test(test_run_as_and_files),
+        cmocka_unit_test(test_token_file),   cmocka_unit_test(test_restart_needed),
+        cmocka_unit_test(test_trim_due),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -672,6 +672,106 @@ test_next_refresh(void **state)
     assert_int_equal(keyring_next_refresh_ms(1, 5000, 0, 0), 5001);
 }
 
+/* The ring holds no copy of `k`'s material anywhere in its memory. */
+static bool
+ring_holds_bytes(const struct keyring *r, const unsigned char *bytes, size_t len)
+{
+    return memmem(r, sizeof(*r), bytes, len) != NULL;
+}
+
+/*
+ * Retiring a key (POST /keyring/retire) removes it by name from any place
+ * in the ring: it is gone for lookups and the encrypt key, and none of its
+ * bytes -- name, AES key or HMAC key -- is left anywhere in the ring's
+ * memory, including the slot the shift vacated (OPENSSL_cleanse).  This is
+ * how the "retired key's bytes are wiped" promise is shown: every copy
+ * (keyring_sync's, a worker's, keyring_cluster's working copy) is a
+ * struct keyring that either runs keyring_remove_name or is overwritten by
+ * keyring_copy, whose wiping test_copy covers.
+ */
+static void
+test_remove_name_wipes(void **state)
+{
+    struct keyring r;
+    struct keyring_key a = make_key(9, KEYRING_SOURCE_CLUSTER);
+    struct keyring_key b = make_key(10, KEYRING_SOURCE_CLUSTER);
+    struct keyring_key c = make_key(10, KEYRING_SOURCE_LOCAL);
+    struct keyring_key d = make_key(11, KEYRING_SOURCE_CLUSTER);
+    const time_t now = 10 * 100 + 5;
+
+    (void)state;
+    keyring_init(&r, 100, 3);
+    assert_int_equal(keyring_add(&r, &a), 0);
+    assert_int_equal(keyring_add(&r, &b), 0);
+    assert_int_equal(keyring_add(&r, &c), 0);
+    assert_int_equal(keyring_add(&r, &d), 0);
+    assert_ptr_equal(keyring_encrypt_key(&r, now), keyring_find(&r, b.name));
+
+    /* The current cluster key, from the middle of the array. */
+    assert_int_equal(keyring_remove_name(&r, b.name), 1);
+    assert_int_equal(r.n, 3);
+    assert_null(keyring_find(&r, b.name));
+    assert_false(ring_holds_bytes(&r, b.name, sizeof(b.name)));
+    assert_false(ring_holds_bytes(&r, b.aes, sizeof(b.aes)));
+    assert_false(ring_holds_bytes(&r, b.hmac, sizeof(b.hmac)));
+    assert_true(is_zero(&r.keys[r.n], sizeof(r.keys[r.n])));
+    /* The epoch's local key takes over; the others are untouched. */
+    assert_ptr_equal(keyring_encrypt_key(&r, now), keyring_find(&r, c.name));
+    assert_non_null(keyring_find(&r, a.name));
+    assert_non_null(keyring_find(&r, d.name));
+    assert_int_equal(memcmp(keyring_find(&r, d.name)->aes, d.aes, sizeof(d.aes)), 0);
+
+    /* An unknown name: nothing happens. */
+    assert_int_equal(keyring_remove_name(&r, b.name), 0);
+    assert_int_equal(r.n, 3);
+    /* The last slot. */
+    assert_int_equal(keyring_remove_name(&r, d.name), 1);
+    assert_false(ring_holds_bytes(&r, d.aes, sizeof(d.aes)));
+    assert_true(is_zero(&r.keys[r.n], sizeof(r.keys[r.n])));
+    keyring_wipe(&r);
+}
+
+/* Rotation: the fresh key becomes the encrypt key with the old one's source;
+ * the old one stays, decrypt-only (renewed, role decrypt-only), until its
+ * epoch leaves the window; a second rotation drops the first rotated key. */
+static void
+test_rotate(void **state)
+{
+    struct keyring r;
+    struct keyring_key old = make_key(10, KEYRING_SOURCE_LOCAL);
+    struct keyring_key k1 = make_key(10, KEYRING_SOURCE_LOCAL);
+    struct keyring_key k2 = make_key(10, KEYRING_SOURCE_LOCAL);
+    const time_t now = 10 * 100 + 5;
+    const struct keyring_key *h;
+
+    (void)state;
+    keyring_init(&r, 100, 3);
+    assert_int_equal(keyring_rotate(&r, 10, &old), -ENOENT); /* none yet: just added */
+    assert_ptr_equal(keyring_encrypt_key(&r, now), keyring_find(&r, old.name));
+    assert_int_equal(keyring_rotate(&r, 10, &k1), 0);
+    assert_int_equal(r.n, 2);
+    h = keyring_encrypt_key(&r, now);
+    assert_int_equal(memcmp(h->name, k1.name, sizeof(k1.name)), 0);
+    assert_int_equal(h->source, KEYRING_SOURCE_LOCAL);
+    h = keyring_find(&r, old.name);
+    assert_non_null(h);
+    assert_int_equal(h->source, KEYRING_SOURCE_ROTATED);
+    assert_int_equal(keyring_role(&r, h, now), KEYRING_ROLE_DECRYPT_ONLY);
+    assert_true(keyring_needs_renewal(&r, h, now));
+    assert_false(keyring_needs_renewal(&r, keyring_find(&r, k1.name), now));
+
+    assert_int_equal(keyring_rotate(&r, 10, &k2), 0);
+    assert_int_equal(r.n, 2);
+    assert_null(keyring_find(&r, old.name));
+    assert_false(ring_holds_bytes(&r, old.aes, sizeof(old.aes)));
+    assert_int_equal(keyring_find(&r, k1.name)->source, KEYRING_SOURCE_ROTATED);
+    assert_ptr_equal(keyring_encrypt_key(&r, now), keyring_find(&r, k2.name));
+    /* It expires with its epoch. */
+    assert_int_equal(keyring_expire(&r, 14 * 100), 2);
+    assert_int_equal(r.n, 0);
+    keyring_wipe(&r);
+}
+
 int
 main(void)
 {
@@ -694,6 +794,8 @@ main(void)
         cmocka_unit_test_setup(test_wipe, setup_rng),
         cmocka_unit_test_setup(test_copy, setup_rng),
         cmocka_unit_test_setup(test_fingerprint, setup_rng),
+        cmocka_unit_test_setup(test_remove_name_wipes, setup_rng),
+        cmocka_unit_test_setup(test_rotate, setup_rng),
         cmocka_unit_test(test_next_refresh),
     };
 
