@@ -20,6 +20,9 @@ struct config_cert {
     char *cert; /* absolute or relative to the working directory, resolved */
     char *key;  /* same file as cert when the key lives there */
     int line;
+    /* `ocsp`: a DER response file (resolved; NULL: none), or "auto". */
+    char *ocsp_file;
+    bool ocsp_auto;
 };
 
 struct config_frontend {
@@ -116,6 +119,13 @@ struct config {
         struct cidr *allow;
         size_t nallow;
     } admin;
+
+    /* `ocsp`: where fetched responses are cached (required when a
+     * certificate says ocsp = "auto"), and how long one fetch may take. */
+    struct {
+        char *cache; /* absolute; NULL: none */
+        unsigned timeout;
+    } ocsp;
 
     struct {
         unsigned handshake;
