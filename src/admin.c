@@ -42,6 +42,7 @@
 #include "log.h"
 #include "mc.h"
 #include "metrics.h"
+#include "ocsp_store.h"
 #include "reload.h"
 #include "sessions.h"
 #include "sessions_local.h"
@@ -92,6 +93,7 @@ struct admin {
     struct sessions *store;
     const struct gen_slots *slots;
     const struct reload_stats *reloads;
+    struct ocsp_store *ocsp;
     struct MHD_Daemon *daemon;
     time_t start_time;
     _Atomic bool draining;
@@ -159,9 +161,11 @@ admin_render(struct admin *a, const char *url, FILE *out)
     size_t nservers = mc != NULL ? mc_nservers(mc) : 0;
     struct metrics_server *servers = calloc(nservers + 1, sizeof(*servers));
     size_t depth = 0;
+    struct ocsp_view ocsp;
     char why[300];
     int rc = -1;
 
+    ocsp_store_describe(a->ocsp, &ocsp);
     if (fe == NULL || wk == NULL || names == NULL || kv == NULL || servers == NULL) {
         goto out;
     }
@@ -206,6 +210,7 @@ admin_render(struct admin *a, const char *url, FILE *out)
         .keyring = kv,
         .admin_closed_slow = atomic_load_explicit(&a->closed_slow, memory_order_relaxed),
         .admin_closed_evicted = atomic_load_explicit(&a->closed_evicted, memory_order_relaxed),
+        .ocsp = &ocsp,
     };
     if (strcmp(url, "/metrics") == 0) {
         rc = metrics_write_prometheus(out, &s);
@@ -215,6 +220,7 @@ admin_render(struct admin *a, const char *url, FILE *out)
         rc = metrics_write_keyring_json(out, kv);
     }
 out:
+    ocsp_view_release(&ocsp);
     free(fe);
     free(wk);
     free(names);
@@ -575,6 +581,7 @@ admin_new(const struct config *cfg, const struct admin_sources *src)
     a->store = src->store;
     a->slots = src->slots;
     a->reloads = src->reloads;
+    a->ocsp = src->ocsp;
     a->start_time = clock_wall_s();
     a->wake_fd = -1;
     a->epoll_fd = -1;

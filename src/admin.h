@@ -17,6 +17,7 @@
 struct admin;
 struct gen_slots;
 struct keyring_sync;
+struct ocsp_store;
 struct reload_stats;
 struct sessions;
 struct worker;
@@ -29,6 +30,7 @@ struct admin_sources {
     struct sessions *store;
     const struct gen_slots *slots;      /* the frontend name of each counter slot */
     const struct reload_stats *reloads; /* NULL: no generation figures */
+    struct ocsp_store *ocsp;            /* NULL: no staples */
 };
 
 /* Start serving on cfg->admin.listen.  Returns NULL with err set if the

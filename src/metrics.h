@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "keyring_sync.h"
+#include "ocsp_store.h"
 #include "stats.h"
 
 struct metrics_server {
@@ -55,6 +56,9 @@ struct metrics_snapshot {
      * ("evicted"). */
     uint64_t admin_closed_slow;
     uint64_t admin_closed_evicted;
+
+    /* OCSP stapling (NULL: none configured). */
+    const struct ocsp_view *ocsp;
 };
 
 /* Each returns 0, or -1 if writing to `out` failed. */

@@ -45,6 +45,7 @@
 #include "mc.h"
 #include "mcprobe.h"
 #include "notify.h"
+#include "ocsp_store.h"
 #include "pidfile.h"
 #include "privs.h"
 #include "reload.h"
@@ -550,6 +551,7 @@ supervisor_run(const struct config *cfg)
     struct mc *mc = NULL;
     struct keyring_sync *ks = NULL;
     struct admin *admin = NULL;
+    struct ocsp_store *ocsp = NULL;
     struct worker **workers = calloc(cfg->workers, sizeof(*workers));
     int *lfds = NULL; /* workers x frontends bound sockets; -1 once a worker has one */
     size_t started = 0;
@@ -576,7 +578,13 @@ supervisor_run(const struct config *cfg)
         log_error("start-up failed: out of memory or OpenSSL initialisation");
         goto out;
     }
-    struct gen *first = gen_new(cfg, NULL, 1, &slots, &err);
+    /* Staples outlive generations (a reload keeps a certificate's). */
+    ocsp = ocsp_store_new();
+    if (ocsp == NULL) {
+        log_error("start-up failed: out of memory");
+        goto out;
+    }
+    struct gen *first = gen_new(cfg, NULL, 1, &slots, ocsp, &err);
     if (first == NULL) {
         log_error("%s", err.msg);
         goto out;
@@ -592,7 +600,7 @@ supervisor_run(const struct config *cfg)
     /* Every key and secret is read; once every listener is bound, root is
      * no longer needed.  No other thread exists yet (privs.h). */
     lfds = supervisor_bind_listeners(cfg, &err);
-    if (lfds == NULL || privs_drop(cfg, &err) < 0) {
+    if (lfds == NULL || privs_drop(cfg, &err) < 0 || ocsp_store_start(ocsp, &err) < 0) {
         log_error("%s", err.msg);
         goto out;
     }
@@ -648,6 +656,7 @@ supervisor_run(const struct config *cfg)
     memcpy(sup.reload.fds, lfds, nfds * sizeof(*lfds));
     sup.reload.boot = cfg;
     sup.reload.slots = &slots;
+    sup.reload.ocsp = ocsp;
     sup.reload.workers = workers;
     sup.reload.nworkers = cfg->workers;
     for (unsigned i = 0; i < cfg->workers; i++) {
@@ -678,6 +687,7 @@ supervisor_run(const struct config *cfg)
             .store = store,
             .slots = &slots,
             .reloads = &sup.reload.stats,
+            .ocsp = ocsp,
         };
         admin = admin_start(cfg, &src, &err);
         if (admin == NULL) {
@@ -741,6 +751,7 @@ out:
     supervisor_close_listeners(cfg, lfds);
     free(sup.reload.fds);
     gen_unref(sup.reload.gen);
+    ocsp_store_free(ocsp); /* after the last generation: its bindings are gone */
     gen_slots_free(&slots);
     sessions_free(store);
     seal_free(seal);

@@ -15,6 +15,8 @@
 #include "config.h"
 
 struct certs;
+struct ocsp_binding;
+struct ocsp_store;
 
 struct tlsctx {
     SSL_CTX **ctxs; /* ctxs[0] serves unknown or absent SNI */
@@ -23,11 +25,14 @@ struct tlsctx {
     unsigned char *alpn; /* wire format: length-prefixed protocol names */
     size_t alpn_len;
     unsigned char sid_ctx[SSL_MAX_SID_CTX_LENGTH];
+    struct ocsp_binding *ocsp; /* the certificates' staples (ocsp_store.h) */
 };
 
-/* Build the contexts of frontend `fe`.  Returns NULL with err set ("FILE:LINE: why"). */
+/* Build the contexts of frontend `fe`; certificates with an `ocsp` setting
+ * get their staples from `ocsp` (NULL: none, as for `tessera -t`).
+ * Returns NULL with err set ("FILE:LINE: why"). */
 struct tlsctx *tlsctx_new(const struct config *cfg, const struct config_frontend *fe,
-                          struct err *err);
+                          struct ocsp_store *ocsp, struct err *err);
 void tlsctx_free(struct tlsctx *t);
 
 /* A new server SSL for an accepted connection, not yet bound to a socket. */
