@@ -278,6 +278,10 @@ entry_offer(struct ocsp_store *s, struct ocsp_entry *e, const unsigned char *der
         count_rejected(s, v);
         log_warn_limited("ocsp: %s: response from %s not stapled: %s", e->label, what,
                          ocsp_verdict_name(v));
+        if (v == OCSP_RESP_REVOKED) {
+            /* The issuer says so now: an older "good" staple must not go on. */
+            entry_set_staple(e, NULL, false, NULL);
+        }
         return v;
     }
     st = staple_new(der, len, &t);
