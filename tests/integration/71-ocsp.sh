@@ -10,7 +10,9 @@
 #    expiry metric moves forward); written to the cache;
 #  - a responder that answers for another certificate, and one that never
 #    answers (ocsp.timeout), are not stapled and are counted;
-#  - a restart with the responder down staples from the disk cache at once.
+#  - an ECDSA and an RSA certificate of one frontend each get their own;
+#  - a restart with the responder down staples from the disk cache at once;
+#  - a reload keeps the fetched staple; a revocation drops it.
 # subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034
 . "$(dirname "$0")/lib.sh"
@@ -69,17 +71,24 @@ authorityInfoAccess = OCSP;URI:http://127.0.0.1:$WRONG_PORT
 [ noaia_ext ]
 basicConstraints = CA:FALSE
 subjectAltName = DNS:noaia.test
+[ duo_ext ]
+basicConstraints = CA:FALSE
+subjectAltName = DNS:duo.test
 EOF
     openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
     openssl req -x509 -new -key ca.key -sha256 -days 30 -subj "/CN=Tessera OCSP Test CA" \
         -addext "basicConstraints=critical,CA:TRUE" \
         -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" -out ca.pem 2>/dev/null
-    for n in file stale auto hang wrong noaia; do
-        openssl ecparam -name prime256v1 -genkey -noout -out "$n.key.tmp" 2>/dev/null
-        openssl pkey -in "$n.key.tmp" -out "$n.key"
-        rm -f "$n.key.tmp"
+    for n in file stale auto hang wrong noaia duo-ec duo-rsa; do
+        if [ "$n" = duo-rsa ]; then
+            openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$n.key" 2>/dev/null
+        else
+            openssl ecparam -name prime256v1 -genkey -noout -out "$n.key.tmp" 2>/dev/null
+            openssl pkey -in "$n.key.tmp" -out "$n.key"
+            rm -f "$n.key.tmp"
+        fi
         openssl req -new -key "$n.key" -subj "/CN=$n.test" -out "$n.csr" 2>/dev/null
-        openssl ca -batch -config ca.cnf -extensions "${n}_ext" -cert ca.pem -keyfile ca.key \
+        openssl ca -batch -config ca.cnf -extensions "${n%-*}_ext" -cert ca.pem -keyfile ca.key \
             -in "$n.csr" -out "$n.leaf" -notext 2>/dev/null
         cat "$n.leaf" ca.pem >"$n.pem" # leaf, then its issuer
     done
@@ -96,6 +105,8 @@ resp() {
         >/dev/null 2>&1 || fail "ocsp response for $name"
 }
 resp file "$TEST_DIR/file.ocsp"
+resp duo-ec "$TEST_DIR/duo-ec.ocsp"
+resp duo-rsa "$TEST_DIR/duo-rsa.ocsp"
 resp stale "$TEST_DIR/stale.ocsp" faketime -f -3d
 resp wrong "$TEST_DIR/other.ocsp" # for wrong.test: another certificate's, for file.test
 
@@ -206,11 +217,15 @@ PS=$(free_port)
 PA=$(free_port)
 PH=$(free_port)
 PW=$(free_port)
+PD=$(free_port)
 cfg_frontend file "$PF" "$BACKEND_PORT" "$(entry file "$TEST_DIR/file.ocsp")"
 cfg_frontend stale "$PS" "$BACKEND_PORT" "$(entry stale "$TEST_DIR/stale.ocsp")"
 cfg_frontend auto "$PA" "$BACKEND_PORT" "$(entry auto auto)"
 cfg_frontend hang "$PH" "$BACKEND_PORT" "$(entry hang auto)"
 cfg_frontend wrong "$PW" "$BACKEND_PORT" "$(entry wrong auto)"
+# An ECDSA and an RSA certificate for the same name: one context, a staple each.
+cfg_frontend duo "$PD" "$BACKEND_PORT" \
+    "$(entry duo-ec "$TEST_DIR/duo-ec.ocsp"), $(entry duo-rsa "$TEST_DIR/duo-rsa.ocsp")"
 CFG_EXTRA="ocsp = { cache = \"$TEST_DIR/cache\"; timeout = 1; };"
 write_config "$TEST_DIR/tessera.conf"
 "$TESSERA_BIN" -t -c "$TEST_DIR/tessera.conf" >"$TEST_DIR/t.out" 2>&1 ||
@@ -235,6 +250,25 @@ for v in -tls1_2 -tls1_3; do
     stapled "$PF" $v || fail "no staple for the file frontend ($v): $(tail -n 40 "$SCLIENT_OUT")"
 done
 log "file: stapled (TLS 1.2 and 1.3)"
+
+# duo SIGALGS: the staple sent is the one of the certificate served.
+duo() {
+    local served stapled_serial
+    sclient "$PD" -status -tls1_2 -servername duo.test -sigalgs "$1" ||
+        fail "s_client duo $1: $(tail -n 20 "$SCLIENT_OUT")"
+    # (the response carries its signer's certificate too: start at the server's)
+    served=$(sed -n '/^Server certificate/,/END CERTIFICATE/p' "$SCLIENT_OUT" | sed 1d |
+        openssl x509 -noout -serial | sed 's/^serial=//')
+    stapled_serial=$(sed -n 's/^ *Serial Number: *//p' "$SCLIENT_OUT" | head -n 1)
+    [ -n "$served" ] && [ "$served" = "$stapled_serial" ] ||
+        fail "duo $1: served serial '$served', stapled '$stapled_serial'"
+    assert_contains "$SCLIENT_OUT" "Cert Status: good"
+    log "duo $1: certificate $served, its own staple"
+}
+duo ECDSA+SHA256
+duo RSA-PSS+SHA256:RSA+SHA256
+[ "$(openssl x509 -in "$CA/duo-ec.leaf" -noout -serial)" != \
+    "$(openssl x509 -in "$CA/duo-rsa.leaf" -noout -serial)" ] || fail "duo: same serials"
 
 not_stapled "$PS"
 assert_contains "$TESSERA_LOG" "stale.pem: response from .*stale.ocsp not stapled: expired"
@@ -291,6 +325,16 @@ kill -HUP "$TESSERA_PID"
 wait_for grep -q "generation 2 serves" "$TESSERA_LOG" || fail "reload did not happen"
 stapled "$PA" || fail "auto: no staple after a reload"
 log "reload: staple kept"
+
+# The issuer revokes the certificate: the next fetch drops the staple.
+start_responder
+(cd "$CA" && openssl ca -config ca.cnf -cert ca.pem -keyfile ca.key -revoke auto.leaf \
+    >/dev/null 2>&1) || fail "openssl ca -revoke"
+WAIT_FOR_LIMIT=75 wait_for metric_at_least "$ADMIN_PORT" 1 tessera_ocsp_responses_rejected_total \
+    reason=revoked || fail "auto: the revocation was not seen: $(tail -n 20 "$TESSERA_LOG")"
+not_stapled "$PA"
+assert_eq "$(expiry auto)" 0 "expiry metric of a revoked certificate"
+log "revoked: the staple is dropped"
 
 stop_tessera || fail "tessera did not stop cleanly"
 log "ok"
