@@ -1074,7 +1074,7 @@ test_trim_due(void **state)
  * else a leaf that `ca` signs, with an OCSP responder `aia` (may be NULL). */
 static X509 *
 ocsp_make_cert(EVP_PKEY *key, const char *cn, X509 *ca, EVP_PKEY *ca_key, long serial,
-               const char *aia)
+               const char *aia, const char *eku)
 {
     X509 *x = X509_new();
     X509V3_CTX v3;
@@ -1082,7 +1082,7 @@ ocsp_make_cert(EVP_PKEY *key, const char *cn, X509 *ca, EVP_PKEY *ca_key, long s
     struct {
         int nid;
         const char *value;
-    } ext[3];
+    } ext[4];
     size_t n = 0;
 
     if (x == NULL || X509_set_version(x, 2) != 1 ||
@@ -1102,6 +1102,9 @@ ocsp_make_cert(EVP_PKEY *key, const char *cn, X509 *ca, EVP_PKEY *ca_key, long s
         if (aia != NULL) {
             snprintf(uri, sizeof(uri), "OCSP;URI:%s", aia);
             ext[n++] = (typeof(ext[0])){NID_info_access, uri};
+        }
+        if (eku != NULL) {
+            ext[n++] = (typeof(ext[0])){NID_ext_key_usage, eku};
         }
     }
     X509V3_set_ctx(&v3, ca != NULL ? ca : x, x, NULL, NULL, 0);
@@ -1170,10 +1173,14 @@ ocsp_fixtures(void)
     EVP_PKEY *ca_key = test_gen_key();
     EVP_PKEY *key = test_gen_key();
     EVP_PKEY *evil_key = test_gen_key();
-    X509 *ca = ocsp_make_cert(ca_key, "Test CA", NULL, NULL, 1, NULL);
-    X509 *evil = ocsp_make_cert(evil_key, "Test CA", NULL, NULL, 1, NULL);
-    X509 *leaf = ocsp_make_cert(key, "ocsp.test", ca, ca_key, 2, "http://127.0.0.1:1/");
-    X509 *noaia = ocsp_make_cert(key, "noaia.test", ca, ca_key, 3, NULL);
+    EVP_PKEY *rkey = test_gen_key();
+    X509 *ca = ocsp_make_cert(ca_key, "Test CA", NULL, NULL, 1, NULL, NULL);
+    X509 *evil = ocsp_make_cert(evil_key, "Test CA", NULL, NULL, 1, NULL, NULL);
+    X509 *leaf = ocsp_make_cert(key, "ocsp.test", ca, ca_key, 2, "http://127.0.0.1:1/", NULL);
+    X509 *noaia = ocsp_make_cert(key, "noaia.test", ca, ca_key, 3, NULL, NULL);
+    /* Responders the CA delegated to: with id-kp-OCSPSigning, and without. */
+    X509 *responder = ocsp_make_cert(rkey, "responder", ca, ca_key, 4, NULL, "OCSPSigning");
+    X509 *server = ocsp_make_cert(rkey, "not a responder", ca, ca_key, 5, NULL, "serverAuth");
     const int good = V_OCSP_CERTSTATUS_GOOD;
     char *path = test_path("ocsp.pem");
     BIO *bio = BIO_new_file(path, "w");
@@ -1202,6 +1209,11 @@ ocsp_fixtures(void)
     ocsp_make_response("revoked.der", leaf, ca, V_OCSP_CERTSTATUS_REVOKED, -60, 86400, ca, ca_key);
     ocsp_make_response("stranger.der", leaf, ca, good, -60, 86400, evil, evil_key);
     ocsp_make_response("other.der", noaia, ca, good, -60, 86400, ca, ca_key);
+    ocsp_make_response("delegated.der", leaf, ca, good, -60, 86400, responder, rkey);
+    ocsp_make_response("undelegated.der", leaf, ca, good, -60, 86400, server, rkey);
+    X509_free(responder);
+    X509_free(server);
+    EVP_PKEY_free(rkey);
     X509_free(ca);
     X509_free(evil);
     X509_free(leaf);
@@ -1345,6 +1357,19 @@ test_ocsp_check_and_schedule(void **state)
     assert_int_equal(ocsp_check(der, len - 1, leaf, ca, now, &t), OCSP_RESP_MALFORMED);
     /* Checked against the leaf as its own issuer: not signed by it. */
     assert_int_equal(ocsp_check(der, len, leaf, leaf, now, &t), OCSP_RESP_UNVERIFIED);
+    free(der);
+    free(dpath);
+
+    /* RFC 6960 4.2.2.2: a responder the issuer made for OCSP signing may
+     * sign; one without id-kp-OCSPSigning may not. */
+    dpath = test_path("delegated.der");
+    assert_int_equal(ocsp_read_file(dpath, &der, &len), 0);
+    assert_int_equal(ocsp_check(der, len, leaf, ca, now, &t), OCSP_RESP_OK);
+    free(der);
+    free(dpath);
+    dpath = test_path("undelegated.der");
+    assert_int_equal(ocsp_read_file(dpath, &der, &len), 0);
+    assert_int_equal(ocsp_check(der, len, leaf, ca, now, &t), OCSP_RESP_UNVERIFIED);
     free(der);
     X509_free(leaf);
     X509_free(ca);
