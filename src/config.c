@@ -60,8 +60,9 @@ static const char *const config_root_keys[] = {
 static const char *const config_log_keys[] = {"level", "syslog", NULL};
 static const char *const config_tls_keys[] = {"min_version", "ciphers", "ciphersuites", "groups",
                                               NULL};
-static const char *const config_frontend_keys[] = {"name",  "listen", "backend",
-                                                   "certs", "alpn",   NULL};
+static const char *const config_frontend_keys[] = {"name",         "listen",     "backend",
+                                                   "certs",        "alpn",       "proxy_protocol",
+                                                   "accept_proxy", "proxy_from", NULL};
 static const char *const config_cert_keys[] = {"cert", "key", "ocsp", NULL};
 static const char *const config_ocsp_keys[] = {"cache", "timeout", NULL};
 static const char *const config_sessions_keys[] = {"store", "lifetime", "tickets", NULL};
@@ -759,6 +760,39 @@ load_alpn(const struct config_section *sec, struct config_frontend *fe)
     return 0;
 }
 
+static const struct config_section_choice config_proxy_versions[] = {
+    {"off", CONFIG_PROXY_OFF},
+    {"v1", CONFIG_PROXY_V1},
+    {"v2", CONFIG_PROXY_V2},
+    {NULL, 0},
+};
+
+/* The PROXY protocol both ways: to the backend, and from a balancer in front. */
+static int
+load_proxy(const struct config_section *sec, struct config_frontend *fe)
+{
+    char label[CONFIG_SECTION_LABEL_MAX];
+    config_setting_t *from_s;
+
+    if (config_section_get_choice(sec, "proxy_protocol", config_proxy_versions, CONFIG_PROXY_OFF,
+                                  &fe->proxy_protocol) < 0 ||
+        config_section_get_bool(sec, "accept_proxy", false, &fe->accept_proxy) < 0 ||
+        config_section_get_cidrs(sec, "proxy_from", &fe->proxy_from, &fe->nproxy_from, &from_s) <
+            0) {
+        return -1;
+    }
+    /* A header is believed only from the balancers named: without them any
+     * client could claim any address. */
+    if (fe->accept_proxy && fe->nproxy_from == 0) {
+        config_section_label(sec, "proxy_from", label, sizeof(label));
+        return config_section_fail(sec->ld, config_section_where(sec, "accept_proxy"),
+                                   "'%s' is required with accept_proxy = true: the balancers' "
+                                   "addresses (CIDRs)",
+                                   label);
+    }
+    return 0;
+}
+
 /* frontends[i]; the ones before it are loaded already (for uniqueness). */
 static int
 load_frontend(struct config_loader *ld, config_setting_t *group, size_t i)
@@ -816,7 +850,7 @@ load_frontend(struct config_loader *ld, config_setting_t *group, size_t i)
                 fe->listen_text, other->name, other->line);
         }
     }
-    if (load_certs(&sec, fe) < 0 || load_alpn(&sec, fe) < 0) {
+    if (load_certs(&sec, fe) < 0 || load_alpn(&sec, fe) < 0 || load_proxy(&sec, fe) < 0) {
         return -1;
     }
     return 0;
@@ -1142,57 +1176,31 @@ load_admin(struct config_loader *ld)
     struct config *cfg = ld->cfg;
     config_setting_t *listen_s;
     config_setting_t *allow_s;
-    char **allow = NULL;
-    size_t nallow = 0;
     const char *why;
     struct config_section sec;
-    int rc = -1;
 
     if (config_section_open(ld, "admin", config_admin_keys, &sec) < 0 ||
         config_section_get_string(&sec, "listen", CONFIG_DEFAULT_ADMIN, &cfg->admin.listen_text) <
             0 ||
-        config_section_get_strings(&sec, "allow", &allow, &nallow, &allow_s) < 0) {
-        goto fail;
+        config_section_get_cidrs(&sec, "allow", &cfg->admin.allow, &cfg->admin.nallow, &allow_s) <
+            0) {
+        return -1;
     }
     listen_s = config_section_member(&sec, "listen");
-
-    if (nallow > 0) {
-        cfg->admin.allow = calloc(nallow, sizeof(*cfg->admin.allow));
-        if (cfg->admin.allow == NULL) {
-            config_section_fail(ld, allow_s, "out of memory");
-            goto fail;
-        }
-    }
-    for (size_t i = 0; i < nallow; i++) {
-        if (cidr_parse(allow[i], &cfg->admin.allow[i], &why) < 0) {
-            config_section_fail(ld, config_setting_get_elem(allow_s, (unsigned)i),
-                                "'admin.allow' entry \"%s\": %s", allow[i], why);
-            goto fail;
-        }
-        cfg->admin.nallow++;
-    }
 
     cfg->admin.enabled = cfg->admin.listen_text[0] != '\0';
     if (cfg->admin.enabled) {
         if (addr_parse(cfg->admin.listen_text, false, &cfg->admin.listen, &why) < 0) {
-            config_section_fail(ld, listen_s, "'admin.listen' = \"%s\": %s", cfg->admin.listen_text,
-                                why);
-            goto fail;
+            return config_section_fail(ld, listen_s, "'admin.listen' = \"%s\": %s",
+                                       cfg->admin.listen_text, why);
         }
         /* The endpoint is unauthenticated: off loopback, say who may reach it. */
         if (!addr_is_loopback(&cfg->admin.listen) && cfg->admin.nallow == 0) {
-            config_section_fail(ld, listen_s,
-                                "admin.listen is not loopback: admin.allow is required");
-            goto fail;
+            return config_section_fail(ld, listen_s,
+                                       "admin.listen is not loopback: admin.allow is required");
         }
     }
-    rc = 0;
-fail:
-    for (size_t i = 0; i < nallow; i++) {
-        free(allow[i]);
-    }
-    free(allow);
-    return rc;
+    return 0;
 }
 
 static int
@@ -1281,6 +1289,7 @@ config_free(struct config *cfg)
         }
         free(fe->certs);
         config_free_strings(fe->alpn, fe->nalpn);
+        free(fe->proxy_from);
     }
     free(cfg->frontends);
     free(cfg->tls.ciphers);

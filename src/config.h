@@ -25,6 +25,13 @@ struct config_cert {
     bool ocsp_auto;
 };
 
+/* What tessera tells the backend ahead of the client's bytes. */
+enum config_proxy {
+    CONFIG_PROXY_OFF = 0,
+    CONFIG_PROXY_V1, /* the PROXY protocol's text line */
+    CONFIG_PROXY_V2, /* binary, with the ALPN, AUTHORITY and SSL TLVs */
+};
+
 struct config_frontend {
     char *name;
     char *listen_text;
@@ -35,6 +42,12 @@ struct config_frontend {
     size_t ncerts;
     char **alpn;
     size_t nalpn;
+    int proxy_protocol; /* enum config_proxy */
+    /* accept_proxy: a PROXY v1/v2 header must come first, and only from
+     * proxy_from (never empty then). */
+    bool accept_proxy;
+    struct cidr *proxy_from;
+    size_t nproxy_from;
     int line;
 };
 

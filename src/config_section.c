@@ -420,6 +420,45 @@ config_section_get_strings(const struct config_section *sec, const char *key, ch
     return 0;
 }
 
+/* An array of CIDR strings (cidr_parse()) parsed into a new vector owned by
+ * the config; an entry that does not parse is an error on its own line. */
+int
+config_section_get_cidrs(const struct config_section *sec, const char *key, struct cidr **out,
+                         size_t *nout, config_setting_t **where)
+{
+    char label[CONFIG_SECTION_LABEL_MAX];
+    char **texts = NULL;
+    size_t n = 0;
+    const char *why;
+    int rc = -1;
+
+    *out = NULL;
+    *nout = 0;
+    if (config_section_get_strings(sec, key, &texts, &n, where) < 0) {
+        goto done;
+    }
+    if (n > 0 && (*out = calloc(n, sizeof(**out))) == NULL) {
+        config_section_fail(sec->ld, *where, "out of memory");
+        goto done;
+    }
+    config_section_label(sec, key, label, sizeof(label));
+    for (size_t i = 0; i < n; i++) {
+        if (cidr_parse(texts[i], &(*out)[i], &why) < 0) {
+            config_section_fail(sec->ld, config_setting_get_elem(*where, (unsigned)i),
+                                "'%s' entry \"%s\": %s", label, texts[i], why);
+            goto done;
+        }
+        (*nout)++;
+    }
+    rc = 0;
+done:
+    for (size_t i = 0; i < n; i++) {
+        free(texts[i]);
+    }
+    free(texts);
+    return rc;
+}
+
 /*
  * The entries of a list of groups `( { ... }, ... )`; a single group `{ }`
  * counts as a list of one.  Returns the number of entries or -1.

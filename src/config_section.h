@@ -17,6 +17,7 @@
 #include "err.h"
 
 struct addr;
+struct cidr;
 struct config;
 
 /* Longest setting name in a message ("frontends[0].certs[1].cert"). */
@@ -124,6 +125,11 @@ int config_section_get_choice(const struct config_section *sec, const char *key,
  */
 int config_section_get_strings(const struct config_section *sec, const char *key, char ***out,
                                size_t *nout, config_setting_t **where);
+
+/* An array of CIDRs ("10.0.0.0/8", "::1"; cidr_parse()) into a new vector
+ * owned by the config.  Absent means empty. */
+int config_section_get_cidrs(const struct config_section *sec, const char *key, struct cidr **out,
+                             size_t *nout, config_setting_t **where);
 
 /*
  * The entries of a list of groups `( { ... }, ... )`; a single group `{ }`

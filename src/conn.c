@@ -10,12 +10,16 @@
  * plain field; the heap timer is only re-armed when it fires early, so
  * ordinary I/O never touches the heap.
  *
- *   accept -> HELLO -> HANDSHAKE <-> PARKED
- *                 |
- *                 +-> CONNECT -> RELAY -> (closed)
- *                 |      |         |
- *                 +--- error / timeout --> close (close_notify when we can)
+ *   accept -> [PROXY] -> HELLO -> HANDSHAKE <-> PARKED
+ *                                     |
+ *                                     +-> CONNECT -> RELAY -> (closed)
+ *                                     |      |         |
+ *                                     +--- error / timeout --> close (close_notify when we can)
  *
+ * PROXY (frontends with accept_proxy): the balancer's PROXY header is read
+ * off the socket, and not a byte further, before TLS starts; its client
+ * address replaces the balancer's.  It must be whole within the handshake
+ * deadline, which runs from the accept.
  * HELLO: nothing has arrived yet, and nothing is allocated for TLS: the SSL
  * is made when the first bytes do, so a scanner or a slow opener costs the
  * struct conn and no more.
@@ -26,6 +30,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,6 +38,7 @@
 
 #include <openssl/err.h>
 
+#include "addr.h"
 #include "backend.h"
 #include "check.h"
 #include "clock.h"
@@ -40,11 +46,14 @@
 #include "evloop.h"
 #include "gen.h"
 #include "log.h"
+#include "proxy_proto.h"
 #include "stats.h"
 #include "tlsctx.h"
+#include "tlsinfo.h"
 
 enum conn_state {
-    CONN_HELLO = 0, /* accepted, nothing received yet: no SSL */
+    CONN_PROXY = 0, /* waiting for the balancer's PROXY header */
+    CONN_HELLO,     /* accepted, nothing received yet: no SSL */
     CONN_HANDSHAKE,
     CONN_PARKED, /* a TLS callback waits for something; it resumes us */
     CONN_CONNECT,
@@ -56,6 +65,10 @@ enum conn_next {
     NEXT_WAIT = 0, /* wait for an event or the deadline */
     NEXT_AGAIN,    /* the state changed: run the new step */
     NEXT_CLOSE,    /* done or failed: close */
+};
+
+struct conn_proxied {
+    struct addr client, reached;
 };
 
 struct conn {
@@ -73,8 +86,13 @@ struct conn {
     struct evtimer timer;
     uint64_t deadline;    /* loop ms */
     uint64_t accepted_us; /* monotonic */
+    /* The addresses a balancer's PROXY header named (client, and the one it
+     * reached), or NULL: the socket's own (kept out of struct conn so that a
+     * connection costs no more than it did without a balancer). */
+    struct conn_proxied *proxied;
     struct conn *prev, *next;
     unsigned backend_failed : 1; /* EPOLLERR/EPOLLHUP on the backend socket */
+    unsigned client_hup : 1;     /* EPOLLRDHUP/EPOLLHUP: the client sends no more */
 };
 
 static const struct config *
@@ -97,6 +115,41 @@ conn_set_deadline(struct conn *c, unsigned seconds)
         evtimer_arm(c->loop, &c->timer, c->deadline);
     }
 }
+
+/* The client's address: the one a balancer named, else the socket's peer. */
+static void
+conn_client(const struct conn *c, struct addr *out)
+{
+    if (c->proxied != NULL) {
+        *out = c->proxied->client;
+        return;
+    }
+    out->len = sizeof(out->ss);
+    if (getpeername(c->r.cfd, (struct sockaddr *)&out->ss, &out->len) < 0) {
+        memset(out, 0, sizeof(*out));
+    }
+}
+
+static const char *
+conn_client_text(const struct conn *c, char *buf, size_t len)
+{
+    struct addr a;
+
+    conn_client(c, &a);
+    return addr_format(&a, buf, len);
+}
+
+/* "conn 192.0.2.1:5678 fd=12: ..." (debug only, so the address is looked up
+ * only when the line is written). */
+#define CONN_LOG(c, fmt, ...)                                                                      \
+    do {                                                                                           \
+        if (log_enabled(LOG_LVL_DEBUG)) {                                                          \
+            char conn_log_addr_[64];                                                               \
+            log_debug_limited("conn %s fd=%d: " fmt,                                               \
+                              conn_client_text((c), conn_log_addr_, sizeof(conn_log_addr_)),       \
+                              (c)->r.cfd, ##__VA_ARGS__);                                          \
+        }                                                                                          \
+    } while (0)
 
 /* ---- OpenSSL error classification ---- */
 
@@ -168,6 +221,100 @@ step_handshake(struct conn *c)
     }
 }
 
+static const enum stats_id conn_proxy_errors[PROXY_PROTO_ERR_COUNT] = {
+    [PROXY_PROTO_ERR_NONE] = STAT_PROXY_ERR_MALFORMED,
+    [PROXY_PROTO_ERR_SIGNATURE] = STAT_PROXY_ERR_SIGNATURE,
+    [PROXY_PROTO_ERR_VERSION] = STAT_PROXY_ERR_VERSION,
+    [PROXY_PROTO_ERR_COMMAND] = STAT_PROXY_ERR_COMMAND,
+    [PROXY_PROTO_ERR_FAMILY] = STAT_PROXY_ERR_FAMILY,
+    [PROXY_PROTO_ERR_OVERSIZED] = STAT_PROXY_ERR_OVERSIZED,
+    [PROXY_PROTO_ERR_MALFORMED] = STAT_PROXY_ERR_MALFORMED,
+};
+
+/* Is `sa` one of the frontend's balancers (proxy_from)? */
+static bool
+conn_from_balancer(const struct config_frontend *fe, const struct sockaddr *sa)
+{
+    for (size_t i = 0; i < fe->nproxy_from; i++) {
+        if (cidr_match(&fe->proxy_from[i], sa)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The balancer's PROXY header.  It is peeked at, not read, until it is
+ * whole; then exactly its bytes are taken off the socket, so the TLS bytes
+ * behind it stay for the handshake.  A header that cannot become valid is
+ * refused as soon as the parser can tell (a signature on its first byte, a
+ * v1 line at its end); one that stops short waits for the handshake
+ * deadline at most (on_conn_timer counts it).
+ */
+static enum conn_next
+step_proxy(struct conn *c)
+{
+    unsigned char buf[PROXY_PROTO_IN_MAX];
+    struct proxy_proto_header h;
+    enum proxy_proto_error err = PROXY_PROTO_ERR_NONE;
+    ssize_t n, len;
+
+    if (!c->r.client_rd) {
+        return NEXT_WAIT;
+    }
+    n = recv(c->r.cfd, buf, sizeof(buf), MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        c->r.client_rd = 0;
+        return NEXT_WAIT;
+    }
+    len = n > 0 ? proxy_proto_parse(buf, (size_t)n, &h, &err) : 0;
+    if (len == 0 && (size_t)n == sizeof(buf)) {
+        len = -1;
+        err = PROXY_PROTO_ERR_OVERSIZED;
+    }
+    if (len == 0 && (n <= 0 || c->client_hup)) {
+        /* A peek sees the bytes, never the FIN behind them: epoll said it. */
+        stats_add(c->r.stats, STAT_PROXY_ERR_TRUNCATED, 1);
+        CONN_LOG(c, "PROXY header: closed before it was whole");
+        c->r.client_eof = 1;
+        return NEXT_CLOSE;
+    }
+    if (len < 0) {
+        stats_add(c->r.stats, conn_proxy_errors[err], 1);
+        CONN_LOG(c, "PROXY header refused: %s", proxy_proto_error_name(err));
+        return NEXT_CLOSE;
+    }
+    if (len == 0) {
+        /* A valid beginning: the next bytes bring the next edge. */
+        c->r.client_rd = 0;
+        return NEXT_WAIT;
+    }
+    if (recv(c->r.cfd, buf, (size_t)len, 0) != len) { /* what was peeked is there */
+        stats_add(c->r.stats, STAT_PROXY_ERR_TRUNCATED, 1);
+        return NEXT_CLOSE;
+    }
+    stats_add(c->r.stats, STAT_PROXY_HEADERS, 1);
+    if (!h.local) {
+        char was[64] = "";
+        socklen_t alen =
+            h.src.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+
+        if (log_enabled(LOG_LVL_DEBUG)) {
+            conn_client_text(c, was, sizeof(was));
+        }
+        if ((c->proxied = malloc(sizeof(*c->proxied))) == NULL) {
+            return NEXT_CLOSE;
+        }
+        c->proxied->client.ss = h.src;
+        c->proxied->client.len = alen;
+        c->proxied->reached.ss = h.dst;
+        c->proxied->reached.len = alen;
+        CONN_LOG(c, "PROXY v%d header from %s", h.version, was);
+    }
+    conn_set_state(c, CONN_HELLO);
+    return NEXT_AGAIN;
+}
+
 /* The first bytes are there (or the client left): make the SSL now. */
 static enum conn_next
 step_hello(struct conn *c)
@@ -186,8 +333,8 @@ step_hello(struct conn *c)
     if (n <= 0) {
         /* Gone before saying anything: a failed handshake, as it always was. */
         stats_add(c->r.stats, STAT_HS_ERR_OTHER, 1);
-        log_debug_limited("conn fd=%d: closed before sending anything%s%s", c->r.cfd,
-                          n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+        CONN_LOG(c, "closed before sending anything%s%s", n < 0 ? ": " : "",
+                 n < 0 ? strerror(errno) : "");
         c->r.client_eof = 1;
         return NEXT_CLOSE;
     }
@@ -215,6 +362,50 @@ step_parked(struct conn *c)
     return NEXT_AGAIN;
 }
 
+/*
+ * The PROXY header for the backend (proxy_protocol v1 or v2), queued ahead
+ * of the client's bytes so that it leaves in the first write: the client's
+ * address (or the one its balancer named) and the address it reached, and
+ * for v2 what TLS negotiated.
+ */
+static int
+conn_queue_proxy(struct conn *c)
+{
+    int version = conn_frontend(c)->proxy_protocol;
+    struct proxy_proto_addrs a;
+    struct addr local;
+    unsigned char buf[PROXY_PROTO_OUT_MAX];
+    struct tlsinfo info;
+    ssize_t n;
+
+    if (version == CONFIG_PROXY_OFF) {
+        return 0;
+    }
+    memset(&a, 0, sizeof(a));
+    if (c->proxied != NULL) {
+        a.src = c->proxied->client.ss;
+        a.dst = c->proxied->reached.ss;
+    } else {
+        conn_client(c, &local);
+        a.src = local.ss;
+        local.len = sizeof(local.ss);
+        if (getsockname(c->r.cfd, (struct sockaddr *)&local.ss, &local.len) == 0) {
+            a.dst = local.ss;
+        }
+    }
+    if (version == CONFIG_PROXY_V1) {
+        n = proxy_proto_encode_v1(&a, (char *)buf, sizeof(buf));
+    } else {
+        tlsinfo_describe(c->r.ssl, &info);
+        n = proxy_proto_encode_v2(&a, &info.tls, buf, sizeof(buf));
+    }
+    if (n < 0 || relay_queue_backend(&c->r, buf, (size_t)n) < 0) {
+        CONN_LOG(c, "PROXY header for the backend: no room");
+        return -1;
+    }
+    return 0;
+}
+
 static enum conn_next
 step_connect(struct conn *c)
 {
@@ -223,8 +414,7 @@ step_connect(struct conn *c)
     if (c->r.bfd < 0) {
         c->r.bfd = backend_connect_start(&conn_frontend(c)->backend);
         if (c->r.bfd < 0) {
-            log_debug_limited("conn fd=%d: backend %s: %s", c->r.cfd,
-                              conn_frontend(c)->backend_text, strerror(-c->r.bfd));
+            CONN_LOG(c, "backend %s: %s", conn_frontend(c)->backend_text, strerror(-c->r.bfd));
             stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
             return NEXT_CLOSE;
         }
@@ -240,14 +430,17 @@ step_connect(struct conn *c)
     if (c->backend_failed) {
         r = backend_connect_result(c->r.bfd);
         if (r < 0 || !c->r.backend_wr) {
-            log_debug_limited("conn fd=%d: backend %s: %s", c->r.cfd,
-                              conn_frontend(c)->backend_text, strerror(r < 0 ? -r : ECONNREFUSED));
+            CONN_LOG(c, "backend %s: %s", conn_frontend(c)->backend_text,
+                     strerror(r < 0 ? -r : ECONNREFUSED));
             stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
             return NEXT_CLOSE;
         }
     }
     if (!c->r.backend_wr) {
         return NEXT_WAIT;
+    }
+    if (conn_queue_proxy(c) < 0) {
+        return NEXT_CLOSE;
     }
     conn_set_state(c, CONN_RELAY);
     return NEXT_AGAIN;
@@ -273,17 +466,21 @@ static const struct conn_step {
     const char *name;
     enum conn_next (*run)(struct conn *);
 } conn_steps[] = {
-    [CONN_HELLO] = {"hello", step_hello},    [CONN_HANDSHAKE] = {"handshake", step_handshake},
-    [CONN_PARKED] = {"parked", step_parked}, [CONN_CONNECT] = {"connect", step_connect},
-    [CONN_RELAY] = {"relay", step_relay},    [CONN_CLOSED] = {"closed", NULL},
+    [CONN_PROXY] = {"proxy", step_proxy},
+    [CONN_HELLO] = {"hello", step_hello},
+    [CONN_HANDSHAKE] = {"handshake", step_handshake},
+    [CONN_PARKED] = {"parked", step_parked},
+    [CONN_CONNECT] = {"connect", step_connect},
+    [CONN_RELAY] = {"relay", step_relay},
+    [CONN_CLOSED] = {"closed", NULL},
 };
 
 static void
 conn_set_state(struct conn *c, enum conn_state next)
 {
     switch (next) {
-    case CONN_HELLO: /* the handshake deadline runs from the accept */
-        conn_set_deadline(c, conn_cfg(c)->timeouts.handshake);
+    case CONN_PROXY:
+    case CONN_HELLO: /* the handshake deadline runs from the accept (conn_start) */
         break;
     case CONN_HANDSHAKE: /* from HELLO or PARKED: the same deadline */
         break;
@@ -308,7 +505,7 @@ conn_close(struct conn *c)
     struct conn_set *set = c->set;
 
     CHECK(c->state != CONN_CLOSED);
-    if (c->state != CONN_HELLO && c->state != CONN_HANDSHAKE && c->state != CONN_PARKED) {
+    if (c->state == CONN_CONNECT || c->state == CONN_RELAY) {
         relay_close_client(&c->r); /* a clean TLS close, best effort */
     }
     /* Unread input would turn our close into a reset; read it away first
@@ -364,6 +561,7 @@ conn_reap(struct conn_set *set)
         struct conn *c = set->graveyard;
         set->graveyard = c->next;
         gen_unref(c->gen);
+        free(c->proxied);
         c->magic = 0;
         free(c);
     }
@@ -413,6 +611,9 @@ on_client_event(struct evhandler *h, uint32_t events)
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
         c->r.client_rd = 1;
     }
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        c->client_hup = 1;
+    }
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
         c->r.client_wr = 1;
     }
@@ -451,18 +652,22 @@ on_conn_timer(struct evtimer *t)
         return;
     }
     switch (c->state) {
+    case CONN_PROXY:
+        stats_add(c->r.stats, STAT_PROXY_ERR_TIMEOUT, 1);
+        CONN_LOG(c, "PROXY header timeout");
+        break;
     case CONN_HELLO:
     case CONN_HANDSHAKE:
     case CONN_PARKED:
         stats_add(c->r.stats, STAT_HS_ERR_TIMEOUT, 1);
-        log_debug_limited("conn fd=%d: handshake timeout", c->r.cfd);
+        CONN_LOG(c, "handshake timeout");
         break;
     case CONN_CONNECT:
         stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
-        log_debug_limited("conn fd=%d: backend connect timeout", c->r.cfd);
+        CONN_LOG(c, "backend connect timeout");
         break;
     case CONN_RELAY:
-        log_debug_limited("conn fd=%d: idle timeout", c->r.cfd);
+        CONN_LOG(c, "idle timeout");
         break;
     case CONN_CLOSED:
         return;
@@ -471,7 +676,7 @@ on_conn_timer(struct evtimer *t)
 }
 
 int
-conn_start(struct conn_set *set, int fd, unsigned fe)
+conn_start(struct conn_set *set, int fd, unsigned fe, const struct addr *peer)
 {
     struct conn *c = calloc(1, sizeof(*c));
 
@@ -508,8 +713,18 @@ conn_start(struct conn_set *set, int fd, unsigned fe)
     set->n++;
     stats_add(c->r.stats, STAT_CONNECTIONS_TOTAL, 1);
     stats_active_add(c->r.stats, 1);
-    c->state = CONN_HELLO;
-    conn_set_state(c, CONN_HELLO);
+    conn_set_deadline(c, conn_cfg(c)->timeouts.handshake);
+    if (!conn_frontend(c)->accept_proxy) {
+        c->state = CONN_HELLO;
+    } else if (conn_from_balancer(conn_frontend(c), (const struct sockaddr *)&peer->ss)) {
+        c->state = CONN_PROXY;
+    } else {
+        /* Only the balancers named may speak for a client. */
+        stats_add(c->r.stats, STAT_PROXY_ERR_SOURCE, 1);
+        CONN_LOG(c, "PROXY header expected, but not from a proxy_from address");
+        c->state = CONN_PROXY;
+        conn_close(c);
+    }
     return 0;
 fail:
     close(fd);

@@ -20,6 +20,7 @@
 #include "handshake.h"
 #include "relay.h"
 
+struct addr;
 struct conn;
 struct gen;
 
@@ -36,9 +37,9 @@ struct conn_set {
     size_t n;               /* open */
 };
 
-/* Start serving the accepted socket `fd` on frontend `fe` of set->gen.
- * Takes ownership of fd (closed on failure).  Returns 0 or -errno. */
-int conn_start(struct conn_set *set, int fd, unsigned fe);
+/* Start serving the accepted socket `fd`, from `peer`, on frontend `fe` of
+ * set->gen.  Takes ownership of fd (closed on failure).  Returns 0 or -errno. */
+int conn_start(struct conn_set *set, int fd, unsigned fe, const struct addr *peer);
 
 /* Close every open connection now (worker stop). */
 void conn_abort_all(struct conn_set *set);

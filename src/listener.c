@@ -71,10 +71,13 @@ listener_open(const struct addr *a, struct err *err)
 }
 
 int
-listener_accept(int lfd)
+listener_accept(int lfd, struct addr *peer)
 {
     int one = 1;
-    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd;
+
+    peer->len = sizeof(peer->ss);
+    fd = accept4(lfd, (struct sockaddr *)&peer->ss, &peer->len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
     if (fd < 0) {
         return -errno;

@@ -21,8 +21,9 @@ int listener_open(const struct addr *a, struct err *err);
 int listener_bind(const struct addr *a, struct err *err);
 int listener_listen(int fd, const struct addr *a, struct err *err);
 
-/* accept4 a non-blocking client socket with TCP_NODELAY set.  Returns the
- * descriptor or -errno (-EAGAIN when the queue is empty). */
-int listener_accept(int lfd);
+/* accept4 a non-blocking client socket with TCP_NODELAY set; *peer is the
+ * client's address.  Returns the descriptor or -errno (-EAGAIN when the
+ * queue is empty). */
+int listener_accept(int lfd, struct addr *peer);
 
 #endif

@@ -18,23 +18,24 @@
 
 /* The longest v1 line (the specification's 107 bytes, CRLF included). */
 #define PROXY_PROTO_V1_MAX 107
-/* The longest header accepted from a balancer: the 16-byte v2 prefix and up
- * to 1,024 bytes of addresses and TLVs (balancers send a few dozen). */
-#define PROXY_PROTO_IN_MAX (16 + 1024)
 /* Room for any header tessera sends (each string TLV is cut at 255 bytes). */
 #define PROXY_PROTO_OUT_MAX 2048
+/* The longest header accepted from a balancer: as long as any tessera sends,
+ * so that a tessera may stand behind another (balancers send a few dozen
+ * bytes; the limit is a stack buffer while the header is read). */
+#define PROXY_PROTO_IN_MAX PROXY_PROTO_OUT_MAX
 
 /* v2 TLV types (proxy-protocol.txt section 2.2). */
-#define PROXY_PROTO_TLV_ALPN 0x01
-#define PROXY_PROTO_TLV_AUTHORITY 0x02
-#define PROXY_PROTO_TLV_SSL 0x20
+#define PROXY_PROTO_TLV_ALPN           0x01
+#define PROXY_PROTO_TLV_AUTHORITY      0x02
+#define PROXY_PROTO_TLV_SSL            0x20
 #define PROXY_PROTO_SUBTLV_SSL_VERSION 0x21
-#define PROXY_PROTO_SUBTLV_SSL_CN 0x22
-#define PROXY_PROTO_SUBTLV_SSL_CIPHER 0x23
+#define PROXY_PROTO_SUBTLV_SSL_CN      0x22
+#define PROXY_PROTO_SUBTLV_SSL_CIPHER  0x23
 #define PROXY_PROTO_SUBTLV_SSL_SIG_ALG 0x24
 #define PROXY_PROTO_SUBTLV_SSL_KEY_ALG 0x25
 /* PP2_TYPE_SSL client flags. */
-#define PROXY_PROTO_CLIENT_SSL 0x01
+#define PROXY_PROTO_CLIENT_SSL       0x01
 #define PROXY_PROTO_CLIENT_CERT_CONN 0x02
 #define PROXY_PROTO_CLIENT_CERT_SESS 0x04
 

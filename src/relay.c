@@ -106,6 +106,20 @@ relay_ssl_failed(struct relay *r, const char *what, int sslerr)
     ERR_clear_error();
 }
 
+int
+relay_queue_backend(struct relay *r, const void *p, size_t n)
+{
+    if (r->c2b == NULL && (r->c2b = buf_get(r->pool)) == NULL) {
+        return -1;
+    }
+    if (n > BUF_SIZE - r->c2b->tail) {
+        return -1;
+    }
+    memcpy(r->c2b->data + r->c2b->tail, p, n);
+    r->c2b->tail += n;
+    return 0;
+}
+
 /* client -> c2b.  Each pump_* returns 1 on progress, 0 if nothing could
  * move, -1 on an error that ends the connection. */
 static int

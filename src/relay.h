@@ -47,6 +47,12 @@ enum relay_result {
     RELAY_ERROR,    /* a side failed: close */
 };
 
+/* Queue `n` bytes for the backend ahead of anything the client sends (the
+ * PROXY header): they leave with the first write, together with whatever
+ * the client has sent by then.  Before the first relay_pump only.  0, or -1
+ * when no buffer can be had. */
+int relay_queue_backend(struct relay *r, const void *p, size_t n);
+
 /* Move everything that can move now. */
 enum relay_result relay_pump(struct relay *r);
 

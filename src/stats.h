@@ -66,7 +66,19 @@
     X(RESUMED_TICKET_LOCAL, "tessera_resumptions_total", "type=\"ticket\",origin=\"local\"", "")   \
     X(RESUMED_TICKET_REMOTE, "tessera_resumptions_total", "type=\"ticket\",origin=\"remote\"", "") \
     X(ACCEPT_PAUSES, "tessera_accept_pauses_total", "",                                            \
-      "Times accepting paused for lack of descriptors or at the connection limit.")
+      "Times accepting paused for lack of descriptors or at the connection limit.")                \
+    X(PROXY_HEADERS, "tessera_proxy_headers_total", "",                                            \
+      "PROXY protocol headers accepted from a balancer in front.")                                 \
+    X(PROXY_ERR_SOURCE, "tessera_proxy_header_errors_total", "reason=\"source\"",                  \
+      "Connections closed for want of a valid PROXY header, by reason.")                           \
+    X(PROXY_ERR_SIGNATURE, "tessera_proxy_header_errors_total", "reason=\"signature\"", "")        \
+    X(PROXY_ERR_VERSION, "tessera_proxy_header_errors_total", "reason=\"version\"", "")            \
+    X(PROXY_ERR_COMMAND, "tessera_proxy_header_errors_total", "reason=\"command\"", "")            \
+    X(PROXY_ERR_FAMILY, "tessera_proxy_header_errors_total", "reason=\"family\"", "")              \
+    X(PROXY_ERR_OVERSIZED, "tessera_proxy_header_errors_total", "reason=\"oversized\"", "")        \
+    X(PROXY_ERR_MALFORMED, "tessera_proxy_header_errors_total", "reason=\"malformed\"", "")        \
+    X(PROXY_ERR_TRUNCATED, "tessera_proxy_header_errors_total", "reason=\"truncated\"", "")        \
+    X(PROXY_ERR_TIMEOUT, "tessera_proxy_header_errors_total", "reason=\"timeout\"", "")
 
 enum stats_id {
 #define STATS_ENUM(id, family, labels, help) STAT_##id,

@@ -133,7 +133,8 @@ on_listener_event(struct evhandler *h, uint32_t events)
             worker_accept_pause(w, l->fe, "connection limit reached", false);
             return;
         }
-        int fd = listener_accept(l->fd);
+        struct addr peer;
+        int fd = listener_accept(l->fd, &peer);
         if (fd == -EAGAIN) {
             return;
         }
@@ -145,7 +146,7 @@ on_listener_event(struct evhandler *h, uint32_t events)
         if (fd < 0) {
             continue; /* ECONNABORTED, EINTR, EPROTO...: that one client only */
         }
-        (void)conn_start(&w->conns, fd, l->fe);
+        (void)conn_start(&w->conns, fd, l->fe, &peer);
     }
 }
 

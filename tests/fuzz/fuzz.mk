@@ -26,7 +26,7 @@ CPPFLAGS = -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED -Isr
 CFLAGS = -std=gnu11 -pthread -g -O1 -fno-omit-frame-pointer $(SAN) -fsanitize=fuzzer-no-link $(WARN)
 LDFLAGS = -pthread $(SAN) -fsanitize=fuzzer
 
-TARGETS = config mcreply sealed ticket clienthello admin
+TARGETS = config mcreply sealed ticket clienthello admin proxy
 LIB_SRCS = $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJS = $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
 

@@ -314,11 +314,12 @@ cfg_admin() {
     CFG_ADMIN="listen = \"127.0.0.1:$ADMIN_PORT\";"
 }
 
-# cfg_frontend NAME LISTEN_PORT BACKEND_PORT CERTS [ALPN]
+# cfg_frontend NAME LISTEN_PORT BACKEND_PORT CERTS [ALPN [EXTRA]]
 #   CERTS: libconfig list body, e.g. "$(cert_entry ec), $(cert_entry rsa)"
 #   ALPN:  libconfig array body, e.g. '"h2", "http/1.1"'
+#   EXTRA: more settings of the frontend, e.g. 'proxy_protocol = "v2";'
 cfg_frontend() {
-    local name=$1 port=$2 bport=$3 certs=$4 alpn=${5:-}
+    local name=$1 port=$2 bport=$3 certs=$4 alpn=${5:-} extra=${6:-}
     local fe
     [ -n "$port" ] && [ -n "$bport" ] || fail "cfg_frontend $name: no port (free_port failed?)"
     fe="  { name = \"$name\";
@@ -328,6 +329,10 @@ cfg_frontend() {
     if [ -n "$alpn" ]; then
         fe="$fe
     alpn = [ $alpn ];"
+    fi
+    if [ -n "$extra" ]; then
+        fe="$fe
+    $extra"
     fi
     fe="$fe
   }"
@@ -500,6 +505,32 @@ check_echo() {
     shift
     sclient_exchange "ping $$ $SEQ" "ping $$ " "$port" "$@" ||
         fail "echo through port $port failed: $(tail -n 20 "$SCLIENT_OUT")"
+}
+
+# ---- Varnish (the PROXY protocol's consumer) ----
+
+VARNISH_PORT=
+
+# start_varnish VCLFILE: varnishd in the foreground (of a background job),
+# listening for PROXY connections on a free loopback port (VARNISH_PORT),
+# with HTTP/2 on, no privilege jail and a small footprint; waits until the
+# port accepts.  Log in varnish-N.log.
+start_varnish() {
+    local vcl=$1 n pid
+    command -v varnishd >/dev/null || fail "varnishd is not installed (scripts/deps)"
+    SEQ=$((SEQ + 1))
+    n=$SEQ
+    VARNISH_PORT=$(free_port)
+    mkdir -p "$TEST_DIR/varnish-$n"
+    varnishd -F -j none -n "$TEST_DIR/varnish-$n" -f "$vcl" \
+        -a "127.0.0.1:$VARNISH_PORT,PROXY" -T none -s malloc,16m \
+        -p feature=+http2 -p thread_pools=1 -p thread_pool_min=5 -p thread_pool_max=50 \
+        >"varnish-$n.log" 2>&1 &
+    pid=$!
+    track_pid "$pid"
+    WAIT_FOR_LIMIT=$((WAIT_LIMIT * 2)) wait_for port_open "$VARNISH_PORT" ||
+        fail "varnishd did not listen on $VARNISH_PORT: $(tail -n 20 "varnish-$n.log")"
+    log "varnishd (pid $pid) on port $VARNISH_PORT"
 }
 
 # ---- memcached (the shared session cache) ----

@@ -253,13 +253,14 @@ test_full(void **state)
         "    backend = \"127.0.0.1:8080\";\n"
         "    certs = ( { cert = \"site.pem\"; key = \"site.key\"; },\n"
         "              { cert = \"@D@/combo.pem\"; } );\n"
-        "    alpn = [ \"h2\", \"http/1.1\" ];\n"
+        "    alpn = [ \"h2\", \"http/1.1\" ]; proxy_protocol = \"v2\";\n"
         "  },\n"
         "  { name = \"v6\";\n"
         "    listen = \"[::1]:9443\";\n"
         "    backend = \"[::1]:9080\";\n"
         "    certs = ( { cert = \"combo.pem\"; } );\n"
-        "    alpn = ( \"http/1.1\" );\n"
+        "    alpn = ( \"http/1.1\" ); proxy_protocol = \"v1\"; accept_proxy = true;"
+        " proxy_from = [ \"10.0.0.0/8\", \"::1\" ];\n"
         "  }\n"
         ");\n"
         "sessions = { store = \"local\"; lifetime = 7200; tickets = false; };\n"
@@ -319,6 +320,9 @@ test_full(void **state)
     assert_int_equal(fe->nalpn, 2);
     assert_string_equal(fe->alpn[0], "h2");
     assert_string_equal(fe->alpn[1], "http/1.1");
+    assert_int_equal(fe->proxy_protocol, CONFIG_PROXY_V2);
+    assert_false(fe->accept_proxy);
+    assert_int_equal(fe->nproxy_from, 0);
 
     fe = &cfg->frontends[1];
     assert_string_equal(fe->name, "v6");
@@ -330,6 +334,12 @@ test_full(void **state)
     free(want);
     assert_int_equal(fe->nalpn, 1);
     assert_string_equal(fe->alpn[0], "http/1.1");
+    assert_int_equal(fe->proxy_protocol, CONFIG_PROXY_V1);
+    assert_true(fe->accept_proxy);
+    assert_int_equal(fe->nproxy_from, 2);
+    assert_int_equal(fe->proxy_from[0].family, AF_INET);
+    assert_int_equal(fe->proxy_from[0].prefix, 8);
+    assert_int_equal(fe->proxy_from[1].family, AF_INET6);
 
     assert_int_equal(cfg->sessions.store, CONFIG_STORE_LOCAL);
     assert_int_equal(cfg->sessions.lifetime, 7200);
@@ -400,6 +410,9 @@ test_defaults(void **state)
     assert_string_equal(addr_format(&cfg->frontends[0].listen, buf, sizeof(buf)), "0.0.0.0:8443");
     assert_int_equal(cfg->frontends[0].nalpn, 0);
     assert_null(cfg->frontends[0].alpn);
+    assert_int_equal(cfg->frontends[0].proxy_protocol, CONFIG_PROXY_OFF);
+    assert_false(cfg->frontends[0].accept_proxy);
+    assert_int_equal(cfg->frontends[0].nproxy_from, 0);
     want = test_path("site.pem");
     assert_string_equal(cfg->frontends[0].certs[0].cert, want);
     free(want);
@@ -777,6 +790,19 @@ static const struct bad_case bad_cases[] = {
      "@F@:5: 'tickets.refresh' = 26 must be at most 'tickets.rotate' / 4 = 25"},
     {FE "sessions = { lifetime = 600; };\ntickets = {\n  rotate = 20; keep = 30; };\n",
      "@F@:3: 'tickets.refresh' = 10 must be at most 'tickets.rotate' / 4 = 5"},
+
+    /* PROXY protocol. */
+    {FE_WITH(CERTS "\n proxy_protocol = \"v3\";"),
+     "@F@:2: 'frontends[0].proxy_protocol' must be \"off\", \"v1\" or \"v2\" (got \"v3\")"},
+    {FE_WITH(CERTS "\n accept_proxy = true;"),
+     "@F@:2: 'frontends[0].proxy_from' is required with accept_proxy = true: the balancers' "
+     "addresses (CIDRs)"},
+    {FE_WITH(CERTS " accept_proxy = true;\n proxy_from = [ \"10.0.0.0/33\" ];"),
+     "@F@:2: 'frontends[0].proxy_from' entry \"10.0.0.0/33\": prefix length above 32"},
+    {FE_WITH(CERTS "\n accept_proxy = 1;"),
+     "@F@:2: 'frontends[0].accept_proxy' must be a boolean (true or false)"},
+    {FE_WITH(CERTS "\n proxy_from = \"10.0.0.0/8\";"),
+     "@F@:2: 'frontends[0].proxy_from' must be an array of strings: [ \"...\", ... ]"},
 
     /* Admin endpoint. */
     {FE "admin = {\n  listen = \"0.0.0.0:9090\";\n};\n",

@@ -1,0 +1,92 @@
+/*
+ * tlsinfo.c - the negotiated parameters of an established TLS connection,
+ * as the PROXY protocol v2 TLVs carry them.
+ *
+ * The names follow what HAProxy sends and Varnish's vmod_proxy reads back:
+ * the version as OpenSSL names it ("TLSv1.3"), the cipher's OpenSSL name,
+ * the server certificate's signature algorithm by its short name
+ * ("RSA-SHA256") and its key as algorithm and size ("RSA2048", "EC256").
+ */
+#include "tlsinfo.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+static void
+describe_key(X509 *cert, char *buf, size_t len)
+{
+    EVP_PKEY *key = cert != NULL ? X509_get0_pubkey(cert) : NULL;
+
+    buf[0] = '\0';
+    if (key == NULL) {
+        return;
+    }
+    switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA:
+        snprintf(buf, len, "RSA%d", EVP_PKEY_get_bits(key));
+        break;
+    case EVP_PKEY_EC:
+        snprintf(buf, len, "EC%d", EVP_PKEY_get_bits(key));
+        break;
+    case EVP_PKEY_ED25519:
+        snprintf(buf, len, "ED25519");
+        break;
+    case EVP_PKEY_ED448:
+        snprintf(buf, len, "ED448");
+        break;
+    default:
+        snprintf(buf, len, "%s", OBJ_nid2sn(EVP_PKEY_get_base_id(key)));
+        break;
+    }
+}
+
+/* The subject's common name, or "" (X509_NAME_get_text_by_NID stops at
+ * the buffer and fails when the subject has none). */
+static void
+describe_cn(const X509 *cert, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (cert != NULL &&
+        X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, (int)len) < 0) {
+        buf[0] = '\0';
+    }
+}
+
+void
+tlsinfo_describe(SSL *ssl, struct tlsinfo *out)
+{
+    struct proxy_proto_tls *t = &out->tls;
+    const unsigned char *alpn = NULL;
+    unsigned alpn_len = 0;
+    X509 *own = SSL_get_certificate(ssl);
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    int sig;
+
+    memset(t, 0, sizeof(*t));
+    SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+    t->alpn = alpn;
+    t->alpn_len = alpn_len;
+    t->authority = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    t->client = PROXY_PROTO_CLIENT_SSL;
+    if (peer != NULL) {
+        /* The session carries the certificate; this connection sent it
+         * only when the handshake was a full one. */
+        t->client |= PROXY_PROTO_CLIENT_CERT_SESS;
+        if (!SSL_session_reused(ssl)) {
+            t->client |= PROXY_PROTO_CLIENT_CERT_CONN;
+        }
+        t->verify = (uint32_t)SSL_get_verify_result(ssl);
+        describe_cn(peer, out->cn, sizeof(out->cn));
+        t->cn = out->cn[0] != '\0' ? out->cn : NULL;
+    }
+    t->version = SSL_get_version(ssl);
+    t->cipher = SSL_get_cipher_name(ssl);
+    sig = own != NULL ? X509_get_signature_nid(own) : NID_undef;
+    t->sig_alg = sig != NID_undef ? OBJ_nid2sn(sig) : NULL;
+    describe_key(own, out->key_alg, sizeof(out->key_alg));
+    t->key_alg = out->key_alg[0] != '\0' ? out->key_alg : NULL;
+}
