@@ -55,6 +55,7 @@
 #include "log.h"
 #include "mc.h"
 #include "metrics.h"
+#include "ocsp_store.h"
 #include "reload.h"
 #include "sessions.h"
 #include "sessions_local.h"
@@ -113,6 +114,7 @@ struct admin {
     pthread_mutex_t token_lock; /* the token: admin_set_token (main) vs requests */
     bool has_token;
     unsigned char token_digest[TOKEN_DIGEST_LEN];
+    struct ocsp_store *ocsp;
     struct MHD_Daemon *daemon;
     time_t start_time;
     _Atomic bool draining;
@@ -180,9 +182,11 @@ admin_render(struct admin *a, const char *url, FILE *out)
     size_t nservers = mc != NULL ? mc_nservers(mc) : 0;
     struct metrics_server *servers = calloc(nservers + 1, sizeof(*servers));
     size_t depth = 0;
+    struct ocsp_view ocsp;
     char why[300];
     int rc = -1;
 
+    ocsp_store_describe(a->ocsp, &ocsp);
     if (fe == NULL || wk == NULL || names == NULL || kv == NULL || servers == NULL) {
         goto out;
     }
@@ -227,6 +231,7 @@ admin_render(struct admin *a, const char *url, FILE *out)
         .keyring = kv,
         .admin_closed_slow = atomic_load_explicit(&a->closed_slow, memory_order_relaxed),
         .admin_closed_evicted = atomic_load_explicit(&a->closed_evicted, memory_order_relaxed),
+        .ocsp = &ocsp,
     };
     for (size_t op = 0; op < KEYOPS__KINDS; op++) {
         for (size_t res = 0; res < KEYOPS__RESULTS; res++) {
@@ -242,6 +247,7 @@ admin_render(struct admin *a, const char *url, FILE *out)
         rc = metrics_write_keyring_json(out, kv);
     }
 out:
+    ocsp_view_release(&ocsp);
     free(fe);
     free(wk);
     free(names);
@@ -868,6 +874,7 @@ admin_new(const struct config *cfg, const struct admin_sources *src)
     pthread_mutex_init(&a->token_lock, NULL);
     a->has_token = cfg->admin.has_token;
     memcpy(a->token_digest, cfg->admin.token_digest, TOKEN_DIGEST_LEN);
+    a->ocsp = src->ocsp;
     a->start_time = clock_wall_s();
     a->wake_fd = -1;
     a->epoll_fd = -1;

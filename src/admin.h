@@ -20,6 +20,7 @@ struct admin;
 struct gen_slots;
 struct keyops;
 struct keyring_sync;
+struct ocsp_store;
 struct reload_stats;
 struct sessions;
 struct worker;
@@ -33,6 +34,7 @@ struct admin_sources {
     const struct gen_slots *slots;      /* the frontend name of each counter slot */
     const struct reload_stats *reloads; /* NULL: no generation figures */
     struct keyops *keyops;              /* NULL: no key operations */
+    struct ocsp_store *ocsp;            /* NULL: no staples */
 };
 
 /* Start serving on cfg->admin.listen.  Returns NULL with err set if the

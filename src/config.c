@@ -34,9 +34,12 @@
 #include <openssl/x509.h>
 
 #include "addr.h"
+#include "check.h"
+#include "clock.h"
 #include "config_section.h"
 #include "keyring.h"
 #include "log.h"
+#include "ocsp.h"
 #include "seal.h"
 #include "token.h"
 
@@ -52,8 +55,8 @@
 #define CONFIG_DEFAULT_LIFETIME 64800
 
 static const char *const config_root_keys[] = {
-    "workers",   "max_connections", "user",    "group",     "pidfile", "log",      "tls",
-    "frontends", "sessions",        "tickets", "memcached", "admin",   "timeouts", NULL,
+    "workers",  "max_connections", "user",      "group", "pidfile",  "log",  "tls", "frontends",
+    "sessions", "tickets",         "memcached", "admin", "timeouts", "ocsp", NULL,
 };
 static const char *const config_log_keys[] = {"level", "syslog", NULL};
 static const char *const config_tls_keys[] = {"min_version", "ciphers", "ciphersuites", "groups",
@@ -62,7 +65,8 @@ static const char *const config_frontend_keys[] = {
     "name",         "listen",     "backend",       "certs",     "alpn",       "proxy_protocol",
     "accept_proxy", "proxy_from", "client_verify", "client_ca", "client_crl", NULL,
 };
-static const char *const config_cert_keys[] = {"cert", "key", NULL};
+static const char *const config_cert_keys[] = {"cert", "key", "ocsp", NULL};
+static const char *const config_ocsp_keys[] = {"cache", "timeout", NULL};
 static const char *const config_sessions_keys[] = {"store", "lifetime", "tickets", NULL};
 static const char *const config_tickets_keys[] = {"rotate", "keep", "refresh", NULL};
 static const char *const config_memcached_keys[] = {
@@ -403,6 +407,182 @@ load_no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
+/* ---- OCSP stapling ---------------------------------------------------------------------- */
+
+/*
+ * The top-level `ocsp` group, read before the frontends so that a
+ * certificate's ocsp = "auto" can say at its own line that `cache` is
+ * missing.  The cache folder must exist and be writable (the fetcher writes
+ * one file per certificate there).
+ */
+static int
+load_ocsp(struct config_loader *ld)
+{
+    struct config *cfg = ld->cfg;
+    struct config_section sec;
+    config_setting_t *cache_s;
+    const char *cache;
+    struct stat st;
+
+    if (config_section_open(ld, "ocsp", config_ocsp_keys, &sec) < 0 ||
+        config_section_get_uint(&sec, "timeout", 1, 60, 5, &cfg->ocsp.timeout) < 0 ||
+        config_section_peek_string(&sec, "cache", NULL, &cache, &cache_s) < 0) {
+        return -1;
+    }
+    if (cache == NULL) {
+        return 0;
+    }
+    if (cache[0] == '\0') {
+        return config_section_fail(ld, cache_s, "'ocsp.cache' must not be empty");
+    }
+    if (config_section_resolve_path(ld, cache_s, cache, &cfg->ocsp.cache) < 0) {
+        return -1;
+    }
+    if (stat(cfg->ocsp.cache, &st) < 0) {
+        return config_section_fail(ld, cache_s, "'ocsp.cache' = \"%s\": %s", cfg->ocsp.cache,
+                                   strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return config_section_fail(ld, cache_s, "'ocsp.cache' = \"%s\" is not a folder",
+                                   cfg->ocsp.cache);
+    }
+    if (access(cfg->ocsp.cache, W_OK | X_OK) < 0) {
+        return config_section_fail(ld, cache_s, "'ocsp.cache': cannot create files in \"%s\": %s",
+                                   cfg->ocsp.cache, strerror(errno));
+    }
+    return 0;
+}
+
+/* Every certificate in the PEM file `path`: the leaf, and the rest in *chain. */
+static X509 *
+load_cert_chain(const char *path, STACK_OF(X509) **chain)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    X509 *leaf = NULL;
+    X509 *c;
+
+    *chain = sk_X509_new_null();
+    if (bio == NULL || *chain == NULL) {
+        goto out;
+    }
+    leaf = PEM_read_bio_X509(bio, NULL, load_no_passphrase, NULL);
+    while (leaf != NULL && (c = PEM_read_bio_X509(bio, NULL, load_no_passphrase, NULL)) != NULL) {
+        if (sk_X509_push(*chain, c) <= 0) {
+            X509_free(c);
+            break;
+        }
+    }
+out:
+    ERR_clear_error();
+    BIO_free(bio);
+    return leaf;
+}
+
+/*
+ * A certificate's `ocsp`: "auto" needs `ocsp.cache` and a responder URL in
+ * the certificate's authorityInfoAccess; a FILE must hold a DER response
+ * that belongs to the certificate (a "good" status for its CertID, signed
+ * by its issuer or a responder the issuer delegated to).  Both need the
+ * issuer after the leaf in the cert file.  An expired FILE is no error here
+ * (files age; start-up and reload log it and staple nothing).
+ */
+static int
+load_cert_ocsp(struct config_section *sec, struct config_cert *out)
+{
+    struct config_loader *ld = sec->ld;
+    char label[CONFIG_SECTION_LABEL_MAX];
+    STACK_OF(X509) *chain = NULL;
+    config_setting_t *s;
+    const char *text;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    X509 *leaf = NULL;
+    X509 *issuer;
+    char *url = NULL;
+    struct ocsp_times times;
+    int rc = -1;
+
+    if (config_section_peek_string(sec, "ocsp", NULL, &text, &s) < 0) {
+        return -1;
+    }
+    if (text == NULL) {
+        return 0;
+    }
+    config_section_label(sec, "ocsp", label, sizeof(label));
+    if (text[0] == '\0') {
+        return config_section_fail(ld, s, "'%s' must not be empty", label);
+    }
+    leaf = load_cert_chain(out->cert, &chain);
+    issuer = leaf != NULL ? ocsp_find_issuer(leaf, chain) : NULL;
+    if (issuer == NULL) {
+        config_section_fail(ld, s,
+                            "'%s' needs the issuer's certificate after the leaf in '%s' "
+                            "(a response is checked against it)",
+                            label, out->cert);
+        goto out;
+    }
+    if (strcmp(text, "auto") == 0) {
+        out->ocsp_auto = true;
+        if (ld->cfg->ocsp.cache == NULL) {
+            config_section_fail(ld, s,
+                                "'%s' = \"auto\" needs 'ocsp.cache' (a folder for the fetched "
+                                "responses)",
+                                label);
+            goto out;
+        }
+        url = ocsp_responder_url(leaf);
+        if (url == NULL) {
+            config_section_fail(ld, s,
+                                "'%s' = \"auto\": '%s' names no http(s) OCSP responder in its "
+                                "authorityInfoAccess",
+                                label, out->cert);
+            goto out;
+        }
+        rc = 0;
+        goto out;
+    }
+    if (config_section_resolve_path(ld, s, text, &out->ocsp_file) < 0 ||
+        load_readable(ld, s, "OCSP response file", out->ocsp_file) < 0) {
+        goto out;
+    }
+    int err = ocsp_read_file(out->ocsp_file, &der, &len);
+    if (err < 0) {
+        config_section_fail(ld, s, "'%s': cannot read '%s': %s", label, out->ocsp_file,
+                            err == -EFBIG ? "larger than an OCSP response can be" : strerror(-err));
+        goto out;
+    }
+    switch (ocsp_check(der, len, leaf, issuer, clock_wall_s(), &times)) {
+    case OCSP_RESP_OK:
+    case OCSP_RESP_EXPIRED:
+        rc = 0;
+        break;
+    case OCSP_RESP_MALFORMED:
+        config_section_fail(ld, s, "'%s': '%s' is not a successful DER OCSP response", label,
+                            out->ocsp_file);
+        break;
+    case OCSP_RESP_UNVERIFIED:
+        config_section_fail(ld, s, "'%s': '%s' is not signed by the issuer of '%s'", label,
+                            out->ocsp_file, out->cert);
+        break;
+    case OCSP_RESP_MISMATCH:
+        config_section_fail(ld, s, "'%s': '%s' has no status for '%s' (another certificate's?)",
+                            label, out->ocsp_file, out->cert);
+        break;
+    case OCSP_RESP_REVOKED:
+        config_section_fail(ld, s, "'%s': '%s' says '%s' is revoked (or unknown to the responder)",
+                            label, out->ocsp_file, out->cert);
+        break;
+    case OCSP_RESP__COUNT:
+        CHECK(!"not a verdict");
+    }
+out:
+    free(url);
+    free(der);
+    X509_free(leaf);
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
+}
+
 /*
  * Open `path` (already checked readable) as a BIO.  Returns NULL with the
  * error recorded against `s`.
@@ -535,7 +715,7 @@ load_certs(struct config_section *fe_sec, struct config_frontend *fe)
             return config_section_fail(
                 ld, e, "'%s' must be a group: { cert = \"...\"; key = \"...\"; }", cert_label);
         }
-        if (load_cert(&sec, &fe->certs[i]) < 0) {
+        if (load_cert(&sec, &fe->certs[i]) < 0 || load_cert_ocsp(&sec, &fe->certs[i]) < 0) {
             return -1;
         }
     }
@@ -1255,9 +1435,10 @@ config_load(const char *path, struct config **out, struct err *err)
         err_set(err, "%s: out of memory", path);
         goto fail;
     }
-    if (load_top(&ld) < 0 || load_log(&ld) < 0 || load_tls(&ld) < 0 || load_frontends(&ld) < 0 ||
-        load_sessions(&ld, &sessions) < 0 || load_tickets(&ld, &sessions) < 0 ||
-        load_memcached(&ld, &sessions) < 0 || load_admin(&ld) < 0 || load_timeouts(&ld) < 0) {
+    if (load_top(&ld) < 0 || load_log(&ld) < 0 || load_tls(&ld) < 0 || load_ocsp(&ld) < 0 ||
+        load_frontends(&ld) < 0 || load_sessions(&ld, &sessions) < 0 ||
+        load_tickets(&ld, &sessions) < 0 || load_memcached(&ld, &sessions) < 0 ||
+        load_admin(&ld) < 0 || load_timeouts(&ld) < 0) {
         goto fail;
     }
 
@@ -1295,6 +1476,7 @@ config_free(struct config *cfg)
         for (size_t j = 0; j < fe->ncerts; j++) {
             free(fe->certs[j].cert);
             free(fe->certs[j].key);
+            free(fe->certs[j].ocsp_file);
         }
         free(fe->certs);
         config_free_strings(fe->alpn, fe->nalpn);
@@ -1316,6 +1498,7 @@ config_free(struct config *cfg)
     free(cfg->admin.token_file);
     OPENSSL_cleanse(cfg->admin.token_digest, sizeof(cfg->admin.token_digest));
     free(cfg->pidfile);
+    free(cfg->ocsp.cache);
     free(cfg->run_as.user);
     free(cfg->run_as.group);
     for (size_t i = 0; i < cfg->nfiles; i++) {

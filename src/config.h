@@ -20,6 +20,9 @@ struct config_cert {
     char *cert; /* absolute or relative to the working directory, resolved */
     char *key;  /* same file as cert when the key lives there */
     int line;
+    /* `ocsp`: a DER response file (resolved; NULL: none), or "auto". */
+    char *ocsp_file;
+    bool ocsp_auto;
 };
 
 /* frontends[].client_verify: what is asked of a client's certificate. */
@@ -147,6 +150,13 @@ struct config {
         bool has_token;
         unsigned char token_digest[32]; /* SHA-256 of the token (token.h), never the token */
     } admin;
+
+    /* `ocsp`: where fetched responses are cached (required when a
+     * certificate says ocsp = "auto"), and how long one fetch may take. */
+    struct {
+        char *cache; /* absolute; NULL: none */
+        unsigned timeout;
+    } ocsp;
 
     struct {
         unsigned handshake;

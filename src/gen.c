@@ -10,7 +10,7 @@
 #include "tlsctx.h"
 
 struct tlsctx **
-gen_build_tls(const struct config *cfg, struct err *err)
+gen_build_tls(const struct config *cfg, struct ocsp_store *ocsp, struct err *err)
 {
     struct tlsctx **tls = calloc(cfg->nfrontends, sizeof(*tls));
 
@@ -19,7 +19,7 @@ gen_build_tls(const struct config *cfg, struct err *err)
         return NULL;
     }
     for (size_t i = 0; i < cfg->nfrontends; i++) {
-        tls[i] = tlsctx_new(cfg, &cfg->frontends[i], err);
+        tls[i] = tlsctx_new(cfg, &cfg->frontends[i], ocsp, err);
         if (tls[i] == NULL) {
             gen_free_tls(cfg, tls);
             return NULL;
@@ -61,7 +61,7 @@ gen_slot_of(struct gen_slots *slots, const char *name)
 
 struct gen *
 gen_new(const struct config *cfg, struct config *owned, unsigned number, struct gen_slots *slots,
-        struct err *err)
+        struct ocsp_store *ocsp, struct err *err)
 {
     struct gen *g = calloc(1, sizeof(*g));
 
@@ -83,7 +83,7 @@ gen_new(const struct config *cfg, struct config *owned, unsigned number, struct 
         }
         g->slot[i] = (unsigned)s;
     }
-    g->tls = gen_build_tls(cfg, err);
+    g->tls = gen_build_tls(cfg, ocsp, err);
     if (g->tls == NULL) {
         free(g->slot);
         free(g);

@@ -24,6 +24,8 @@
 
 #include "config.h"
 
+struct ocsp_store;
+
 /* Distinct frontend names one process can count (a reload that would need
  * more fails, asking for a restart). */
 #define GEN_SLOTS 256
@@ -44,16 +46,17 @@ struct gen {
     unsigned *slot;       /* per frontend: its counter slot */
 };
 
-/* Every frontend's TLS contexts (also what `tessera -t` checks).  An array
- * of cfg->nfrontends, or NULL with err set. */
-struct tlsctx **gen_build_tls(const struct config *cfg, struct err *err);
+/* Every frontend's TLS contexts (also what `tessera -t` checks, with `ocsp`
+ * NULL), their staples from `ocsp`.  An array of cfg->nfrontends, or NULL
+ * with err set. */
+struct tlsctx **gen_build_tls(const struct config *cfg, struct ocsp_store *ocsp, struct err *err);
 void gen_free_tls(const struct config *cfg, struct tlsctx **tls);
 
 /* A generation over `cfg` with one reference; it frees `owned` (NULL, or
  * cfg itself, taken over) with its last reference.  NULL with err set;
  * `owned` is then still the caller's. */
 struct gen *gen_new(const struct config *cfg, struct config *owned, unsigned number,
-                    struct gen_slots *slots, struct err *err);
+                    struct gen_slots *slots, struct ocsp_store *ocsp, struct err *err);
 struct gen *gen_ref(struct gen *g);
 /* NULL is fine. */
 void gen_unref(struct gen *g);

@@ -92,7 +92,7 @@ test_config(const char *path)
         config_free(cfg);
         return 1;
     }
-    struct tlsctx **tls = gen_build_tls(cfg, &err);
+    struct tlsctx **tls = gen_build_tls(cfg, NULL, &err);
     if (tls == NULL) {
         fprintf(stderr, "%s\n", err.msg);
         config_free(cfg);

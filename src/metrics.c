@@ -209,6 +209,56 @@ write_gauges(FILE *out, const struct metrics_snapshot *s)
             s->openssl_version);
 }
 
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void
+label_value(FILE *out, const char *text)
+{
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p == '\\' || *p == '"') {
+            fprintf(out, "\\%c", *p);
+        } else if (*p == '\n') {
+            fputs("\\n", out);
+        } else {
+            fputc(*p, out);
+        }
+    }
+}
+
+/* OCSP stapling: each certificate's staple expiry, fetches, refusals. */
+static void
+write_ocsp(FILE *out, const struct ocsp_view *v)
+{
+    static const char *const fetches[OCSP_FETCHES__COUNT] = {
+        [OCSP_FETCHES_OK] = "ok",
+        [OCSP_FETCHES_ERROR] = "error",
+        [OCSP_FETCHES_INVALID] = "invalid",
+        [OCSP_FETCHES_TIMEOUT] = "timeout",
+    };
+
+    family_header(out, "tessera_ocsp_staple_expiry_timestamp_seconds", "gauge",
+                  "nextUpdate of the OCSP response stapled for the certificate, unix seconds "
+                  "(0: none is stapled).");
+    for (size_t i = 0; v != NULL && i < v->n; i++) {
+        fputs("tessera_ocsp_staple_expiry_timestamp_seconds{cert=\"", out);
+        label_value(out, v->certs[i].label);
+        fprintf(out, "\"} %" PRId64 "\n", v->certs[i].expiry);
+    }
+    family_header(out, "tessera_ocsp_fetches_total", "counter",
+                  "OCSP responses fetched for ocsp = \"auto\", by result (invalid: an answer "
+                  "that is no good staple).");
+    for (size_t r = 0; r < OCSP_FETCHES__COUNT; r++) {
+        fprintf(out, "tessera_ocsp_fetches_total{result=\"%s\"} %" PRIu64 "\n", fetches[r],
+                v != NULL ? v->fetches[r] : 0);
+    }
+    family_header(out, "tessera_ocsp_responses_rejected_total", "counter",
+                  "OCSP responses (fetched, cached, from a file, or a staple that expired in "
+                  "use) not stapled, by reason.");
+    for (size_t r = OCSP_RESP_OK + 1; r < OCSP_RESP__COUNT; r++) {
+        fprintf(out, "tessera_ocsp_responses_rejected_total{reason=\"%s\"} %" PRIu64 "\n",
+                ocsp_verdict_name((enum ocsp_verdict)r), v != NULL ? v->rejected[r] : 0);
+    }
+}
+
 int
 metrics_write_prometheus(FILE *out, const struct metrics_snapshot *s)
 {
@@ -217,6 +267,7 @@ metrics_write_prometheus(FILE *out, const struct metrics_snapshot *s)
         write_histogram(out, s, &histograms[i]);
     }
     write_gauges(out, s);
+    write_ocsp(out, s->ocsp);
     return ferror(out) ? -1 : 0;
 }
 

@@ -17,6 +17,7 @@
 
 #include "keyops.h"
 #include "keyring_sync.h"
+#include "ocsp_store.h"
 #include "stats.h"
 
 struct metrics_server {
@@ -59,6 +60,8 @@ struct metrics_snapshot {
 
     /* tessera_keyring_operations_total, by operation and result. */
     uint64_t keyring_operations[KEYOPS__KINDS][KEYOPS__RESULTS];
+    /* OCSP stapling (NULL: none configured). */
+    const struct ocsp_view *ocsp;
 };
 
 /* Each returns 0, or -1 if writing to `out` failed. */

@@ -252,6 +252,15 @@ privs_check_files(const struct config *cfg, FILE *out)
             const struct config_file *f = &cfg->files[i];
             n += privs_check_one(cfg, out, f->place, f->what, f->path);
         }
+        /* The OCSP fetcher writes its cache as that user (after the drop). */
+        if (cfg->ocsp.cache != NULL && access(cfg->ocsp.cache, W_OK | X_OK) < 0) {
+            fprintf(out,
+                    "%s: warning: ocsp.cache '%s' is not writable by user %s (group %s): %s; "
+                    "fetched OCSP responses would not be cached\n",
+                    cfg->path, cfg->ocsp.cache, cfg->run_as.user, cfg->run_as.group,
+                    strerror(errno));
+            n++;
+        }
         fflush(out);
         _exit(n > 255 ? 255 : n);
     }

@@ -231,7 +231,7 @@ reload_run(struct reload *r)
     cfg->sessions = r->boot->sessions;
     cfg->tickets = r->boot->tickets;
 
-    struct gen *g = gen_new(cfg, cfg, r->gen->number + 1, r->slots, &err);
+    struct gen *g = gen_new(cfg, cfg, r->gen->number + 1, r->slots, r->ocsp, &err);
     if (g == NULL) {
         config_free(cfg);
         return reload_failed(r, err.msg);

@@ -23,6 +23,7 @@
 
 struct gen;
 struct gen_slots;
+struct ocsp_store;
 struct worker;
 
 /* What the admin endpoint shows (any thread reads). */
@@ -37,6 +38,7 @@ struct reload {
     const struct config *boot; /* the start-up configuration */
     struct gen *gen;           /* the current generation (one reference) */
     struct gen_slots *slots;
+    struct ocsp_store *ocsp; /* staples carry over to the new generation */
     struct worker **workers;
     size_t nworkers;
     /* The workers' listening sockets for the current generation: worker w's

@@ -46,6 +46,7 @@
 #include "mc.h"
 #include "mcprobe.h"
 #include "notify.h"
+#include "ocsp_store.h"
 #include "pidfile.h"
 #include "privs.h"
 #include "reload.h"
@@ -555,6 +556,7 @@ supervisor_run(const struct config *cfg)
     struct keyring_sync *ks = NULL;
     struct admin *admin = NULL;
     struct keyops *keyops = NULL;
+    struct ocsp_store *ocsp = NULL;
     struct worker **workers = calloc(cfg->workers, sizeof(*workers));
     int *lfds = NULL; /* workers x frontends bound sockets; -1 once a worker has one */
     size_t started = 0;
@@ -581,7 +583,13 @@ supervisor_run(const struct config *cfg)
         log_error("start-up failed: out of memory or OpenSSL initialisation");
         goto out;
     }
-    struct gen *first = gen_new(cfg, NULL, 1, &slots, &err);
+    /* Staples outlive generations (a reload keeps a certificate's). */
+    ocsp = ocsp_store_new();
+    if (ocsp == NULL) {
+        log_error("start-up failed: out of memory");
+        goto out;
+    }
+    struct gen *first = gen_new(cfg, NULL, 1, &slots, ocsp, &err);
     if (first == NULL) {
         log_error("%s", err.msg);
         goto out;
@@ -597,7 +605,7 @@ supervisor_run(const struct config *cfg)
     /* Every key and secret is read; once every listener is bound, root is
      * no longer needed.  No other thread exists yet (privs.h). */
     lfds = supervisor_bind_listeners(cfg, &err);
-    if (lfds == NULL || privs_drop(cfg, &err) < 0) {
+    if (lfds == NULL || privs_drop(cfg, &err) < 0 || ocsp_store_start(ocsp, &err) < 0) {
         log_error("%s", err.msg);
         goto out;
     }
@@ -653,6 +661,7 @@ supervisor_run(const struct config *cfg)
     memcpy(sup.reload.fds, lfds, nfds * sizeof(*lfds));
     sup.reload.boot = cfg;
     sup.reload.slots = &slots;
+    sup.reload.ocsp = ocsp;
     sup.reload.workers = workers;
     sup.reload.nworkers = cfg->workers;
     for (unsigned i = 0; i < cfg->workers; i++) {
@@ -696,6 +705,7 @@ supervisor_run(const struct config *cfg)
             .slots = &slots,
             .reloads = &sup.reload.stats,
             .keyops = keyops,
+            .ocsp = ocsp,
         };
         admin = admin_start(cfg, &src, &err);
         if (admin == NULL) {
@@ -762,6 +772,7 @@ out:
     supervisor_close_listeners(cfg, lfds);
     free(sup.reload.fds);
     gen_unref(sup.reload.gen);
+    ocsp_store_free(ocsp); /* after the last generation: its bindings are gone */
     gen_slots_free(&slots);
     sessions_free(store);
     seal_free(seal);

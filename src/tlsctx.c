@@ -31,6 +31,7 @@
 
 #include "certs.h"
 #include "log.h"
+#include "ocsp_store.h"
 #include "sessions.h"
 #include "stats.h"
 #include "tickets.h"
@@ -337,7 +338,8 @@ ctx_use_cert(SSL_CTX *ctx, const struct config_cert *cc, const char *cfgpath, st
 }
 
 struct tlsctx *
-tlsctx_new(const struct config *cfg, const struct config_frontend *fe, struct err *err)
+tlsctx_new(const struct config *cfg, const struct config_frontend *fe, struct ocsp_store *ocsp,
+           struct err *err)
 {
     struct tlsctx *t = calloc(1, sizeof(*t));
     struct cert_info *ci = calloc(fe->ncerts ? fe->ncerts : 1, sizeof(*ci));
@@ -383,7 +385,8 @@ tlsctx_new(const struct config *cfg, const struct config_frontend *fe, struct er
     }
     t->names = certs_new();
     t->ctxs = calloc(ngroups, sizeof(*t->ctxs));
-    if (t->names == NULL || t->ctxs == NULL) {
+    t->ocsp = ocsp_binding_new(ocsp);
+    if (t->names == NULL || t->ctxs == NULL || t->ocsp == NULL) {
         err_set(err, "out of memory");
         goto fail;
     }
@@ -398,7 +401,8 @@ tlsctx_new(const struct config *cfg, const struct config_frontend *fe, struct er
         }
     }
     for (size_t i = 0; i < fe->ncerts; i++) {
-        if (ctx_use_cert(t->ctxs[ci[i].group], &fe->certs[i], cfg->path, err) < 0) {
+        if (ctx_use_cert(t->ctxs[ci[i].group], &fe->certs[i], cfg->path, err) < 0 ||
+            ocsp_binding_add(t->ocsp, t->ctxs[ci[i].group], cfg, &fe->certs[i], err) < 0) {
             goto fail;
         }
         certs_add_x509(t->names, ci[i].leaf, (int)ci[i].group);
@@ -431,6 +435,7 @@ tlsctx_free(struct tlsctx *t)
         SSL_CTX_free(t->ctxs[i]);
     }
     free(t->ctxs);
+    ocsp_binding_free(t->ocsp); /* after the contexts: their status callback uses it */
     certs_free(t->names);
     free(t->alpn);
     X509_STORE_free(t->client_store);

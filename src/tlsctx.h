@@ -19,6 +19,8 @@
 
 struct certs;
 struct stats;
+struct ocsp_binding;
+struct ocsp_store;
 
 struct tlsctx {
     SSL_CTX **ctxs; /* ctxs[0] serves unknown or absent SNI */
@@ -27,12 +29,15 @@ struct tlsctx {
     unsigned char *alpn; /* wire format: length-prefixed protocol names */
     size_t alpn_len;
     unsigned char sid_ctx[SSL_MAX_SID_CTX_LENGTH];
-    X509_STORE *client_store; /* client_ca (+ client_crl); NULL with client_verify none */
+    X509_STORE *client_store;  /* client_ca (+ client_crl); NULL with client_verify none */
+    struct ocsp_binding *ocsp; /* the certificates' staples (ocsp_store.h) */
 };
 
-/* Build the contexts of frontend `fe`.  Returns NULL with err set ("FILE:LINE: why"). */
+/* Build the contexts of frontend `fe`; certificates with an `ocsp` setting
+ * get their staples from `ocsp` (NULL: none, as for `tessera -t`).
+ * Returns NULL with err set ("FILE:LINE: why"). */
 struct tlsctx *tlsctx_new(const struct config *cfg, const struct config_frontend *fe,
-                          struct err *err);
+                          struct ocsp_store *ocsp, struct err *err);
 void tlsctx_free(struct tlsctx *t);
 
 /* A new server SSL for an accepted connection, not yet bound to a socket. */

@@ -9,7 +9,7 @@
 
 B ?= build/fuzz
 CC = clang
-PKGS = libssl libcrypto libconfig libmemcached libmicrohttpd
+PKGS = libssl libcrypto libconfig libmemcached libmicrohttpd libcurl
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))

@@ -388,7 +388,7 @@ fuzz_world_new(const char *name, const char *text)
     }
     worlds[nworlds++] = fw;
     fw->cfg = fuzz_config(name, text);
-    fw->tls = tlsctx_new(fw->cfg, &fw->cfg->frontends[0], &err);
+    fw->tls = tlsctx_new(fw->cfg, &fw->cfg->frontends[0], NULL, &err);
     if (fw->tls == NULL) {
         fuzz_die(err.msg);
     }

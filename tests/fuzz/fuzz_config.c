@@ -126,7 +126,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(cfg->nfrontends >= 1 && cfg->nfrontends <= 64 && cfg->workers >= 1);
     for (size_t i = 0; i < cfg->nfrontends; i++) {
         CHECK(cfg->frontends[i].ncerts >= 1 && cfg->frontends[i].name != NULL);
-        struct tlsctx *t = tlsctx_new(cfg, &cfg->frontends[i], &err);
+        struct tlsctx *t = tlsctx_new(cfg, &cfg->frontends[i], NULL, &err);
         if (t == NULL) {
             fprintf(stderr, "fuzz_config: a valid configuration builds no SSL_CTX: %s\n", err.msg);
             CHECK(!"config_load accepted what tlsctx_new refuses");

@@ -24,12 +24,15 @@
 
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "config.h"
 #include "log.h"
+#include "ocsp.h"
 #include "reload.h"
 #include "token.h"
 #include "trim.h"
@@ -1298,17 +1301,347 @@ test_trim_due(void **state)
     assert_false(trim_due(&t, 0));    /* 900 below: fewer than TRIM_MIN_DROP */
 }
 
+/* ---- OCSP ------------------------------------------------------------------------------- */
+
+/* A certificate for `key` named `cn`: a CA when `ca` is NULL (self-signed),
+ * else a leaf that `ca` signs, with an OCSP responder `aia` (may be NULL). */
+static X509 *
+ocsp_make_cert(EVP_PKEY *key, const char *cn, X509 *ca, EVP_PKEY *ca_key, long serial,
+               const char *aia, const char *eku)
+{
+    X509 *x = X509_new();
+    X509V3_CTX v3;
+    char uri[128];
+    struct {
+        int nid;
+        const char *value;
+    } ext[4];
+    size_t n = 0;
+
+    if (x == NULL || X509_set_version(x, 2) != 1 ||
+        ASN1_INTEGER_set(X509_get_serialNumber(x), serial) != 1 ||
+        X509_gmtime_adj(X509_getm_notBefore(x), -86400) == NULL ||
+        X509_gmtime_adj(X509_getm_notAfter(x), 86400) == NULL || X509_set_pubkey(x, key) != 1 ||
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                                   (const unsigned char *)cn, -1, -1, 0) != 1 ||
+        X509_set_issuer_name(x, X509_get_subject_name(ca != NULL ? ca : x)) != 1) {
+        fail_msg("cannot build certificate %s", cn);
+    }
+    if (ca == NULL) {
+        ext[n++] = (typeof(ext[0])){NID_basic_constraints, "critical,CA:TRUE"};
+        ext[n++] = (typeof(ext[0])){NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"};
+    } else {
+        ext[n++] = (typeof(ext[0])){NID_basic_constraints, "CA:FALSE"};
+        if (aia != NULL) {
+            snprintf(uri, sizeof(uri), "OCSP;URI:%s", aia);
+            ext[n++] = (typeof(ext[0])){NID_info_access, uri};
+        }
+        if (eku != NULL) {
+            ext[n++] = (typeof(ext[0])){NID_ext_key_usage, eku};
+        }
+    }
+    X509V3_set_ctx(&v3, ca != NULL ? ca : x, x, NULL, NULL, 0);
+    for (size_t i = 0; i < n; i++) {
+        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v3, ext[i].nid, ext[i].value);
+        if (e == NULL || X509_add_ext(x, e, -1) != 1) {
+            fail_msg("cannot add an extension to %s", cn);
+        }
+        X509_EXTENSION_free(e);
+    }
+    if (X509_sign(x, ca_key != NULL ? ca_key : key, EVP_sha256()) == 0) {
+        fail_msg("cannot sign %s", cn);
+    }
+    return x;
+}
+
+/* Write a DER response about `leaf` (issued by `ca`) as `name`: `status`
+ * (V_OCSP_CERTSTATUS_*), thisUpdate and nextUpdate `this_off` and
+ * `next_off` seconds from now, signed by `signer` with `skey`. */
+static void
+ocsp_make_response(const char *name, X509 *leaf, X509 *ca, int status, long this_off, long next_off,
+                   X509 *signer, EVP_PKEY *skey)
+{
+    time_t now = time(NULL);
+    OCSP_CERTID *id = OCSP_cert_to_id(NULL, leaf, ca);
+    OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+    ASN1_GENERALIZEDTIME *thisupd = ASN1_GENERALIZEDTIME_adj(NULL, now, 0, this_off);
+    ASN1_GENERALIZEDTIME *nextupd = ASN1_GENERALIZEDTIME_adj(NULL, now, 0, next_off);
+    ASN1_GENERALIZEDTIME *revtime = ASN1_GENERALIZEDTIME_adj(NULL, now, 0, -3600);
+    bool revoked = status == V_OCSP_CERTSTATUS_REVOKED;
+    OCSP_RESPONSE *resp = NULL;
+    unsigned char *der = NULL;
+    char *path = test_path(name);
+    FILE *f;
+    int len = 0;
+
+    if (id == NULL || bs == NULL || thisupd == NULL || nextupd == NULL || revtime == NULL ||
+        OCSP_basic_add1_status(bs, id, status, revoked ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : 0,
+                               revoked ? revtime : NULL, thisupd, nextupd) == NULL ||
+        OCSP_basic_sign(bs, signer, skey, EVP_sha256(), NULL, 0) != 1 ||
+        (resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs)) == NULL ||
+        (len = i2d_OCSP_RESPONSE(resp, &der)) <= 0) {
+        fail_msg("cannot build the response %s", name);
+    }
+    f = fopen(path, "wb");
+    if (f == NULL || fwrite(der, 1, (size_t)len, f) != (size_t)len || fclose(f) != 0) {
+        fail_msg("cannot write %s", path);
+    }
+    OPENSSL_free(der);
+    OCSP_RESPONSE_free(resp);
+    ASN1_GENERALIZEDTIME_free(thisupd);
+    ASN1_GENERALIZEDTIME_free(nextupd);
+    ASN1_GENERALIZEDTIME_free(revtime);
+    OCSP_BASICRESP_free(bs);
+    OCSP_CERTID_free(id);
+    free(path);
+}
+
+/* Fixtures: a CA; "ocsp.pem" (leaf with a responder URL, then the CA) and
+ * "noaia.pem" (leaf without one, then the CA), both for "ocsp.key"; and
+ * responses for the first leaf: good, expired, revoked, signed by a
+ * stranger, and a good one for the other leaf. */
+static void
+ocsp_fixtures(void)
+{
+    EVP_PKEY *ca_key = test_gen_key();
+    EVP_PKEY *key = test_gen_key();
+    EVP_PKEY *evil_key = test_gen_key();
+    EVP_PKEY *rkey = test_gen_key();
+    X509 *ca = ocsp_make_cert(ca_key, "Test CA", NULL, NULL, 1, NULL, NULL);
+    X509 *evil = ocsp_make_cert(evil_key, "Test CA", NULL, NULL, 1, NULL, NULL);
+    X509 *leaf = ocsp_make_cert(key, "ocsp.test", ca, ca_key, 2, "http://127.0.0.1:1/", NULL);
+    X509 *noaia = ocsp_make_cert(key, "noaia.test", ca, ca_key, 3, NULL, NULL);
+    /* Responders the CA delegated to: with id-kp-OCSPSigning, and without. */
+    X509 *responder = ocsp_make_cert(rkey, "responder", ca, ca_key, 4, NULL, "OCSPSigning");
+    X509 *server = ocsp_make_cert(rkey, "not a responder", ca, ca_key, 5, NULL, "serverAuth");
+    const int good = V_OCSP_CERTSTATUS_GOOD;
+    char *path = test_path("ocsp.pem");
+    BIO *bio = BIO_new_file(path, "w");
+
+    if (bio == NULL || PEM_write_bio_X509(bio, leaf) != 1 || PEM_write_bio_X509(bio, ca) != 1) {
+        fail_msg("cannot write ocsp.pem");
+    }
+    BIO_free(bio);
+    free(path);
+    path = test_path("noaia.pem");
+    bio = BIO_new_file(path, "w");
+    if (bio == NULL || PEM_write_bio_X509(bio, noaia) != 1 || PEM_write_bio_X509(bio, ca) != 1) {
+        fail_msg("cannot write noaia.pem");
+    }
+    BIO_free(bio);
+    free(path);
+    test_write_pem("ocsp.key", NULL, key);
+    path = test_path("cache");
+    if (mkdir(path, 0700) != 0) {
+        fail_msg("cannot make %s", path);
+    }
+    free(path);
+    test_write_pem("ocsp-leaf.pem", leaf, NULL);
+    ocsp_make_response("good.der", leaf, ca, good, -60, 86400, ca, ca_key);
+    ocsp_make_response("expired.der", leaf, ca, good, -2 * 86400, -86400, ca, ca_key);
+    ocsp_make_response("revoked.der", leaf, ca, V_OCSP_CERTSTATUS_REVOKED, -60, 86400, ca, ca_key);
+    ocsp_make_response("stranger.der", leaf, ca, good, -60, 86400, evil, evil_key);
+    ocsp_make_response("other.der", noaia, ca, good, -60, 86400, ca, ca_key);
+    ocsp_make_response("delegated.der", leaf, ca, good, -60, 86400, responder, rkey);
+    ocsp_make_response("undelegated.der", leaf, ca, good, -60, 86400, server, rkey);
+    X509_free(responder);
+    X509_free(server);
+    EVP_PKEY_free(rkey);
+    X509_free(ca);
+    X509_free(evil);
+    X509_free(leaf);
+    X509_free(noaia);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(evil_key);
+}
+
+#define OCSP_FE(ocsp)                                                                              \
+    "frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\"; certs = ( "        \
+    "{ cert = \"ocsp.pem\"; key = \"ocsp.key\"; ocsp = " ocsp "; } ); } );\n"
+
+/* ocsp = FILE | "auto" and the ocsp group: what loads, and every refusal
+ * with its FILE:LINE. */
+static void
+test_ocsp_config(void **state)
+{
+    static const struct bad_case cases[] = {
+        {OCSP_FE("\"other.der\""), "@F@:1: 'frontends[0].certs[0].ocsp': '@D@/other.der' has no "
+                                   "status for '@D@/ocsp.pem' (another certificate's?)"},
+        {OCSP_FE("\"revoked.der\""), "@F@:1: 'frontends[0].certs[0].ocsp': '@D@/revoked.der' says "
+                                     "'@D@/ocsp.pem' is revoked (or unknown to the responder)"},
+        {OCSP_FE("\"stranger.der\""), "@F@:1: 'frontends[0].certs[0].ocsp': '@D@/stranger.der' is "
+                                      "not signed by the issuer of '@D@/ocsp.pem'"},
+        {OCSP_FE("\"ocsp.key\""),
+         "@F@:1: 'frontends[0].certs[0].ocsp': '@D@/ocsp.key' is not a successful DER OCSP "
+         "response"},
+        {OCSP_FE("\"gone.der\""), "@F@:1: OCSP response file '@D@/gone.der': No such file or "
+                                  "directory"},
+        {OCSP_FE("\"\""), "@F@:1: 'frontends[0].certs[0].ocsp' must not be empty"},
+        {OCSP_FE("\"auto\""), "@F@:1: 'frontends[0].certs[0].ocsp' = \"auto\" needs "
+                              "'ocsp.cache' (a folder for the fetched responses)"},
+        {OCSP_FE("5"), "@F@:1: 'frontends[0].certs[0].ocsp' must be a string"},
+        {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\"; certs = ( "
+         "{ cert = \"noaia.pem\"; key = \"ocsp.key\"; ocsp = \"auto\"; } ); } );\n"
+         "ocsp = { cache = \"@D@\"; };\n",
+         "@F@:1: 'frontends[0].certs[0].ocsp' = \"auto\": '@D@/noaia.pem' names no http(s) OCSP "
+         "responder in its authorityInfoAccess"},
+        {"frontends = ( { listen = \"127.0.0.1:8443\"; backend = \"127.0.0.1:8080\"; certs = ( "
+         "{ cert = \"ocsp-leaf.pem\"; key = \"ocsp.key\"; ocsp = \"good.der\"; } ); } );\n",
+         "@F@:1: 'frontends[0].certs[0].ocsp' needs the issuer's certificate after the leaf in "
+         "'@D@/ocsp-leaf.pem' (a response is checked against it)"},
+        {OCSP_FE("\"good.der\"") "ocsp = {\n  cache = \"site.pem\"; };\n",
+         "@F@:3: 'ocsp.cache' = \"@D@/site.pem\" is not a folder"},
+        {OCSP_FE("\"good.der\"") "ocsp = { cache = \"nowhere\"; };\n",
+         "@F@:2: 'ocsp.cache' = \"@D@/nowhere\": No such file or directory"},
+        {OCSP_FE("\"good.der\"") "ocsp = { cache = \"\"; };\n",
+         "@F@:2: 'ocsp.cache' must not be empty"},
+        {OCSP_FE("\"good.der\"") "ocsp = { timeout = 0; };\n",
+         "@F@:2: 'ocsp.timeout' must be between 1 and 60 (got 0)"},
+        {OCSP_FE("\"good.der\"") "ocsp = { refresh = 10; };\n",
+         "@F@:2: unknown setting 'refresh' in 'ocsp'"},
+    };
+    char *file = test_path("ocsp.conf");
+    struct config *cfg = NULL;
+    struct err err = {{0}};
+
+    (void)state;
+    ocsp_fixtures();
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char *text = test_expand(cases[i].text, file);
+        char *want = test_expand(cases[i].want, file);
+        struct config *sentinel = NULL;
+
+        err.msg[0] = '\0';
+        if (test_load("ocsp.conf", text, &sentinel, &err) == 0) {
+            config_free(sentinel);
+            fail_msg("case %zu loaded:\n%s", i, text);
+        }
+        if (strcmp(err.msg, want) != 0) {
+            fail_msg("case %zu:\n got  %s\n want %s", i, err.msg, want);
+        }
+        free(text);
+        free(want);
+    }
+
+    /* A good file; an expired one loads too (files age: start-up reports it). */
+    char *text = test_expand(OCSP_FE("\"good.der\""), file);
+    if (test_load("ocsp.conf", text, &cfg, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    free(text);
+    char *want = test_path("good.der");
+    assert_string_equal(cfg->frontends[0].certs[0].ocsp_file, want);
+    assert_false(cfg->frontends[0].certs[0].ocsp_auto);
+    assert_null(cfg->ocsp.cache);
+    assert_int_equal(cfg->ocsp.timeout, 5);
+    free(want);
+    config_free(cfg);
+    cfg = NULL;
+    if (test_load("ocsp.conf", OCSP_FE("\"expired.der\""), &cfg, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    config_free(cfg);
+    cfg = NULL;
+
+    /* auto, with the cache folder relative to the file. */
+    if (test_load("ocsp.conf", OCSP_FE("\"auto\"") "ocsp = { cache = \"cache\"; timeout = 2; };\n",
+                  &cfg, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    assert_true(cfg->frontends[0].certs[0].ocsp_auto);
+    assert_null(cfg->frontends[0].certs[0].ocsp_file);
+    want = test_path("cache");
+    assert_string_equal(cfg->ocsp.cache, want);
+    free(want);
+    assert_int_equal(cfg->ocsp.timeout, 2);
+    config_free(cfg);
+    free(file);
+}
+
+/* ocsp_check's verdicts at an injected time, and the refresh schedule. */
+static void
+test_ocsp_check_and_schedule(void **state)
+{
+    char *ppath = test_path("ocsp.pem");
+    BIO *bio = BIO_new_file(ppath, "r");
+    X509 *leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    X509 *ca = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    char *dpath = test_path("good.der");
+    unsigned char *der = NULL;
+    size_t len = 0;
+    struct ocsp_times t;
+    time_t now = time(NULL);
+
+    (void)state;
+    BIO_free(bio);
+    assert_non_null(leaf);
+    assert_non_null(ca);
+    assert_int_equal(ocsp_read_file(dpath, &der, &len), 0);
+    assert_int_equal(ocsp_check(der, len, leaf, ca, now, &t), OCSP_RESP_OK);
+    assert_true(t.this_update <= now && t.next_update > now + 86000);
+    /* Expired once nextUpdate is reached; too early beyond the skew. */
+    assert_int_equal(ocsp_check(der, len, leaf, ca, t.next_update, &t), OCSP_RESP_EXPIRED);
+    assert_int_equal(ocsp_check(der, len, leaf, ca, t.next_update - 1, &t), OCSP_RESP_OK);
+    assert_int_equal(ocsp_check(der, len, leaf, ca, t.this_update - OCSP_SKEW_S - 1, &t),
+                     OCSP_RESP_EXPIRED);
+    assert_int_equal(ocsp_check(der, len, leaf, ca, t.this_update - OCSP_SKEW_S, &t), OCSP_RESP_OK);
+    /* Any byte cut off is malformed. */
+    assert_int_equal(ocsp_check(der, len - 1, leaf, ca, now, &t), OCSP_RESP_MALFORMED);
+    /* Checked against the leaf as its own issuer: not signed by it. */
+    assert_int_equal(ocsp_check(der, len, leaf, leaf, now, &t), OCSP_RESP_UNVERIFIED);
+    free(der);
+    free(dpath);
+
+    /* RFC 6960 4.2.2.2: a responder the issuer made for OCSP signing may
+     * sign; one without id-kp-OCSPSigning may not. */
+    dpath = test_path("delegated.der");
+    assert_int_equal(ocsp_read_file(dpath, &der, &len), 0);
+    assert_int_equal(ocsp_check(der, len, leaf, ca, now, &t), OCSP_RESP_OK);
+    free(der);
+    free(dpath);
+    dpath = test_path("undelegated.der");
+    assert_int_equal(ocsp_read_file(dpath, &der, &len), 0);
+    assert_int_equal(ocsp_check(der, len, leaf, ca, now, &t), OCSP_RESP_UNVERIFIED);
+    free(der);
+    X509_free(leaf);
+    X509_free(ca);
+    free(ppath);
+    free(dpath);
+
+    /* Half of the validity left, bounded; retries double up to a bound, and
+     * never wait past the success schedule while a staple is in use. */
+    assert_int_equal(ocsp_next_fetch(1000, 1000 + 3600, 0), 1000 + 1800);
+    assert_int_equal(ocsp_next_fetch(1000, 1000 + 7 * 86400, 0), 1000 + OCSP_REFRESH_MAX_S);
+    assert_int_equal(ocsp_next_fetch(1000, 1000 + 4, 0), 1000 + OCSP_REFRESH_MIN_S);
+    assert_int_equal(ocsp_next_fetch(1000, 0, 0), 1000 + OCSP_REFRESH_MIN_S);
+    assert_int_equal(ocsp_next_fetch(1000, 0, 1), 1000 + OCSP_RETRY_MIN_S);
+    assert_int_equal(ocsp_next_fetch(1000, 0, 2), 1000 + 2 * OCSP_RETRY_MIN_S);
+    assert_int_equal(ocsp_next_fetch(1000, 0, 3), 1000 + 4 * OCSP_RETRY_MIN_S);
+    assert_int_equal(ocsp_next_fetch(1000, 0, 40), 1000 + OCSP_RETRY_MAX_S);
+    assert_int_equal(ocsp_next_fetch(1000, 1000 + 7 * 86400, 40), 1000 + OCSP_RETRY_MAX_S);
+    assert_int_equal(ocsp_next_fetch(1000, 1000 + 100, 40), 1000 + 50);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full),         cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_variants),     cmocka_unit_test(test_example),
-        cmocka_unit_test(test_missing_file), cmocka_unit_test(test_bad_configs),
-        cmocka_unit_test(test_client_certs), cmocka_unit_test(test_frontend_count),
-        cmocka_unit_test(test_err_set),      cmocka_unit_test(test_run_as_and_files),
-        cmocka_unit_test(test_token_file),   cmocka_unit_test(test_restart_needed),
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_variants),
+        cmocka_unit_test(test_example),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_client_certs),
+        cmocka_unit_test(test_frontend_count),
+        cmocka_unit_test(test_err_set),
+        cmocka_unit_test(test_run_as_and_files),
+        cmocka_unit_test(test_token_file),
+        cmocka_unit_test(test_restart_needed),
         cmocka_unit_test(test_trim_due),
+        cmocka_unit_test(test_ocsp_config),
+        cmocka_unit_test(test_ocsp_check_and_schedule),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -114,6 +114,43 @@ test_prometheus_samples(void **state)
     free(text);
 }
 
+/* OCSP: one expiry sample per certificate (label escaped), every fetch
+ * result and rejection reason, zero without a view. */
+static void
+test_prometheus_ocsp(void **state)
+{
+    struct fixture *f = *state;
+    char site[] = "/etc/tls/site.pem";
+    char odd[] = "/odd\"name\\.pem";
+    struct ocsp_view_cert certs[2] = {{site, 1800000000}, {odd, 0}};
+    struct ocsp_view v = {.n = 2, .certs = certs};
+    char *text;
+
+    v.fetches[OCSP_FETCHES_OK] = 4;
+    v.fetches[OCSP_FETCHES_TIMEOUT] = 2;
+    v.rejected[OCSP_RESP_MISMATCH] = 3;
+    f->s.ocsp = &v;
+    text = render(metrics_write_prometheus, &f->s);
+    assert_non_null(strstr(text, "# TYPE tessera_ocsp_staple_expiry_timestamp_seconds gauge\n"));
+    assert_non_null(strstr(text, "tessera_ocsp_staple_expiry_timestamp_seconds{cert=\"/etc/tls/"
+                                 "site.pem\"} 1800000000\n"));
+    assert_non_null(strstr(
+        text, "tessera_ocsp_staple_expiry_timestamp_seconds{cert=\"/odd\\\"name\\\\.pem\"} 0\n"));
+    assert_non_null(strstr(text, "tessera_ocsp_fetches_total{result=\"ok\"} 4\n"));
+    assert_non_null(strstr(text, "tessera_ocsp_fetches_total{result=\"timeout\"} 2\n"));
+    assert_non_null(strstr(text, "tessera_ocsp_fetches_total{result=\"invalid\"} 0\n"));
+    assert_non_null(strstr(text, "tessera_ocsp_responses_rejected_total{reason=\"mismatch\"} 3\n"));
+    assert_non_null(strstr(text, "tessera_ocsp_responses_rejected_total{reason=\"expired\"} 0\n"));
+    assert_null(strstr(text, "reason=\"ok\""));
+    free(text);
+
+    f->s.ocsp = NULL;
+    text = render(metrics_write_prometheus, &f->s);
+    assert_null(strstr(text, "tessera_ocsp_staple_expiry_timestamp_seconds{"));
+    assert_non_null(strstr(text, "tessera_ocsp_fetches_total{result=\"error\"} 0\n"));
+    free(text);
+}
+
 static void
 test_prometheus_families_once(void **state)
 {
@@ -199,6 +236,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_prometheus_samples, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prometheus_families_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prometheus_ocsp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prometheus_histogram, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_json, setup, teardown),
