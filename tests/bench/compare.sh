@@ -51,8 +51,8 @@
 #                               [--report-from RESULTS]   (tables from an earlier run)
 #   --memcached is short for --cells "9 10 11", --tickets for --cells "12 13", --memory for
 #   --cells "7 16 17", --reload for --cells 14, --proxy for --cells "18 19"; given together they
-#   add up (the servers list does not apply to cells 9-13).  R is 3 (5 for cells 12 and 13) unless --reps or --quick (R=1) says
-#   otherwise.
+#   add up (the servers list does not apply to cells 9-13).  R is 3 (5 for cells 12 and 13)
+#   unless --reps or --quick (R=1) says otherwise.
 # Environment: TESSERA_BIN (build/release/tessera), TESSERA_TOOLS
 # (build/release/tests/tools), TESSERA_BENCH (build/release/tests/bench/tessera-bench;
 # compiled from tests/bench/*.c into the work folder when missing),
