@@ -2,6 +2,11 @@
  * bench-backend.c - the plaintext backends of `tessera-bench backend http|echo|sink`: an HTTP
  * responder, an echo and a sink on a loopback port, so that a benchmark needs nothing but this
  * program and the servers under test.  Runs on the main thread alone, until a signal.
+ *
+ * With `--proxy required`, every connection must start with a PROXY protocol header (v1 or v2,
+ * parsed and skipped by tessera's own parser, src/proxy_proto.c) before its bytes are served;
+ * with `--proxy absent`, none may.  The counts are printed on exit (one "PROXY key=value ..."
+ * line), so that a benchmark can prove what the server in front sent.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,10 +22,29 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "proxy_proto.h"
 
 #define BCONN_MAGIC 0x42434f4eu
 
 enum backend_kind { BACKEND_HTTP = 0, BACKEND_ECHO, BACKEND_SINK };
+
+/* --proxy: not looked at (the default), required on every connection, or refused. */
+enum backend_proxy { PROXY_IGNORE = 0, PROXY_REQUIRED, PROXY_ABSENT };
+
+static enum backend_proxy proxy_mode;
+
+/* What the connections started with (--proxy required or absent); printed on exit. */
+static struct {
+    unsigned long conns;      /* accepted */
+    unsigned long headers;    /* a complete, valid header (required) */
+    unsigned long v1, v2;     /* ... by version */
+    unsigned long hdr_bytes;  /* ... their total length */
+    unsigned long missing;    /* required: the first bytes were not a PROXY header */
+    unsigned long bad;        /* required: a header refused (other than its signature), or cut */
+    unsigned long unexpected; /* absent: the first bytes were (the start of) a PROXY header */
+    unsigned long empty;      /* closed before its first byte (a server's probe, an abort) */
+    unsigned long closed;
+} pstats;
 
 /* One backend connection: pending output, and how far into "\r\n\r\n" the input has got. */
 struct bconn {
@@ -31,6 +55,9 @@ struct bconn {
     size_t len;
     int match;
     bool eof;
+    bool pending; /* --proxy: the first bytes are still to be checked */
+    size_t hlen;  /* the header's bytes so far (required) */
+    unsigned char hdr[PROXY_PROTO_IN_MAX];
     char buf[65536];
 };
 
@@ -41,6 +68,15 @@ static void
 bconn_close(int epfd, struct bconn *c)
 {
     (void)epfd;
+    if (c->pending) {
+        /* Closed before the header was complete: nothing at all, or a part of one. */
+        if (c->hlen == 0) {
+            pstats.empty++;
+        } else {
+            pstats.bad++;
+        }
+    }
+    pstats.closed++;
     close(c->fd);
     c->magic = 0;
     free(c);
@@ -73,6 +109,59 @@ bconn_flush(struct bconn *c)
     return 0;
 }
 
+/*
+ * The first bytes of a connection, under --proxy: dst[0..n) was just read.  Returns how many
+ * bytes of the connection's data (the header taken away) are now at dst[0..), 0 while a header
+ * is still incomplete, or -1 when the connection is to be closed (counted).
+ */
+static ssize_t
+bconn_proxy(struct bconn *c, char *dst, size_t n)
+{
+    struct proxy_proto_header h;
+    enum proxy_proto_error err = PROXY_PROTO_ERR_NONE;
+    ssize_t r;
+
+    if (proxy_mode == PROXY_ABSENT) {
+        /* A request refuses on its first byte; a prefix of either signature is a header. */
+        c->pending = false;
+        r = proxy_proto_parse((const unsigned char *)dst, n, &h, &err);
+        if (r < 0 && err == PROXY_PROTO_ERR_SIGNATURE) {
+            return (ssize_t)n;
+        }
+        pstats.unexpected++;
+        return -1;
+    }
+    size_t take = sizeof(c->hdr) - c->hlen < n ? sizeof(c->hdr) - c->hlen : n;
+    memcpy(c->hdr + c->hlen, dst, take);
+    c->hlen += take;
+    r = proxy_proto_parse(c->hdr, c->hlen, &h, &err);
+    if (r == 0 && c->hlen < sizeof(c->hdr)) {
+        return 0;
+    }
+    c->pending = false;
+    if (r <= 0) {
+        if (err == PROXY_PROTO_ERR_SIGNATURE) {
+            pstats.missing++;
+        } else {
+            pstats.bad++;
+        }
+        return -1;
+    }
+    pstats.headers++;
+    pstats.hdr_bytes += (unsigned long)r;
+    if (h.version == 1) {
+        pstats.v1++;
+    } else {
+        pstats.v2++;
+    }
+    /* What followed the header: hdr[r..hlen), then the bytes of dst not copied.  The header
+     * was incomplete before this read, so hlen - r < take and the move goes left. */
+    size_t left = c->hlen - (size_t)r;
+    memmove(dst + left, dst + take, n - take);
+    memcpy(dst, c->hdr + r, left);
+    return (ssize_t)(left + n - take);
+}
+
 static void
 bconn_run(int epfd, struct bconn *c, enum backend_kind kind)
 {
@@ -102,6 +191,16 @@ bconn_run(int epfd, struct bconn *c, enum backend_kind kind)
             c->eof = true;
             continue;
         }
+        if (c->pending) {
+            n = bconn_proxy(c, dst, (size_t)n);
+            if (n < 0) {
+                bconn_close(epfd, c);
+                return;
+            }
+            if (n == 0) {
+                continue;
+            }
+        }
         if (kind == BACKEND_ECHO) {
             c->len = (size_t)n;
         } else if (kind == BACKEND_HTTP) {
@@ -120,7 +219,8 @@ bconn_run(int epfd, struct bconn *c, enum backend_kind kind)
     }
 }
 
-/* `tessera-bench backend http|echo|sink [--listen ADDR:PORT]`: print "PORT n", serve forever. */
+/* `tessera-bench backend http|echo|sink [--listen ADDR:PORT] [--proxy required|absent]`: print
+ * "PORT n", serve until a signal; then, with --proxy, print the "PROXY ..." counts. */
 int
 bench_backend(int argc, char **argv)
 {
@@ -128,7 +228,8 @@ bench_backend(int argc, char **argv)
     const char *listen_on = "127.0.0.1:0";
 
     if (argc < 3) {
-        fprintf(stderr, "usage: tessera-bench backend http|echo|sink [--listen 127.0.0.1:0]\n");
+        fprintf(stderr, "usage: tessera-bench backend http|echo|sink [--listen 127.0.0.1:0] "
+                        "[--proxy required|absent]\n");
         return 64;
     }
     if (strcmp(argv[2], "http") == 0) {
@@ -141,8 +242,21 @@ bench_backend(int argc, char **argv)
         fprintf(stderr, "tessera-bench: unknown backend '%s'\n", argv[2]);
         return 64;
     }
-    if (argc >= 5 && strcmp(argv[3], "--listen") == 0) {
-        listen_on = argv[4];
+    for (int i = 3; i < argc; i += 2) {
+        if (i + 1 >= argc) {
+            fprintf(stderr, "tessera-bench: backend option %s needs a value\n", argv[i]);
+            return 64;
+        }
+        if (strcmp(argv[i], "--listen") == 0) {
+            listen_on = argv[i + 1];
+        } else if (strcmp(argv[i], "--proxy") == 0 && strcmp(argv[i + 1], "required") == 0) {
+            proxy_mode = PROXY_REQUIRED;
+        } else if (strcmp(argv[i], "--proxy") == 0 && strcmp(argv[i + 1], "absent") == 0) {
+            proxy_mode = PROXY_ABSENT;
+        } else {
+            fprintf(stderr, "tessera-bench: bad backend option %s %s\n", argv[i], argv[i + 1]);
+            return 64;
+        }
     }
     char host[64];
     const char *colon = strrchr(listen_on, ':');
@@ -184,6 +298,8 @@ bench_backend(int argc, char **argv)
                     c->magic = BCONN_MAGIC;
                     c->fd = fd;
                     c->events = EPOLLIN;
+                    c->pending = proxy_mode != PROXY_IGNORE;
+                    pstats.conns++;
                     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
                     BENCH_CHECK(epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0);
@@ -194,6 +310,14 @@ bench_backend(int argc, char **argv)
             BENCH_CHECK(c->magic == BCONN_MAGIC);
             bconn_run(epfd, c, kind);
         }
+    }
+    if (proxy_mode != PROXY_IGNORE) {
+        printf("PROXY mode=%s conns=%lu headers=%lu v1=%lu v2=%lu header_bytes=%lu missing=%lu "
+               "bad=%lu unexpected=%lu empty=%lu open=%lu\n",
+               proxy_mode == PROXY_REQUIRED ? "required" : "absent", pstats.conns, pstats.headers,
+               pstats.v1, pstats.v2, pstats.hdr_bytes, pstats.missing, pstats.bad,
+               pstats.unexpected, pstats.empty, pstats.conns - pstats.closed);
+        fflush(stdout);
     }
     return 0;
 }

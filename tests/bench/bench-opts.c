@@ -23,6 +23,7 @@ usage(FILE *f)
 {
     fprintf(f, "usage: tessera-bench full|resume|bulk|idle --port P [options]\n"
                "       tessera-bench backend http|echo|sink [--listen 127.0.0.1:0]\n"
+               "                             [--proxy required|absent]\n"
                "  --host ADDR          server address, loopback only (127.0.0.1)\n"
                "  --port P             server port (required)\n"
                "  --tls 1.2|1.3        protocol version (1.3)\n"

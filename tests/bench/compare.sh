@@ -33,15 +33,26 @@
 # Cell 14 (--reload) compares the three servers again, each under a closed-loop load of full
 # TLS 1.3 handshakes for RELOAD_SECS (60 s; 15 s with --quick), once without reloads and once
 # reloaded every second with a certificate swapped each time ("storm"); see compare-reload.sh.
+# Cells 18-19 (--proxy) compare the three servers sending the PROXY protocol v2 to the backend
+# ("v2": hitch write-proxy-v2 = on, HAProxy send-proxy-v2 with the TLVs tessera sends, tessera
+# proxy_protocol = "v2") against not sending it ("off"), each server on and off in turn:
+#   18     full TLS 1.3 handshakes (cell 1's client, with SNI) and one small exchange each;
+#   19     TLS 1.2 ticket resumptions (cell 4's client, with SNI) and one small exchange each.
+#   The backend is `tessera-bench backend http --proxy required|absent`, started afresh for each
+#   run: with v2 it parses and skips the header (tessera's own parser) and the run fails
+#   (status noheader) unless every connection that sent a byte carried a valid v2 header, at
+#   least one per measured exchange; with off a connection that starts with one fails it
+#   (status header).  The table gives CPU per exchange on and off, their ratio, and tessera
+#   against hitch and HAProxy with v2 on.
 #
 # Usage: tests/bench/compare.sh [--quick] [--reps R] [--servers "hitch haproxy tessera"]
 #                               [--cells "1 2 3 4 5 6 7 8"] [--memcached] [--tickets] [--memory]
-#                               [--reload] [--out FILE] [--keep]
+#                               [--reload] [--proxy] [--out FILE] [--keep]
 #                               [--report-from RESULTS]   (tables from an earlier run)
 #   --memcached is short for --cells "9 10 11", --tickets for --cells "12 13", --memory for
-#   --cells "7 16 17", --reload for --cells 14; given together they add up (the servers list does
-#   not apply to cells 9-13).  R is 3 (5 for cells 12 and 13) unless --reps or --quick (R=1) says
-#   otherwise.
+#   --cells "7 16 17", --reload for --cells 14, --proxy for --cells "18 19"; given together they
+#   add up (the servers list does not apply to cells 9-13).  R is 3 (5 for cells 12 and 13)
+#   unless --reps or --quick (R=1) says otherwise.
 # Environment: TESSERA_BIN (build/release/tessera), TESSERA_TOOLS
 # (build/release/tests/tools), TESSERA_BENCH (build/release/tests/bench/tessera-bench;
 # compiled from tests/bench/*.c into the work folder when missing),
@@ -88,6 +99,7 @@ while [ $# -gt 0 ]; do
     --tickets) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")12 13"; CELLS_GIVEN=1 ;;
     --memory) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")7 16 17"; CELLS_GIVEN=1 ;;
     --reload) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")14"; CELLS_GIVEN=1 ;;
+    --proxy) CELLS="$([ "$CELLS_GIVEN" = 1 ] && echo "$CELLS ")18 19"; CELLS_GIVEN=1 ;;
     --out) OUT=$2; shift ;;
     --keep) KEEP=1 ;;
     --report-from) REPORT_FROM=$2; shift ;;
@@ -233,11 +245,19 @@ if [ -x "$BENCH" ] && [ "$NEED_PRIME" = 1 ] && ! "$BENCH" --help 2>/dev/null | g
     log "$BENCH has no --prime-port (built from an older source)"
     BENCH=$WORK/missing
 fi
+# Cells 18-19 need the backend's --proxy, which a load generator built before it was added lacks.
+case " $CELLS " in *" 18 "*|*" 19 "*)
+    if [ -x "$BENCH" ] && ! "$BENCH" --help 2>&1 | grep -q -- '--proxy required'; then
+        log "$BENCH has no backend --proxy (built from an older source)"
+        BENCH=$WORK/missing
+    fi ;;
+esac
 if [ ! -x "$BENCH" ]; then
     log "no $BENCH; compiling tests/bench/*.c"
     BENCH=$WORK/tessera-bench
     gcc -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED \
-        -pthread -o "$BENCH" "$ROOT"/tests/bench/*.c -lssl -lcrypto || exit 1
+        -pthread -I"$ROOT/src" -o "$BENCH" "$ROOT"/tests/bench/*.c "$ROOT/src/proxy_proto.c" \
+        "$ROOT/src/check.c" -lssl -lcrypto || exit 1
 fi
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -283,6 +303,7 @@ fi
 
 # Each start_* writes its configuration, starts the server on core 0 and sets
 # SERVER_PID (the process to signal) and SERVER_PORT.  $1 = certificate stem, $2 = backend port.
+# With PROXY_V2 set (cells 18-19), the server sends a PROXY protocol v2 header to the backend.
 
 start_hitch() {
     local cert=$1 bport=$2 conf=$WORK/hitch.conf user
@@ -307,6 +328,7 @@ ciphersuites = "$SUITES13"
 ecdh-curve = "$TLS_GROUPS"
 prefer-server-ciphers = on
 ocsp-dir = "$WORK/ocsp"
+${PROXY_V2:+write-proxy-v2 = on}
 EOF
     taskset -c "$SERVER_CPU" hitch --config="$conf" >>"$WORK/hitch.log" 2>&1 &
     SERVER_PID=$!
@@ -332,7 +354,7 @@ frontend fe
     bind 127.0.0.1:$SERVER_PORT ssl crt $WORK/$cert.pem ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3 ciphers $CIPHERS12 ciphersuites $SUITES13 curves $TLS_GROUPS
     default_backend be
 backend be
-    server s1 127.0.0.1:$bport
+    server s1 127.0.0.1:$bport${PROXY_V2:+ send-proxy-v2 proxy-v2-options ssl,ssl-cipher,cert-sig,cert-key,authority}
 EOF
     taskset -c "$SERVER_CPU" haproxy "${mode[@]}" -f "$conf" >>"$WORK/haproxy.log" 2>&1 &
     SERVER_PID=$!
@@ -357,6 +379,7 @@ frontends = (
     listen  = "127.0.0.1:$SERVER_PORT";
     backend = "127.0.0.1:$bport";
     certs   = ( { cert = "$WORK/$cert.pem"; } );
+    ${PROXY_V2:+proxy_protocol = \"v2\";}
   }
 );
 sessions = { store = "local"; tickets = true; };
@@ -768,6 +791,8 @@ cell_name() {
     12) echo "cross-instance resumption, TLS 1.2 ticket (cluster keyring vs one instance vs HAProxy ticket-key file)" ;;
     13) echo "cross-instance resumption, TLS 1.3 ticket, psk_dhe_ke X25519 (cluster keyring vs one instance vs HAProxy ticket-key file)" ;;
     14) echo "full TLS 1.3 handshakes for $RELOAD_SECS s, no reloads vs one reload per second with a new certificate each time" ;;
+    18) echo "PROXY protocol v2 to the backend vs off: full TLS 1.3, ECDSA P-256, X25519, one small exchange" ;;
+    19) echo "PROXY protocol v2 to the backend vs off: resumed TLS 1.2 ticket, one small exchange" ;;
     esac
 }
 
@@ -793,6 +818,8 @@ cell_args() {
     12) echo "resume --resume ticket $TLS12 --count $N_TK_RESUME --warmup $MC_WARMUP --prime-count $TK_PRIME" ;;
     13) echo "resume --resume ticket $TLS13 --count $N_TK_RESUME --warmup $MC_WARMUP --prime-count $TK_PRIME" ;;
     14) echo "full $TLS13 --sigalgs ECDSA+SHA256 --duration $RELOAD_SECS --warmup 0 --max-errors 0" ;;
+    18) echo "full $TLS13 --sigalgs ECDSA+SHA256 --sni localhost --count $N_FULL --warmup $WARMUP" ;;
+    19) echo "resume --resume ticket $TLS12 --sni localhost --count $N_RESUME --warmup $WARMUP" ;;
     esac
 }
 
@@ -829,6 +856,72 @@ run_one() {
     echo "cell=$cell server=$name rep=$rep status=$status $line" >>"$RESULTS"
     log "cell $cell $name rep $rep: $status $line"
     stop_server
+}
+
+# kv LINE KEY: the value of KEY in a line of key=value pairs (empty when absent).
+kv() {
+    echo " $1 " | grep -o " $2=[^ ]*" | head -n 1 | cut -d= -f2
+}
+
+# run_proxy CELL SERVER off|v2 REP (cells 18-19): one measurement of SERVER with the PROXY v2
+# header to the backend off or on, recorded as server "SERVER-off" or "SERVER-v2".  The backend
+# (on the client's core) is started afresh for the run; its counts of what the connections
+# started with (be_* keys) decide, beside the usual checks, whether the run is ok:
+#   v2   every connection that sent a byte began with a valid v2 header, and there were at least
+#        as many headers as measured exchanges; else status noheader;
+#   off  no connection began with a header; else status header.
+run_proxy() {
+    local cell=$1 name=$2 pp=$3 rep=$4 out=$WORK/backend-proxy.out mode=absent v2="" bpid bport
+    local args line="" status=ok be hs
+    if [ "$pp" = v2 ]; then
+        mode=required
+        v2=1
+    fi
+    : >"$out"
+    taskset -c "$CLIENT_CPU" "$BENCH" backend http --listen 127.0.0.1:0 --proxy "$mode" >"$out" 2>&1 &
+    bpid=$!
+    PIDS+=("$bpid")
+    if ! bport=$(wait_port_line "$out"); then
+        log "the PROXY backend did not start:"
+        cat "$out" >&2
+        status=nobackend
+    elif ! PROXY_V2=$v2 start_server "$name" ec "$bport"; then
+        status=nostart
+    else
+        args="$(cell_args "$cell") --port $SERVER_PORT --server-pid $SERVER_PIDS --conn-timeout 10"
+        line=$(taskset -c "$CLIENT_CPU" "$BENCH" $args 2>>"$WORK/bench.err" | grep '^mode=')
+        status=$(run_status "$name" "$line" "cell $cell ($pp); command: $BENCH $args")
+    fi
+    [ "$status" = nobackend ] || stop_server
+    # The backend prints its counts when it stops, after the server has closed every connection.
+    stop_pid "$bpid"
+    forget_pid "$bpid"
+    be=$(grep '^PROXY ' "$out" | sed 's/^PROXY //; s/\([a-z_0-9]*\)=/be_\1=/g')
+    # A wrong header is the cause of whatever else failed (the backend closes such a connection,
+    # so the client counts errors and may abort): it is checked whenever the server ran.
+    if [ -n "$line" ]; then
+        hs=$(kv "$line" handshakes)
+        if [ -z "$be" ]; then
+            [ "$status" = ok ] && status=nocounts
+        elif [ "$pp" = v2 ]; then
+            if [ "$(kv "$be" be_missing)" != 0 ] || [ "$(kv "$be" be_bad)" != 0 ] ||
+                [ "$(kv "$be" be_v1)" != 0 ] || [ "$(kv "$be" be_headers)" -lt "${hs:-0}" ]; then
+                be="$be bench_result=$status"
+                status=noheader
+                log "cell $cell $name-$pp: the backend did not see a v2 header on every connection: $be"
+            fi
+        elif [ "$(kv "$be" be_unexpected)" != 0 ]; then
+            be="$be bench_result=$status"
+            status=header
+            log "cell $cell $name-$pp: the backend saw a PROXY header with proxy off: $be"
+        fi
+    fi
+    if [ "$status" = ok ]; then
+        be="$be $(awk -v b="$(kv "$be" be_header_bytes)" -v h="$(kv "$be" be_headers)" 'BEGIN {
+            printf "header_avg_b=%.1f", (h > 0) ? b / h : 0 }')"
+    fi
+    echo "cell=$cell server=$name-$pp rep=$rep status=$status $line $be" >>"$RESULTS"
+    log "cell $cell $name-$pp rep $rep: $status $line $be"
 }
 
 # server_rss_kb: the RSS of the server's processes now (kB).
@@ -935,6 +1028,18 @@ if [ -z "$REPORT_FROM" ]; then
                 done
             done
             ;;
+        18|19)
+            # Each server off and on in turn; which goes first alternates from rep to rep, so
+            # that a drift within a rep does not always favour the same one.
+            for rep in $(seq "$REPS"); do
+                for s in $AVAILABLE; do
+                    if [ $((rep % 2)) = 1 ]; then pps="off v2"; else pps="v2 off"; fi
+                    for pp in $pps; do
+                        run_proxy "$cell" "$s" "$pp" "$rep"
+                    done
+                done
+            done
+            ;;
         14)
             reload_setup || exit 1
             for rep in $(seq "$REPS"); do
@@ -989,6 +1094,12 @@ total() {
     vals "$1" "$2" "$3" | awk -v f="$fails" '{t += $1} END { printf "%d", t; if (f != "") printf " [%s]", f }'
 }
 
+# total_all CELL SERVER KEY: the sum over every rep, whatever its status.
+total_all() {
+    grep "^cell=$1 server=$2 rep=[0-9]* " "$RESULTS" | tr ' ' '\n' | sed -n "s/^$3=//p" |
+        awk '{t += $1} END { printf "%d", t }'
+}
+
 # ratio A B: A/B to two decimals, or "-".
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
@@ -1021,6 +1132,49 @@ resume_note() {
 
 has() { case " $AVAILABLE " in *" $1 "*) return 0 ;; esac; return 1; }
 
+# rep_ratios CELL A B KEY: A/B of KEY for each rep where both ran ok, in rep order ("r1 r2 ...").
+rep_ratios() {
+    local r a b out=""
+    for r in $(grep "^cell=$1 server=$2 rep=[0-9]* status=ok " "$RESULTS" | sed 's/.* rep=\([0-9]*\) .*/\1/'); do
+        a=$(grep "^cell=$1 server=$2 rep=$r status=ok " "$RESULTS" | tr ' ' '\n' | sed -n "s/^$4=//p")
+        b=$(grep "^cell=$1 server=$3 rep=$r status=ok " "$RESULTS" | tr ' ' '\n' | sed -n "s/^$4=//p")
+        [ -n "$a" ] && [ -n "$b" ] && out="$out $(ratio "$a" "$b")"
+    done
+    echo "${out# }"
+}
+
+# report_proxy CELL: cells 18-19, each server with the PROXY v2 header off and on.
+report_proxy() {
+    local cell=$1 s pp resumed hdr
+    echo "| server | PROXY v2 | server CPU us/exchange | handshakes/s | p50 ms | p99 ms | resumed ratio | header bytes | headers / conns (all reps) | client CPU % | errors (all reps) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    for s in $AVAILABLE; do
+        for pp in off v2; do
+            resumed="-"
+            [ "$cell" = 19 ] && resumed="$(mmr "$cell" "$s-$pp" resumed_ratio 3)$(resume_note "$cell" "$s-$pp")"
+            hdr="-"
+            [ "$pp" = v2 ] && hdr=$(mmr "$cell" "$s-$pp" header_avg_b 0)
+            echo "| $s | $pp | $(mmr "$cell" "$s-$pp" server_us_per_hs 1) | $(mmr "$cell" "$s-$pp" hs_per_s 0) | $(mmr "$cell" "$s-$pp" p50_ms 2) | $(mmr "$cell" "$s-$pp" p99_ms 2) | $resumed | $hdr | $(total "$cell" "$s-$pp" be_headers) / $(total "$cell" "$s-$pp" be_conns) | $(mmr "$cell" "$s-$pp" client_cpu_pct 0) | $(total "$cell" "$s-$pp" errors) |"
+        done
+    done
+    echo
+    echo "| server | CPU us/exchange, off | CPU us/exchange, v2 | v2 - off (us) | v2/off (medians) | v2/off per rep |"
+    echo "|---|---|---|---|---|---|"
+    for s in $AVAILABLE; do
+        local off on
+        off=$(med "$cell" "$s-off" server_us_per_hs)
+        on=$(med "$cell" "$s-v2" server_us_per_hs)
+        echo "| $s | $(mmr "$cell" "$s-off" server_us_per_hs 1) | $(mmr "$cell" "$s-v2" server_us_per_hs 1) | $(awk -v a="$on" -v b="$off" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%+.1f", a - b }') | $(ratio "$on" "$off") | $(rep_ratios "$cell" "$s-v2" "$s-off" server_us_per_hs) |"
+    done
+    echo
+    for s in hitch haproxy; do
+        has tessera && has "$s" || continue
+        echo "- tessera/$s, CPU per exchange: v2 $(ratio "$(med "$cell" tessera-v2 server_us_per_hs)" "$(med "$cell" "$s-v2" server_us_per_hs)")x (per rep: $(rep_ratios "$cell" tessera-v2 "$s-v2" server_us_per_hs)), off $(ratio "$(med "$cell" tessera-off server_us_per_hs)" "$(med "$cell" "$s-off" server_us_per_hs)")x; handshakes/s with v2 $(ratio "$(med "$cell" tessera-v2 hs_per_s)" "$(med "$cell" "$s-v2" hs_per_s)")x"
+    done
+    echo "- header bytes: the v2 header's mean length as the backend parsed it (addresses and TLVs); headers / conns: connections that carried a valid header / connections the backend accepted (the rest sent nothing: a readiness probe, or hitch's backend connection for one)"
+    echo "- connections without a valid v2 header with v2 on (missing / bad) and with a header with it off (unexpected), all reps, failed ones included: $(for s in $AVAILABLE; do printf '%s %s / %s / %s; ' "$s" "$(total_all "$cell" "$s-v2" be_missing)" "$(total_all "$cell" "$s-v2" be_bad)" "$(total_all "$cell" "$s-off" be_unexpected)"; done | sed 's/; $//')"
+}
+
 report() {
     echo "# tessera vs hitch vs HAProxy"
     echo
@@ -1031,6 +1185,9 @@ report() {
     echo "- backends: $HTTP_DESC (cells 1-5, 7-13), $ECHO_DESC (cell 6)"
     case " $CELLS " in *" 9 "*|*" 10 "*|*" 11 "*)
         echo "- cells 9-11: $(memcached -V 2>/dev/null) on core $CLIENT_CPU (-t 1); instance B measured on core $SERVER_CPU, one worker; A, memcached, client and backend on core $CLIENT_CPU; counts: $N_MC_RESUME resumptions (9, 10), $N_MC_FULL full handshakes (11)" ;;
+    esac
+    case " $CELLS " in *" 18 "*|*" 19 "*)
+        echo "- cells 18-19: each server as in cells 1-8, with the PROXY protocol v2 to the backend on (hitch \`write-proxy-v2 = on\`; HAProxy \`send-proxy-v2 proxy-v2-options ssl,ssl-cipher,cert-sig,cert-key,authority\`, the TLVs tessera sends; tessera \`proxy_protocol = \"v2\"\`) or off; backend \`tessera-bench backend http --proxy required|absent\`, one per run, which checks every connection; the client sends SNI (localhost) and no ALPN" ;;
     esac
     case " $CELLS " in *" 14 "*)
         echo "- cell 14: each server as in cells 1-8 (HAProxy in master-worker mode), $RELOAD_SECS s of closed-loop load per run, server CPU of the whole process tree" ;;
@@ -1120,6 +1277,9 @@ report() {
             ;;
         14)
             report_reload "$cell"
+            ;;
+        18|19)
+            report_proxy "$cell"
             ;;
         11)
             echo "| memcached | full hs/s | full p50 ms | full p99 ms | B CPU % | B CPU us per full hs | lookup-load hs/s | lookup p99 ms | GETs hit/miss/timeout/dropped/error (median) | errors (all reps) |"
