@@ -30,15 +30,12 @@
 #include "seal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -50,6 +47,7 @@
 #include <openssl/rand.h>
 
 #include "check.h"
+#include "secretfile.h"
 
 #define SEAL_KEY_LEN   32 /* AES-256 */
 #define SEAL_NONCE_LEN 12 /* GCM's natural IV size */
@@ -481,90 +479,22 @@ seal_parse_secret(const char *text, size_t len, unsigned char out[SEAL_SECRET_LE
     return 0;
 }
 
-/* printf into why[whylen] if there is room; returns `rc` for a tail call. */
-__attribute__((format(printf, 4, 5))) static int
-seal_why(int rc, char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why != NULL && whylen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 int
 seal_read_secret_file(const char *path, unsigned char out[SEAL_SECRET_LEN], char *why,
                       size_t whylen)
 {
     char buf[SEAL_FILE_MAX + 1];
-    char ebuf[128];
-    struct stat st;
     size_t len = 0;
-    int fd;
     int rc;
 
-    CHECK(path != NULL && out != NULL);
-    if (why != NULL && whylen > 0) {
-        why[0] = '\0';
-    }
-    /* O_NONBLOCK: a FIFO put in the secret's place must not hang start-up. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        rc = -errno;
-        return seal_why(rc, why, whylen, "cannot open: %s", strerror_r(-rc, ebuf, sizeof(ebuf)));
-    }
-    if (fstat(fd, &st) != 0) {
-        rc = -errno;
-        seal_why(rc, why, whylen, "cannot stat: %s", strerror_r(-rc, ebuf, sizeof(ebuf)));
-        goto out;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        rc = seal_why(-EISDIR, why, whylen, "is a directory");
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = seal_why(-EINVAL, why, whylen, "is not a regular file");
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        rc = seal_why(-EPERM, why, whylen, "is readable by group or others (chmod 600)");
-        goto out;
-    }
-    if (st.st_size > SEAL_FILE_MAX) {
-        rc = seal_why(-EFBIG, why, whylen, "is larger than %d bytes", SEAL_FILE_MAX);
-        goto out;
-    }
-    /* Read to EOF (or one byte past the limit): the file may change under us. */
-    while (len < sizeof(buf)) {
-        ssize_t r = read(fd, buf + len, sizeof(buf) - len);
-
-        if (r < 0 && errno == EINTR) {
-            continue;
+    CHECK(out != NULL);
+    rc = secretfile_read(path, buf, sizeof(buf), &len, why, whylen);
+    if (rc == 0) {
+        rc = seal_parse_secret(buf, len, out);
+        if (rc != 0) {
+            secretfile_why(rc, why, whylen, "must hold 64 hex digits and an optional newline");
         }
-        if (r < 0) {
-            rc = -errno;
-            seal_why(rc, why, whylen, "cannot read: %s", strerror_r(-rc, ebuf, sizeof(ebuf)));
-            goto out;
-        }
-        if (r == 0) {
-            break;
-        }
-        len += (size_t)r;
     }
-    if (len > SEAL_FILE_MAX) {
-        rc = seal_why(-EFBIG, why, whylen, "is larger than %d bytes", SEAL_FILE_MAX);
-        goto out;
-    }
-    rc = seal_parse_secret(buf, len, out);
-    if (rc != 0) {
-        seal_why(rc, why, whylen, "must hold 64 hex digits and an optional newline");
-    }
-
-out:
     OPENSSL_cleanse(buf, sizeof(buf));
-    close(fd);
     return rc;
 }
