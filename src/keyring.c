@@ -185,6 +185,19 @@ keyring_fill_local(struct keyring *r, time_t now, keyring_rand_fn rand)
     return made;
 }
 
+/* Take slot i out: its bytes wiped, the later slots moved down, and the
+ * slot left over at the end wiped too (it held a copy of the last key). */
+static void
+keyring_remove_at(struct keyring *r, size_t i)
+{
+    keyring_slot_wipe(&r->keys[i]);
+    for (; i + 1 < r->n; i++) {
+        r->keys[i] = r->keys[i + 1];
+    }
+    r->n--;
+    keyring_slot_wipe(&r->keys[r->n]);
+}
+
 int
 keyring_remove(struct keyring *r, uint64_t epoch, enum keyring_source source)
 {
@@ -195,11 +208,7 @@ keyring_remove(struct keyring *r, uint64_t epoch, enum keyring_source source)
     if (i == r->n) {
         return 0;
     }
-    for (; i + 1 < r->n; i++) {
-        r->keys[i] = r->keys[i + 1];
-    }
-    r->n--;
-    keyring_slot_wipe(&r->keys[r->n]);
+    keyring_remove_at(r, i);
     return 1;
 }
 
@@ -218,12 +227,7 @@ keyring_remove_name(struct keyring *r, const unsigned char name[KEYRING_NAME_LEN
     if (i == r->n) {
         return 0;
     }
-    keyring_slot_wipe(&r->keys[i]);
-    for (; i + 1 < r->n; i++) {
-        r->keys[i] = r->keys[i + 1];
-    }
-    r->n--;
-    keyring_slot_wipe(&r->keys[r->n]);
+    keyring_remove_at(r, i);
     return 1;
 }
 

@@ -11,29 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 make_certs
-cat >echo.vcl <<'VCL'
-vcl 4.1;
-import proxy;
-backend default none;
-sub vcl_recv { return (synth(200)); }
-sub vcl_synth {
-    set resp.http.x-client-ip = client.ip;
-    set resp.http.x-proto = req.proto;
-    set resp.http.x-alpn = proxy.alpn();
-    set resp.http.x-authority = proxy.authority();
-    set resp.http.x-is-ssl = proxy.is_ssl();
-    set resp.http.x-ssl-version = proxy.ssl_version();
-    set resp.http.x-ssl-cipher = proxy.ssl_cipher();
-    set resp.http.x-cert-sess = proxy.client_has_cert_sess();
-    set resp.http.x-cert-conn = proxy.client_has_cert_conn();
-    set resp.http.x-verify = proxy.ssl_verify_result();
-    set resp.http.x-cn = proxy.client_cert_cn();
-    set resp.http.x-cert-sign = proxy.cert_sign();
-    set resp.http.x-cert-key = proxy.cert_key();
-    return (deliver);
-}
-VCL
-start_varnish "$TEST_DIR/echo.vcl"
+start_varnish
 
 P2=$(free_port)
 P1=$(free_port)
@@ -58,7 +36,7 @@ get() {
 
 # hdr NAME: the value of response header NAME (case-insensitive).
 hdr() {
-    sed -n "s/^$1: *//Ip" "$HDRS" | tr -d '\r' | head -n 1
+    resp_header "$HDRS" "$1"
 }
 
 for tls in 1.2 1.3; do

@@ -11,18 +11,7 @@
 
 command -v haproxy >/dev/null || fail "haproxy is not installed (scripts/deps)"
 make_certs
-cat >echo.vcl <<'VCL'
-vcl 4.1;
-import proxy;
-backend default none;
-sub vcl_recv { return (synth(200)); }
-sub vcl_synth {
-    set resp.http.x-client-ip = client.ip;
-    set resp.http.x-authority = proxy.authority();
-    return (deliver);
-}
-VCL
-start_varnish "$TEST_DIR/echo.vcl"
+start_varnish
 
 PT=$(free_port)
 cfg_admin
@@ -66,7 +55,7 @@ get() {
         2>"$TEST_DIR/curl-$SEQ.err"
 }
 hdr() {
-    sed -n "s/^$1: *//Ip" "$HDRS" | tr -d '\r' | head -n 1
+    resp_header "$HDRS" "$1"
 }
 errors() {
     m "$ADMIN_PORT" tessera_proxy_header_errors_total reason="$1"

@@ -18,21 +18,7 @@
 make_certs
 make_client_certs
 CC=$CERTS/clients
-cat >echo.vcl <<'VCL'
-vcl 4.1;
-import proxy;
-backend default none;
-sub vcl_recv { return (synth(200)); }
-sub vcl_synth {
-    set resp.http.x-is-ssl = proxy.is_ssl();
-    set resp.http.x-cert-sess = proxy.client_has_cert_sess();
-    set resp.http.x-cert-conn = proxy.client_has_cert_conn();
-    set resp.http.x-verify = proxy.ssl_verify_result();
-    set resp.http.x-cn = proxy.client_cert_cn();
-    return (deliver);
-}
-VCL
-start_varnish "$TEST_DIR/echo.vcl"
+start_varnish
 start_memcached
 MC=127.0.0.1:$MC_PORT
 
@@ -59,10 +45,6 @@ for a in "$A_ADMIN" "$B_ADMIN"; do
         fail "memcached is not up on admin port $a"
 done
 
-# hdr FILE NAME: the value of response header NAME in FILE.
-hdr() {
-    sed -n "s/^$2: *//Ip" "$1" | tr -d '\r' | head -n 1
-}
 
 # curl_get PORT CURLARGS...: GET / through tessera; headers in $HDRS.
 curl_get() {
@@ -79,15 +61,15 @@ curl_get() {
 for tls in 1.2 1.3; do
     what="TLS $tls, good certificate"
     curl_get "$A_PORT" --tlsv$tls --tls-max $tls --cert "$CC/good.pem" --key "$CC/good.key"
-    assert_eq "$(hdr "$HDRS" x-is-ssl)" true "$what: SSL"
-    assert_eq "$(hdr "$HDRS" x-cert-conn)" true "$what: certificate on the connection"
-    assert_eq "$(hdr "$HDRS" x-cert-sess)" true "$what: certificate in the session"
-    assert_eq "$(hdr "$HDRS" x-verify)" 0 "$what: verify result"
-    assert_eq "$(hdr "$HDRS" x-cn)" good-client "$what: CN"
+    assert_eq "$(resp_header "$HDRS" x-is-ssl)" true "$what: SSL"
+    assert_eq "$(resp_header "$HDRS" x-cert-conn)" true "$what: certificate on the connection"
+    assert_eq "$(resp_header "$HDRS" x-cert-sess)" true "$what: certificate in the session"
+    assert_eq "$(resp_header "$HDRS" x-verify)" 0 "$what: verify result"
+    assert_eq "$(resp_header "$HDRS" x-cn)" good-client "$what: CN"
     what="TLS $tls, no certificate"
     curl_get "$A_PORT" --tlsv$tls --tls-max $tls
-    assert_eq "$(hdr "$HDRS" x-cert-conn)" false "$what: certificate on the connection"
-    assert_eq "$(hdr "$HDRS" x-cert-sess)" false "$what: certificate in the session"
+    assert_eq "$(resp_header "$HDRS" x-cert-conn)" false "$what: certificate on the connection"
+    assert_eq "$(resp_header "$HDRS" x-cert-sess)" false "$what: certificate in the session"
     log "TLS $tls: the verdict of a full handshake reaches Varnish"
 done
 
@@ -112,15 +94,15 @@ for v in -tls1_2 -tls1_3; do
     http_sclient "$A_PORT" "$v" -cert "$CC/good.pem" -key "$CC/good.key" \
         -sess_out "$TEST_DIR/sess.pem"
     assert_eq "$HS" New "$v: first handshake on A"
-    assert_eq "$(hdr "$SCLIENT_OUT" x-cert-conn)" true "$v on A: certificate on the connection"
+    assert_eq "$(resp_header "$SCLIENT_OUT" x-cert-conn)" true "$v on A: certificate on the connection"
     wait_for metric_at_least "$A_ADMIN" $((s + 1)) tessera_session_cache_ops_total op=set \
         result=stored || fail "$v: A stored no session"
     http_sclient "$B_PORT" "$v" -sess_in "$TEST_DIR/sess.pem"
     assert_eq "$HS" Reused "$v: A's session on B"
-    assert_eq "$(hdr "$SCLIENT_OUT" x-cert-conn)" false "$v on B: certificate on the connection"
-    assert_eq "$(hdr "$SCLIENT_OUT" x-cert-sess)" true "$v on B: certificate in the session"
-    assert_eq "$(hdr "$SCLIENT_OUT" x-verify)" 0 "$v on B: verify result"
-    assert_eq "$(hdr "$SCLIENT_OUT" x-cn)" good-client "$v on B: CN"
+    assert_eq "$(resp_header "$SCLIENT_OUT" x-cert-conn)" false "$v on B: certificate on the connection"
+    assert_eq "$(resp_header "$SCLIENT_OUT" x-cert-sess)" true "$v on B: certificate in the session"
+    assert_eq "$(resp_header "$SCLIENT_OUT" x-verify)" 0 "$v on B: verify result"
+    assert_eq "$(resp_header "$SCLIENT_OUT" x-cn)" good-client "$v on B: CN"
     log "$v: B resumed A's session; Varnish sees the certificate of the session"
 done
 assert_eq "$(m "$B_ADMIN" tessera_client_certs_total result=ok)" 2 "B's ok count"

@@ -578,12 +578,40 @@ check_echo() {
 
 VARNISH_PORT=
 
-# start_varnish VCLFILE: varnishd in the foreground (of a background job),
+# start_varnish [VCLFILE]: varnishd in the foreground (of a background job),
 # listening for PROXY connections on a free loopback port (VARNISH_PORT),
 # with HTTP/2 on, no privilege jail and a small footprint; waits until the
-# port accepts.  Log in varnish-N.log.
+# port accepts.  Log in varnish-N.log.  Without VCLFILE, Varnish answers
+# every request itself and echoes what it learnt in response headers:
+# x-client-ip, x-proto (the HTTP version it spoke) and every vmod_proxy
+# value (x-alpn, x-authority, x-is-ssl, x-ssl-version, x-ssl-cipher,
+# x-cert-sess, x-cert-conn, x-verify, x-cn, x-cert-sign, x-cert-key).
 start_varnish() {
-    local vcl=$1 n pid
+    local vcl=${1:-$TEST_DIR/varnish-echo.vcl} n pid
+    if [ $# -eq 0 ]; then
+        cat >"$vcl" <<'VCL'
+vcl 4.1;
+import proxy;
+backend default none;
+sub vcl_recv { return (synth(200)); }
+sub vcl_synth {
+    set resp.http.x-client-ip = client.ip;
+    set resp.http.x-proto = req.proto;
+    set resp.http.x-alpn = proxy.alpn();
+    set resp.http.x-authority = proxy.authority();
+    set resp.http.x-is-ssl = proxy.is_ssl();
+    set resp.http.x-ssl-version = proxy.ssl_version();
+    set resp.http.x-ssl-cipher = proxy.ssl_cipher();
+    set resp.http.x-cert-sess = proxy.client_has_cert_sess();
+    set resp.http.x-cert-conn = proxy.client_has_cert_conn();
+    set resp.http.x-verify = proxy.ssl_verify_result();
+    set resp.http.x-cn = proxy.client_cert_cn();
+    set resp.http.x-cert-sign = proxy.cert_sign();
+    set resp.http.x-cert-key = proxy.cert_key();
+    return (deliver);
+}
+VCL
+    fi
     command -v varnishd >/dev/null || fail "varnishd is not installed (scripts/deps)"
     SEQ=$((SEQ + 1))
     n=$SEQ
@@ -598,6 +626,13 @@ start_varnish() {
     WAIT_FOR_LIMIT=$((WAIT_LIMIT * 2)) wait_for port_open "$VARNISH_PORT" ||
         fail "varnishd did not listen on $VARNISH_PORT: $(tail -n 20 "varnish-$n.log")"
     log "varnishd (pid $pid) on port $VARNISH_PORT"
+}
+
+# resp_header FILE NAME: the value of header NAME (case-insensitive) in the
+# response headers FILE (curl -D), or in s_client's output of an HTTP
+# exchange; empty when there is none.
+resp_header() {
+    sed -n "s/^$2: *//Ip" "$1" | tr -d '\r' | head -n 1
 }
 
 # ---- memcached (the shared session cache) ----
