@@ -59,11 +59,14 @@ static const char *const config_root_keys[] = {
     "sessions", "tickets",         "memcached", "admin", "timeouts", "ocsp", NULL,
 };
 static const char *const config_log_keys[] = {"level", "syslog", NULL};
-static const char *const config_tls_keys[] = {"min_version", "ciphers", "ciphersuites", "groups",
-                                              NULL};
+static const char *const config_tls_keys[] = {
+    "min_version", "ciphers",        "ciphersuites",      "groups",
+    "early_data",  "max_early_data", "early_data_window", NULL,
+};
 static const char *const config_frontend_keys[] = {
     "name",         "listen",     "backend",       "certs",     "alpn",       "proxy_protocol",
-    "accept_proxy", "proxy_from", "client_verify", "client_ca", "client_crl", NULL,
+    "accept_proxy", "proxy_from", "client_verify", "client_ca", "client_crl", "backend_idempotent",
+    NULL,
 };
 static const char *const config_cert_keys[] = {"cert", "key", "ocsp", NULL};
 static const char *const config_ocsp_keys[] = {"cache", "timeout", NULL};
@@ -388,7 +391,13 @@ load_tls(struct config_loader *ld)
         config_section_get_string(&sec, "ciphers", CONFIG_DEFAULT_CIPHERS, &cfg->tls.ciphers) < 0 ||
         config_section_get_string(&sec, "ciphersuites", CONFIG_DEFAULT_CIPHERSUITES,
                                   &cfg->tls.ciphersuites) < 0 ||
-        config_section_get_string(&sec, "groups", CONFIG_DEFAULT_GROUPS, &cfg->tls.groups) < 0) {
+        config_section_get_string(&sec, "groups", CONFIG_DEFAULT_GROUPS, &cfg->tls.groups) < 0 ||
+        config_section_get_bool(&sec, "early_data", false, &cfg->tls.early_data) < 0 ||
+        config_section_get_uint(&sec, "max_early_data", 1, CONFIG_MAX_EARLY_DATA,
+                                CONFIG_MAX_EARLY_DATA, &cfg->tls.max_early_data) < 0 ||
+        config_section_get_uint(&sec, "early_data_window", 1, CONFIG_MAX_EARLY_DATA_WINDOW,
+                                CONFIG_DEFAULT_EARLY_DATA_WINDOW,
+                                &cfg->tls.early_data_window) < 0) {
         return -1;
     }
     return load_tls_check(&sec);
@@ -948,6 +957,7 @@ load_proxy(const struct config_section *sec, struct config_frontend *fe)
     if (config_section_get_choice(sec, "proxy_protocol", config_proxy_versions, CONFIG_PROXY_OFF,
                                   &fe->proxy_protocol) < 0 ||
         config_section_get_bool(sec, "accept_proxy", false, &fe->accept_proxy) < 0 ||
+        config_section_get_bool(sec, "backend_idempotent", false, &fe->backend_idempotent) < 0 ||
         config_section_get_cidrs(sec, "proxy_from", &fe->proxy_from, &fe->nproxy_from, &from_s) <
             0) {
         return -1;
@@ -1074,6 +1084,14 @@ load_sessions(struct config_loader *ld, struct config_section *sec)
         return -1;
     }
     cfg->sessions.store = (enum config_store)store;
+    /* The single-use record of early data must be seen by every instance;
+     * an in-process one would let each instance accept the same early data
+     * once (design.md "Early data": fail closed). */
+    if (cfg->tls.early_data && cfg->sessions.store != CONFIG_STORE_MEMCACHED) {
+        return config_section_fail(ld, config_setting_lookup(ld->root, "tls.early_data"),
+                                   "'tls.early_data' needs 'sessions.store' = \"memcached\" "
+                                   "(early data is accepted once cluster-wide, recorded there)");
+    }
     return 0;
 }
 

@@ -53,6 +53,10 @@ struct config_frontend {
     /* accept_proxy: a PROXY v1/v2 header must come first, and only from
      * proxy_from (never empty then). */
     bool accept_proxy;
+    /* The operator says the backend tolerates early data without being
+     * told (no PROXY v2 TLV): early data is offered on this frontend only
+     * with proxy_protocol = "v2" or with this set. */
+    bool backend_idempotent;
     struct cidr *proxy_from;
     size_t nproxy_from;
     int line;
@@ -112,6 +116,11 @@ struct config {
         char *ciphers;
         char *ciphersuites;
         char *groups;
+        /* TLS 1.3 0-RTT (earlydata.h): accepted at most once cluster-wide,
+         * only from tickets younger than early_data_window seconds. */
+        bool early_data;
+        unsigned max_early_data;    /* bytes, also the most a rejected client may send */
+        unsigned early_data_window; /* seconds: the freshness window and the record's TTL */
     } tls;
 
     struct config_frontend *frontends;
@@ -174,6 +183,11 @@ struct config {
 #define CONFIG_DEFAULT_CIPHERSUITES                                                                \
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define CONFIG_DEFAULT_GROUPS "X25519:P-256:P-384"
+/* tls.max_early_data: at most one relay buffer (16 KiB); the default. */
+#define CONFIG_MAX_EARLY_DATA 16384
+/* tls.early_data_window: seconds, default and bound. */
+#define CONFIG_DEFAULT_EARLY_DATA_WINDOW 10
+#define CONFIG_MAX_EARLY_DATA_WINDOW     60
 
 /*
  * Read and validate `path`.  On success returns 0 and *out owns a new

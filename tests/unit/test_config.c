@@ -429,6 +429,31 @@ test_full(void **state)
     config_free(cfg);
 }
 
+/* Early data on: the three tls keys and the frontend's backend_idempotent. */
+static void
+test_early_data(void **state)
+{
+    static const char text[] =
+        "frontends = ( { listen = \"127.0.0.1:1\"; backend = \"127.0.0.1:2\";\n"
+        "                certs = ( { cert = \"site.pem\"; key = \"site.key\"; } );\n"
+        "                backend_idempotent = true; } );\n"
+        "tls = { early_data = true; max_early_data = 1024; early_data_window = 3; };\n"
+        "sessions = { store = \"memcached\"; };\n"
+        "memcached = { servers = [ \"127.0.0.1:11211\" ]; secret_file = \"cluster.key\"; };\n";
+    struct config *cfg = NULL;
+    struct err err = {{0}};
+
+    (void)state;
+    if (test_load("early.conf", text, &cfg, &err) != 0) {
+        fail_msg("%s", err.msg);
+    }
+    assert_true(cfg->tls.early_data);
+    assert_int_equal(cfg->tls.max_early_data, 1024);
+    assert_int_equal(cfg->tls.early_data_window, 3);
+    assert_true(cfg->frontends[0].backend_idempotent);
+    config_free(cfg);
+}
+
 static void
 test_defaults(void **state)
 {
@@ -454,6 +479,10 @@ test_defaults(void **state)
     assert_string_equal(cfg->tls.ciphers, CONFIG_DEFAULT_CIPHERS);
     assert_string_equal(cfg->tls.ciphersuites, CONFIG_DEFAULT_CIPHERSUITES);
     assert_string_equal(cfg->tls.groups, CONFIG_DEFAULT_GROUPS);
+    assert_false(cfg->tls.early_data);
+    assert_int_equal(cfg->tls.max_early_data, 16384);
+    assert_int_equal(cfg->tls.early_data_window, 10);
+    assert_false(cfg->frontends[0].backend_idempotent);
 
     assert_int_equal(cfg->nfrontends, 1);
     assert_string_equal(cfg->frontends[0].name, "default");
@@ -726,6 +755,25 @@ static const struct bad_case bad_cases[] = {
      "@F@:3: 'tls.ciphersuites' is empty but 'tls.min_version' is \"TLSv1.3\""},
     {FE "tls = { groups = \"X25519:P-999\"; };\n",
      "@F@:2: 'tls.groups' = \"X25519:P-999\" names a group OpenSSL does not know"},
+    /* Early data (TLS 1.3 0-RTT). */
+    {FE "tls = { early_data = 1; };\n",
+     "@F@:2: 'tls.early_data' must be a boolean (true or false)"},
+    {FE "tls = { max_early_data = 0; };\n",
+     "@F@:2: 'tls.max_early_data' must be between 1 and 16384 (got 0)"},
+    {FE "tls = { max_early_data = 16385; };\n",
+     "@F@:2: 'tls.max_early_data' must be between 1 and 16384 (got 16385)"},
+    {FE "tls = { early_data_window = 0; };\n",
+     "@F@:2: 'tls.early_data_window' must be between 1 and 60 (got 0)"},
+    {FE "tls = { early_data_window = 61; };\n",
+     "@F@:2: 'tls.early_data_window' must be between 1 and 60 (got 61)"},
+    {FE_WITH(CERTS " backend_idempotent = \"yes\";"),
+     "@F@:1: 'frontends[0].backend_idempotent' must be a boolean (true or false)"},
+    {FE "tls = {\n  early_data = true;\n};\n",
+     "@F@:3: 'tls.early_data' needs 'sessions.store' = \"memcached\" (early data is accepted "
+     "once cluster-wide, recorded there)"},
+    {FE "tls = {\n  early_data = true;\n};\nsessions = { store = \"local\"; };\n",
+     "@F@:3: 'tls.early_data' needs 'sessions.store' = \"memcached\" (early data is accepted "
+     "once cluster-wide, recorded there)"},
     {FE "sessions = { store = \"redis\"; };\n",
      "@F@:2: 'sessions.store' must be \"local\" or \"memcached\" (got \"redis\")"},
 
@@ -1629,6 +1677,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_early_data),
         cmocka_unit_test(test_variants),
         cmocka_unit_test(test_example),
         cmocka_unit_test(test_missing_file),
