@@ -299,6 +299,10 @@ proxy_proto_encode_v2(const struct proxy_proto_addrs *a, const struct proxy_prot
         }
         pp_put_text_tlv(&o, PROXY_PROTO_TLV_AUTHORITY, tls->authority);
         pp_put_ssl_tlv(&o, tls);
+        if (tls->early_data) {
+            static const unsigned char yes = 0x01;
+            pp_put_tlv(&o, PROXY_PROTO_TLV_EARLY_DATA, &yes, 1);
+        }
     }
     if (o.full) {
         return -1;

@@ -34,6 +34,11 @@
 #define PROXY_PROTO_SUBTLV_SSL_CIPHER  0x23
 #define PROXY_PROTO_SUBTLV_SSL_SIG_ALG 0x24
 #define PROXY_PROTO_SUBTLV_SSL_KEY_ALG 0x25
+/* tessera's own TLV, in the range the protocol leaves to applications
+ * (PP2_TYPE_MIN_CUSTOM 0xE0 .. 0xEF): one byte, 0x01 = this connection's
+ * first bytes arrived as TLS 1.3 early data (0-RTT), accepted once
+ * cluster-wide but sent before the handshake completed.  Absent otherwise. */
+#define PROXY_PROTO_TLV_EARLY_DATA 0xE0
 /* PP2_TYPE_SSL client flags. */
 #define PROXY_PROTO_CLIENT_SSL       0x01
 #define PROXY_PROTO_CLIENT_CERT_CONN 0x02
@@ -60,6 +65,7 @@ struct proxy_proto_tls {
     const char *cipher;    /* "TLS_AES_128_GCM_SHA256" */
     const char *sig_alg;   /* the server certificate's signature algorithm, "SHA256" ... */
     const char *key_alg;   /* the server certificate's key, "RSA2048", "EC256" ... */
+    bool early_data;       /* send PROXY_PROTO_TLV_EARLY_DATA */
 };
 
 /* Write the v1 line for `a` into buf.  Returns its length, or -1 when cap is

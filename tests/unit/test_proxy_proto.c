@@ -268,6 +268,28 @@ test_golden_v1(void **state)
     }
 }
 
+/* Early data adds tessera's TLV (0xE0, one byte 0x01) after the others. */
+static void
+test_golden_v2_early_data(void **state)
+{
+    struct proxy_proto_addrs a;
+    struct proxy_proto_tls tls = golden_tls;
+    unsigned char want[PROXY_PROTO_OUT_MAX], buf[PROXY_PROTO_OUT_MAX];
+    size_t want_len = golden_v2(golden_v2_tcp4, sizeof(golden_v2_tcp4), want);
+    static const unsigned char tlv[] = {0xe0, 0x00, 0x01, 0x01};
+    ssize_t n;
+
+    (void)state;
+    memcpy(want + want_len, tlv, sizeof(tlv));
+    want_len += sizeof(tlv);
+    want[15] = (unsigned char)(want[15] + sizeof(tlv)); /* length 106 + 4 */
+    addrs_of(&a, "192.0.2.1", "198.51.100.2");
+    tls.early_data = true;
+    n = proxy_proto_encode_v2(&a, &tls, buf, sizeof(buf));
+    assert_int_equal(n, want_len);
+    assert_memory_equal(buf, want, want_len);
+}
+
 static void
 test_golden_v1_unknown(void **state)
 {
@@ -953,21 +975,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden_v1),
-        cmocka_unit_test(test_golden_v1_unknown),
-        cmocka_unit_test(test_golden_v2),
-        cmocka_unit_test(test_golden_v2_unspec),
-        cmocka_unit_test(test_v2_optional_tlvs),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_round_trip_unknown),
-        cmocka_unit_test(test_accept),
-        cmocka_unit_test(test_v2_largest),
-        cmocka_unit_test(test_need_more),
-        cmocka_unit_test(test_refuse),
-        cmocka_unit_test(test_refuse_early),
-        cmocka_unit_test(test_refuse_v1_oversized),
-        cmocka_unit_test(test_cap_too_small),
-        cmocka_unit_test(test_cut_255),
+        cmocka_unit_test(test_golden_v1),        cmocka_unit_test(test_golden_v1_unknown),
+        cmocka_unit_test(test_golden_v2),        cmocka_unit_test(test_golden_v2_early_data),
+        cmocka_unit_test(test_golden_v2_unspec), cmocka_unit_test(test_v2_optional_tlvs),
+        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_round_trip_unknown),
+        cmocka_unit_test(test_accept),           cmocka_unit_test(test_v2_largest),
+        cmocka_unit_test(test_need_more),        cmocka_unit_test(test_refuse),
+        cmocka_unit_test(test_refuse_early),     cmocka_unit_test(test_refuse_v1_oversized),
+        cmocka_unit_test(test_cap_too_small),    cmocka_unit_test(test_cut_255),
         cmocka_unit_test(test_error_names),
     };
 
