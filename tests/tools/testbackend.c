@@ -14,6 +14,9 @@
  *           the connection closed.
  *   banner  "220 backend ready\r\n" is sent on accept, then like echo.
  *   close   the connection is closed as soon as it is accepted.
+ *   record  like echo, and every byte received (from every connection) is
+ *           also written to stdout after the PORT line, so a test can count
+ *           what reached the backend in total (early data, replays).
  *
  * One thread, one epoll instance; every connection owns a fixed output
  * buffer.  Reading stops while the buffer is full (back-pressure), so a
@@ -40,6 +43,7 @@ enum backend_mode {
     MODE_SINK,
     MODE_BANNER,
     MODE_CLOSE,
+    MODE_RECORD,
 };
 
 #define CONN_BUF_SIZE 16384
@@ -99,7 +103,7 @@ parse_mode(const char *name, enum backend_mode *out)
         enum backend_mode mode;
     } modes[] = {
         {"echo", MODE_ECHO},     {"http", MODE_HTTP},   {"sink", MODE_SINK},
-        {"banner", MODE_BANNER}, {"close", MODE_CLOSE},
+        {"banner", MODE_BANNER}, {"close", MODE_CLOSE}, {"record", MODE_RECORD},
     };
 
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
@@ -257,7 +261,7 @@ conn_read(struct bconn *c)
 
     while (!c->read_eof) {
         size_t want = sizeof(tmp);
-        if (mode == MODE_ECHO || mode == MODE_BANNER) {
+        if (mode == MODE_ECHO || mode == MODE_BANNER || mode == MODE_RECORD) {
             want = conn_room(c);
             if (want == 0) {
                 return 0;
@@ -281,6 +285,14 @@ conn_read(struct bconn *c)
         }
         c->received += (uint64_t)n;
         switch (mode) {
+        case MODE_RECORD:
+            for (ssize_t off = 0, w; off < n; off += w) {
+                if ((w = write(STDOUT_FILENO, tmp + off, (size_t)(n - off))) <= 0) {
+                    return -1;
+                }
+            }
+            conn_queue(c, tmp, (size_t)n);
+            break;
         case MODE_ECHO:
         case MODE_BANNER:
             conn_queue(c, tmp, (size_t)n);
