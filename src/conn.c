@@ -11,10 +11,12 @@
  * ordinary I/O never touches the heap.
  *
  *   accept -> [PROXY] -> HELLO -> HANDSHAKE <-> PARKED
- *                                     |
- *                                     +-> CONNECT -> RELAY -> (closed)
- *                                     |      |         |
- *                                     +--- error / timeout --> close (close_notify when we can)
+ *                                   |    ^
+ *                                   |    +-- EARLY (0-RTT accepted: backend
+ *                                   |          connect, early data relayed)
+ *                                   +-> CONNECT -> RELAY -> (closed)
+ *                                   |      |         |
+ *                                   +--- error / timeout --> close (close_notify when we can)
  *
  * PROXY (frontends with accept_proxy): the balancer's PROXY header is read
  * off the socket, and not a byte further, before TLS starts; its client
@@ -26,6 +28,14 @@
  * PARKED: a TLS callback asked to wait (handshake.h).  The client's events
  * are remembered but do not drive the handshake; whoever parked it resumes
  * it.  Only the handshake deadline runs meanwhile.
+ * EARLY: on a frontend that offers TLS 1.3 early data the handshake is
+ * driven by SSL_read_early_data until it says FINISH (else OpenSSL skips
+ * the early data).  Once early data is accepted the backend connect starts
+ * at once, the PROXY header (with the early-data TLV) goes in front of the
+ * early bytes, and they are sent as they arrive, while the client's
+ * Finished is still on its way; then HANDSHAKE completes the handshake and
+ * CONNECT finds the backend connected already.  Bytes from the backend wait
+ * in the kernel until RELAY.  The handshake deadline bounds it all.
  */
 #include "conn.h"
 
@@ -43,6 +53,7 @@
 #include "check.h"
 #include "clock.h"
 #include "config.h"
+#include "earlydata.h"
 #include "evloop.h"
 #include "gen.h"
 #include "log.h"
@@ -56,6 +67,7 @@ enum conn_state {
     CONN_HELLO,     /* accepted, nothing received yet: no SSL */
     CONN_HANDSHAKE,
     CONN_PARKED, /* a TLS callback waits for something; it resumes us */
+    CONN_EARLY,  /* early data accepted: relayed while the handshake finishes */
     CONN_CONNECT,
     CONN_RELAY,
     CONN_CLOSED,
@@ -93,6 +105,9 @@ struct conn {
     struct conn *prev, *next;
     unsigned backend_failed : 1; /* EPOLLERR/EPOLLHUP on the backend socket */
     unsigned client_hup : 1;     /* EPOLLRDHUP/EPOLLHUP: the client sends no more */
+    unsigned early : 1;          /* SSL_read_early_data drives the handshake until FINISH */
+    unsigned backend_up : 1;     /* the backend connect completed */
+    unsigned proxy_queued : 1;   /* the PROXY header is in the buffer (or none is sent) */
 };
 
 static const struct config *
@@ -171,12 +186,83 @@ handshake_error_reason(int sslerr)
 
 static void conn_set_state(struct conn *c, enum conn_state next);
 
+/* SSL_do_handshake or SSL_read_early_data stopped short with `e`: wait for
+ * what it wants, or count the failure and close. */
+static enum conn_next
+handshake_stopped(struct conn *c, int e)
+{
+    struct stats *st = c->r.stats;
+
+    switch (e) {
+    case SSL_ERROR_NONE: /* early data: the buffer is full, the backend's EPOLLOUT wakes us */
+        return NEXT_WAIT;
+    case SSL_ERROR_WANT_READ:
+        c->r.client_rd = 0;
+        return NEXT_WAIT;
+    case SSL_ERROR_WANT_WRITE:
+        c->r.client_wr = 0;
+        return NEXT_WAIT;
+    case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+        if (c->hs.parked) {
+            conn_set_state(c, CONN_PARKED);
+            return NEXT_WAIT;
+        }
+        /* A callback asked to retry without parking: nothing will wake us. */
+        stats_add(st, STAT_HS_ERR_OTHER, 1);
+        relay_ssl_failed(&c->r, "handshake paused by nobody", e);
+        return NEXT_CLOSE;
+    default:
+        earlydata_count_too_large(c->r.ssl); /* reads the error queue */
+        stats_add(st, handshake_error_reason(e), 1);
+        tlsctx_count_client_cert(c->r.ssl, st, false); /* reads the error queue */
+        relay_ssl_failed(&c->r, "handshake failed", e);
+        return NEXT_CLOSE;
+    }
+}
+
+static int conn_backend_start(struct conn *c);
+static int conn_queue_proxy(struct conn *c, bool in_front);
+
+/*
+ * The handshake on a frontend that offers early data: SSL_read_early_data
+ * until it says FINISH (SSL_read_early_data(3): SSL_do_handshake first
+ * would skip the early data).  Once OpenSSL has accepted early data the
+ * backend connect starts and the connection moves to EARLY; bytes already
+ * read sit behind room kept for the PROXY header.
+ */
+static enum conn_next
+handshake_early(struct conn *c)
+{
+    size_t reserve = conn_frontend(c)->proxy_protocol != CONFIG_PROXY_OFF ? PROXY_PROTO_OUT_MAX : 0;
+    int e;
+    int rc = relay_read_early(&c->r, reserve, &e);
+
+    if (rc == SSL_READ_EARLY_DATA_ERROR && e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ &&
+        e != SSL_ERROR_WANT_WRITE) {
+        return handshake_stopped(c, e); /* parked, or failed */
+    }
+    if (rc == SSL_READ_EARLY_DATA_FINISH) {
+        c->early = 0; /* the next turn completes the handshake */
+    }
+    if (SSL_get_early_data_status(c->r.ssl) == SSL_EARLY_DATA_ACCEPTED && c->r.bfd < 0) {
+        if (conn_backend_start(c) < 0 || conn_queue_proxy(c, true) < 0) {
+            return NEXT_CLOSE;
+        }
+        conn_set_state(c, CONN_EARLY);
+        return NEXT_AGAIN;
+    }
+    return rc == SSL_READ_EARLY_DATA_ERROR ? handshake_stopped(c, e) : NEXT_AGAIN;
+}
+
 static enum conn_next
 step_handshake(struct conn *c)
 {
     struct stats *st = c->r.stats;
-    int r, e;
+    int r;
 
+    if (c->early) {
+        return handshake_early(c);
+    }
     ERR_clear_error();
     r = SSL_do_handshake(c->r.ssl);
     if (r == 1) {
@@ -198,29 +284,7 @@ step_handshake(struct conn *c)
         conn_set_state(c, CONN_CONNECT);
         return NEXT_AGAIN;
     }
-    e = SSL_get_error(c->r.ssl, r);
-    switch (e) {
-    case SSL_ERROR_WANT_READ:
-        c->r.client_rd = 0;
-        return NEXT_WAIT;
-    case SSL_ERROR_WANT_WRITE:
-        c->r.client_wr = 0;
-        return NEXT_WAIT;
-    case SSL_ERROR_WANT_CLIENT_HELLO_CB:
-        if (c->hs.parked) {
-            conn_set_state(c, CONN_PARKED);
-            return NEXT_WAIT;
-        }
-        /* A callback asked to retry without parking: nothing will wake us. */
-        stats_add(st, STAT_HS_ERR_OTHER, 1);
-        relay_ssl_failed(&c->r, "handshake paused by nobody", e);
-        return NEXT_CLOSE;
-    default:
-        stats_add(st, handshake_error_reason(e), 1);
-        tlsctx_count_client_cert(c->r.ssl, st, false); /* reads the error queue */
-        relay_ssl_failed(&c->r, "handshake failed", e);
-        return NEXT_CLOSE;
-    }
+    return handshake_stopped(c, SSL_get_error(c->r.ssl, r));
 }
 
 static const enum stats_id conn_proxy_errors[PROXY_PROTO_ERR_COUNT] = {
@@ -348,6 +412,7 @@ step_hello(struct conn *c)
         return NEXT_CLOSE;
     }
     SSL_set_accept_state(c->r.ssl);
+    c->early = SSL_get_max_early_data(c->r.ssl) > 0; /* the frontend offers early data */
     conn_set_state(c, CONN_HANDSHAKE);
     return NEXT_AGAIN;
 }
@@ -371,7 +436,7 @@ step_parked(struct conn *c)
  * for v2 what TLS negotiated.
  */
 static int
-conn_queue_proxy(struct conn *c)
+conn_queue_proxy(struct conn *c, bool in_front)
 {
     int version = conn_frontend(c)->proxy_protocol;
     struct proxy_proto_addrs a;
@@ -380,6 +445,7 @@ conn_queue_proxy(struct conn *c)
     struct tlsinfo info;
     ssize_t n;
 
+    c->proxy_queued = 1;
     if (version == CONFIG_PROXY_OFF) {
         return 0;
     }
@@ -401,47 +467,109 @@ conn_queue_proxy(struct conn *c)
         tlsinfo_describe(c->r.ssl, &info);
         n = proxy_proto_encode_v2(&a, &info.tls, buf, sizeof(buf));
     }
-    if (n < 0 || relay_queue_backend(&c->r, buf, (size_t)n) < 0) {
+    if (n < 0 || (in_front ? relay_prepend_backend(&c->r, buf, (size_t)n)
+                           : relay_queue_backend(&c->r, buf, (size_t)n)) < 0) {
         CONN_LOG(c, "PROXY header for the backend: no room");
         return -1;
     }
     return 0;
 }
 
-static enum conn_next
-step_connect(struct conn *c)
+/* Start the backend connect.  0, or -1 (counted). */
+static int
+conn_backend_start(struct conn *c)
+{
+    c->r.bfd = backend_connect_start(&conn_frontend(c)->backend);
+    if (c->r.bfd < 0) {
+        CONN_LOG(c, "backend %s: %s", conn_frontend(c)->backend_text, strerror(-c->r.bfd));
+        stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
+        return -1;
+    }
+    if (evloop_add(c->loop, c->r.bfd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->bh) < 0) {
+        stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* Has the backend connect completed?  1 yes, 0 not yet, -1 failed (counted).
+ * A connecting socket reports EPOLLOUT once connected and EPOLLERR or
+ * EPOLLHUP once failed (connect(2)); only a failure needs SO_ERROR. */
+static int
+conn_backend_check(struct conn *c)
 {
     int r;
 
-    if (c->r.bfd < 0) {
-        c->r.bfd = backend_connect_start(&conn_frontend(c)->backend);
-        if (c->r.bfd < 0) {
-            CONN_LOG(c, "backend %s: %s", conn_frontend(c)->backend_text, strerror(-c->r.bfd));
-            stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
-            return NEXT_CLOSE;
-        }
-        if (evloop_add(c->loop, c->r.bfd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->bh) < 0) {
-            stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
-            return NEXT_CLOSE;
-        }
-        conn_set_deadline(c, conn_cfg(c)->timeouts.connect);
-        return NEXT_WAIT;
+    if (c->backend_up) {
+        return 1;
     }
-    /* A connecting socket reports EPOLLOUT once connected and EPOLLERR or
-     * EPOLLHUP once failed (connect(2)); only a failure needs SO_ERROR. */
     if (c->backend_failed) {
         r = backend_connect_result(c->r.bfd);
         if (r < 0 || !c->r.backend_wr) {
             CONN_LOG(c, "backend %s: %s", conn_frontend(c)->backend_text,
                      strerror(r < 0 ? -r : ECONNREFUSED));
             stats_add(c->r.stats, STAT_BACKEND_CONNECT_ERRORS, 1);
-            return NEXT_CLOSE;
+            return -1;
         }
     }
     if (!c->r.backend_wr) {
+        return 0;
+    }
+    c->backend_up = 1;
+    return 1;
+}
+
+/*
+ * Early data accepted, handshake not complete: the backend connects, the
+ * early bytes go to it as they arrive, until SSL_read_early_data says
+ * FINISH (the client's EndOfEarlyData); then HANDSHAKE reads its Finished.
+ */
+static enum conn_next
+step_early(struct conn *c)
+{
+    int progress, up, rc, e;
+
+    do {
+        progress = 0;
+        if ((up = conn_backend_check(c)) < 0) {
+            return NEXT_CLOSE;
+        }
+        if (up > 0 && (progress = relay_flush_backend(&c->r)) < 0) {
+            return NEXT_CLOSE;
+        }
+        if (!c->early) {
+            conn_set_state(c, CONN_HANDSHAKE);
+            return NEXT_AGAIN;
+        }
+        rc = relay_read_early(&c->r, 0, &e);
+        if (rc == SSL_READ_EARLY_DATA_FINISH) {
+            c->early = 0;
+            progress = 1;
+        } else if (rc == SSL_READ_EARLY_DATA_SUCCESS) {
+            progress = 1;
+        } else if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            return handshake_stopped(c, e);
+        }
+    } while (progress);
+    return NEXT_WAIT;
+}
+
+static enum conn_next
+step_connect(struct conn *c)
+{
+    int up;
+
+    if (c->r.bfd < 0) {
+        if (conn_backend_start(c) < 0) {
+            return NEXT_CLOSE;
+        }
+        conn_set_deadline(c, conn_cfg(c)->timeouts.connect);
         return NEXT_WAIT;
     }
-    if (conn_queue_proxy(c) < 0) {
+    if ((up = conn_backend_check(c)) <= 0) {
+        return up < 0 ? NEXT_CLOSE : NEXT_WAIT;
+    }
+    if (!c->proxy_queued && conn_queue_proxy(c, false) < 0) {
         return NEXT_CLOSE;
     }
     conn_set_state(c, CONN_RELAY);
@@ -472,6 +600,7 @@ static const struct conn_step {
     [CONN_HELLO] = {"hello", step_hello},
     [CONN_HANDSHAKE] = {"handshake", step_handshake},
     [CONN_PARKED] = {"parked", step_parked},
+    [CONN_EARLY] = {"early", step_early},
     [CONN_CONNECT] = {"connect", step_connect},
     [CONN_RELAY] = {"relay", step_relay},
     [CONN_CLOSED] = {"closed", NULL},
@@ -487,9 +616,13 @@ conn_set_state(struct conn *c, enum conn_state next)
     case CONN_HANDSHAKE: /* from HELLO or PARKED: the same deadline */
         break;
     case CONN_PARKED:
+    case CONN_EARLY: /* the handshake deadline bounds the early connect too */
         break;
     case CONN_CONNECT:
-        break; /* the deadline is set when the connect starts */
+        if (c->r.bfd >= 0) { /* started for early data: its own timeout from now */
+            conn_set_deadline(c, conn_cfg(c)->timeouts.connect);
+        }
+        break; /* otherwise the deadline is set when the connect starts */
     case CONN_RELAY:
         conn_set_deadline(c, conn_cfg(c)->timeouts.idle);
         break;
@@ -661,6 +794,7 @@ on_conn_timer(struct evtimer *t)
     case CONN_HELLO:
     case CONN_HANDSHAKE:
     case CONN_PARKED:
+    case CONN_EARLY:
         stats_add(c->r.stats, STAT_HS_ERR_TIMEOUT, 1);
         CONN_LOG(c, "handshake timeout");
         break;

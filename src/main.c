@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "earlydata.h"
 #include "gen.h"
 #include "handshake.h"
 #include "log.h"
@@ -87,7 +88,7 @@ test_config(const char *path)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    if (handshake_global_init() < 0 || tickets_init() < 0) {
+    if (handshake_global_init() < 0 || earlydata_global_init() < 0 || tickets_init() < 0) {
         fprintf(stderr, "tessera: OpenSSL initialisation failed\n");
         config_free(cfg);
         return 1;

@@ -120,6 +120,59 @@ relay_queue_backend(struct relay *r, const void *p, size_t n)
     return 0;
 }
 
+int
+relay_prepend_backend(struct relay *r, const void *p, size_t n)
+{
+    struct relay_buf *b;
+
+    if (r->c2b == NULL) {
+        return relay_queue_backend(r, p, n);
+    }
+    b = r->c2b;
+    if (n > BUF_SIZE - (b->tail - b->head)) {
+        return -1;
+    }
+    memmove(b->data + n, b->data + b->head, b->tail - b->head);
+    memcpy(b->data, p, n);
+    b->tail = n + (b->tail - b->head);
+    b->head = 0;
+    return 0;
+}
+
+int
+relay_read_early(struct relay *r, size_t reserve, int *sslerr)
+{
+    size_t got = 0;
+    int rc;
+
+    *sslerr = SSL_ERROR_NONE;
+    if (r->c2b == NULL && (r->c2b = buf_get(r->pool)) == NULL) {
+        return SSL_READ_EARLY_DATA_ERROR;
+    }
+    if (r->c2b->tail + reserve >= BUF_SIZE) {
+        return SSL_READ_EARLY_DATA_ERROR; /* back-pressure: the backend is slow */
+    }
+    ERR_clear_error();
+    rc = SSL_read_early_data(r->ssl, r->c2b->data + r->c2b->tail, BUF_SIZE - r->c2b->tail - reserve,
+                             &got);
+    switch (rc) {
+    case SSL_READ_EARLY_DATA_SUCCESS:
+        r->c2b->tail += got;
+        stats_add(r->stats, STAT_BYTES_IN, (uint64_t)got);
+        return rc;
+    case SSL_READ_EARLY_DATA_FINISH:
+        return rc;
+    default:
+        *sslerr = SSL_get_error(r->ssl, -1);
+        if (*sslerr == SSL_ERROR_WANT_READ) {
+            r->client_rd = 0;
+        } else if (*sslerr == SSL_ERROR_WANT_WRITE) {
+            r->client_wr = 0;
+        }
+        return SSL_READ_EARLY_DATA_ERROR;
+    }
+}
+
 /* client -> c2b.  Each pump_* returns 1 on progress, 0 if nothing could
  * move, -1 on an error that ends the connection. */
 static int
@@ -187,6 +240,31 @@ pump_backend_write(struct relay *r)
         shutdown(r->bfd, SHUT_WR);
         r->backend_shut = 1;
         progress = 1;
+    }
+    return progress;
+}
+
+int
+relay_flush_backend(struct relay *r)
+{
+    struct relay_buf *b = r->c2b;
+    int progress = 0;
+
+    while (b != NULL && b->tail > b->head && r->backend_wr) {
+        ssize_t n = send(r->bfd, b->data + b->head, b->tail - b->head, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN) {
+                r->backend_wr = 0;
+                break;
+            }
+            log_debug_limited("conn fd=%d: early data to backend: %s", r->cfd, strerror(errno));
+            return -1;
+        }
+        b->head += (size_t)n;
+        progress = 1;
+    }
+    if (b != NULL && b->head == b->tail) {
+        b->head = b->tail = 0;
     }
     return progress;
 }

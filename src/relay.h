@@ -53,6 +53,32 @@ enum relay_result {
  * when no buffer can be had. */
 int relay_queue_backend(struct relay *r, const void *p, size_t n);
 
+/* The same bytes put in front of what the buffer holds already (the PROXY
+ * header, when early data arrived first).  Room for it was kept by
+ * relay_read_early's `reserve`.  0, or -1 when it does not fit. */
+int relay_prepend_backend(struct relay *r, const void *p, size_t n);
+
+/*
+ * Before the handshake completes: TLS 1.3 early data (SSL_read_early_data)
+ * into the client-to-backend buffer, leaving `reserve` bytes free.  The
+ * first call also runs the handshake up to the server's Finished.  Returns
+ *   SSL_READ_EARLY_DATA_SUCCESS  bytes were queued (counted as "in");
+ *   SSL_READ_EARLY_DATA_FINISH   no (more) early data: go on with
+ *                                SSL_do_handshake;
+ *   SSL_READ_EARLY_DATA_ERROR    with *sslerr: SSL_ERROR_NONE when the
+ *                                buffer is full (wait for the backend),
+ *                                WANT_READ/WANT_WRITE (the readiness bit is
+ *                                cleared), WANT_CLIENT_HELLO_CB, or a
+ *                                failure (the error queue is kept for the
+ *                                caller to classify).
+ */
+int relay_read_early(struct relay *r, size_t reserve, int *sslerr);
+
+/* Before the relay starts: send what the client-to-backend buffer holds
+ * (early data) to the connected backend.  1 on progress, 0 when nothing
+ * could move, -1 when the backend failed. */
+int relay_flush_backend(struct relay *r);
+
 /* Move everything that can move now. */
 enum relay_result relay_pump(struct relay *r);
 

@@ -43,6 +43,7 @@
 
 #include "check.h"
 #include "clock.h"
+#include "earlydata.h"
 #include "evloop.h"
 #include "handshake.h"
 #include "log.h"
@@ -419,6 +420,11 @@ sessions_on_reply(const struct handshake_env *env, struct mc_req *req)
     struct lookup *l = req->owner;
 
     CHECK_OBJ(req, MC_REQ_MAGIC);
+    if (req->op == MC_ADD) {
+        /* The one ADD a worker sends: early data's single-use record. */
+        earlydata_on_reply(env, req);
+        return;
+    }
     if (req->op != MC_GET || l != NULL) {
         /* A GET whose handshake gave up waiting was counted as a timeout then. */
         count_result(st, req->op, req->result);
@@ -543,6 +549,11 @@ on_client_hello(SSL *ssl, int *alert, void *arg)
 
     (void)alert;
     (void)arg;
+    /* Early data's single-use record first (it may park): the session
+     * lookup below waits for its verdict. */
+    if (earlydata_on_hello(ssl, s->cfg, s->mc) == SSL_CLIENT_HELLO_RETRY) {
+        return SSL_CLIENT_HELLO_RETRY;
+    }
     if (l != NULL) {
         /* Called again: after the wait, or for the ClientHello that follows
          * a HelloRetryRequest.  One lookup per handshake. */

@@ -71,6 +71,14 @@
       "")                                                                                          \
     X(RESUMED_TICKET_LOCAL, "tessera_resumptions_total", "type=\"ticket\",origin=\"local\"", "")   \
     X(RESUMED_TICKET_REMOTE, "tessera_resumptions_total", "type=\"ticket\",origin=\"remote\"", "") \
+    X(EARLY_DATA_ACCEPTED, "tessera_early_data_total", "result=\"accepted\"",                      \
+      "TLS 1.3 early data offered on resumption, by outcome: accepted (first use of the ticket "   \
+      "cluster-wide), replayed (used before), stale (ticket older than the window), "              \
+      "unavailable (memcached could not say: rejected), too_large (over max_early_data).")         \
+    X(EARLY_DATA_REPLAYED, "tessera_early_data_total", "result=\"replayed\"", "")                  \
+    X(EARLY_DATA_STALE, "tessera_early_data_total", "result=\"stale\"", "")                        \
+    X(EARLY_DATA_UNAVAILABLE, "tessera_early_data_total", "result=\"unavailable\"", "")            \
+    X(EARLY_DATA_TOO_LARGE, "tessera_early_data_total", "result=\"too_large\"", "")                \
     X(ACCEPT_PAUSES, "tessera_accept_pauses_total", "",                                            \
       "Times accepting paused for lack of descriptors or at the connection limit.")                \
     X(PROXY_HEADERS, "tessera_proxy_headers_total", "",                                            \

@@ -35,6 +35,7 @@
 #include "admin.h"
 #include "check.h"
 #include "clock.h"
+#include "earlydata.h"
 #include "evloop.h"
 #include "gen.h"
 #include "handshake.h"
@@ -579,7 +580,8 @@ supervisor_run(const struct config *cfg)
         log_error("%s", err.msg);
         goto out;
     }
-    if (workers == NULL || handshake_global_init() < 0 || tickets_init() < 0) {
+    if (workers == NULL || handshake_global_init() < 0 || earlydata_global_init() < 0 ||
+        tickets_init() < 0) {
         log_error("start-up failed: out of memory or OpenSSL initialisation");
         goto out;
     }

@@ -30,6 +30,7 @@
 #include <openssl/x509v3.h>
 
 #include "certs.h"
+#include "earlydata.h"
 #include "log.h"
 #include "ocsp_store.h"
 #include "sessions.h"
@@ -282,7 +283,8 @@ alpn_build(struct tlsctx *t, const struct config_frontend *fe)
 }
 
 static SSL_CTX *
-ctx_new(const struct config *cfg, struct tlsctx *t, struct err *err)
+ctx_new(const struct config *cfg, const struct config_frontend *fe, struct tlsctx *t,
+        struct err *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
@@ -309,10 +311,10 @@ ctx_new(const struct config *cfg, struct tlsctx *t, struct err *err)
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_dh_auto(ctx, 1);
-    SSL_CTX_set_max_early_data(ctx, 0);
     SSL_CTX_set_timeout(ctx, (long)cfg->sessions.lifetime);
     SSL_CTX_set_session_id_context(ctx, t->sid_ctx, sizeof(t->sid_ctx));
     sessions_setup_ctx(ctx, cfg);
+    earlydata_setup_ctx(ctx, cfg, fe);
     tickets_setup_ctx(ctx);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_tlsext_servername_arg(ctx, t);
@@ -391,7 +393,7 @@ tlsctx_new(const struct config *cfg, const struct config_frontend *fe, struct oc
         goto fail;
     }
     for (size_t g = 0; g < ngroups; g++) {
-        t->ctxs[g] = ctx_new(cfg, t, err);
+        t->ctxs[g] = ctx_new(cfg, fe, t, err);
         if (t->ctxs[g] == NULL) {
             goto fail;
         }

@@ -76,5 +76,8 @@ tlsinfo_describe(SSL *ssl, struct tlsinfo *out)
     sig = own != NULL ? X509_get_signature_nid(own) : NID_undef;
     t->sig_alg = sig != NID_undef ? OBJ_nid2sn(sig) : NULL;
     describe_key(own, out->key_alg, sizeof(out->key_alg));
+    /* Early data is accepted before the handshake completes: the header
+     * then leaves ahead of the client's Finished (conn.c, EARLY). */
+    t->early_data = SSL_get_early_data_status(ssl) == SSL_EARLY_DATA_ACCEPTED;
     t->key_alg = out->key_alg[0] != '\0' ? out->key_alg : NULL;
 }
