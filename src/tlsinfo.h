@@ -4,8 +4,10 @@
  * a backend learns it with the client's address.
  *
  * Runs on the connection's worker, once per backend connection, after the
- * handshake.  Reads the SSL only; the strings it cannot borrow from OpenSSL
- * are copied into the struct tlsinfo, which must outlive the use of `tls`.
+ * handshake (for accepted early data: once the server's Finished is sent,
+ * before the client's; conn.c's EARLY).  Reads the SSL only; the strings it
+ * cannot borrow from OpenSSL are copied into the struct tlsinfo, which must
+ * outlive the use of `tls`.
  */
 #ifndef TESSERA_TLSINFO_H
 #define TESSERA_TLSINFO_H
