@@ -16,7 +16,9 @@
 #      200) and no handshake over 2.5 s in B's histograms;
 #  (d) a ticket older than C's window: rejected as stale, still Reused;
 #  (e) 4,000 bytes of early data to C (max 1,024): the connection is
-#      refused and counted as too_large.
+#      refused and counted as too_large, none of it at the backend;
+#  (f) (run before d) TLS 1.2 and TLS 1.3 without early data on the same
+#      frontends: relayed, and resumed across instances.
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2119,SC2153,SC2154
 . "$(dirname "$0")/lib.sh"
 
@@ -183,6 +185,19 @@ assert_eq "$(($(ed "$B_ADMIN" unavailable) - un0))" 5 "unavailable on B"
 assert_eq "$(recorded "EARLY-STOPPED-$$")" 0 "early data at the backend while memcached stopped"
 no_slow "$B_ADMIN" "$WAIT_LE" "$HS_LE" "memcached stopped"
 log "(c) memcached stopped: early data rejected 5 times, every resumption Reused, none slow"
+
+# --- (f) the rest of an early-data frontend is unchanged ---
+# TLS 1.2 (full, then resumed by ticket on the other instance) and TLS 1.3
+# resumption without early data go through SSL_read_early_data too.
+for v in -tls1_2 -tls1_3; do
+    rm -f plain.pem
+    sclient_exchange "plain$v" "plain$v" "$A_PORT" "$v" -sess_out plain.pem ||
+        fail "s_client $v on A: $(tail -n 20 "$SCLIENT_OUT")"
+    sclient_exchange "again$v" "again$v" "$B_PORT" "$v" -sess_in plain.pem ||
+        fail "s_client $v -sess_in on B: $(tail -n 20 "$SCLIENT_OUT")"
+    assert_contains "$SCLIENT_OUT" "^Reused, "
+done
+log "(f) TLS 1.2 and TLS 1.3 without early data: relayed and resumed across instances"
 
 # --- (d) and (e): C, window 1 s, max_early_data 1024 ---
 start_ed C 1 1024
