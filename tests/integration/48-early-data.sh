@@ -4,9 +4,10 @@
 # proxy_protocol v2) share memcached and the ticket keyring; C has a 1 s
 # window and max_early_data = 1024.  The backend records every byte it
 # receives (testbackend record), so what reached it is counted, not guessed.
-#  (a) a ticket from A, early data to B: accepted, Reused, the bytes reach
-#      the backend behind a PROXY v2 header with tessera's early-data TLV
-#      (0xE0 = 1); accepted counted on B;
+#  (a) a ticket from A, early data to B (openssl s_client, then tclient
+#      both ways): accepted, Reused, the bytes reach the backend behind a
+#      PROXY v2 header with tessera's early-data TLV (0xE0 = 1); accepted
+#      counted on B;
 #  (b) one fresh ticket, the same early data sent 20 times, alternating
 #      A/B, in concurrent bursts of 5: accepted at most once, and at the
 #      backend exactly as often as accepted; the rest replayed (or
@@ -132,6 +133,14 @@ data = open(sys.argv[1], "rb").read()
 sys.exit(0 if b"\xe0\x00\x01\x01" in data else 1)
 EOF
 log "(a) ticket from A: early data accepted on B, relayed once behind the TLV"
+# The same with the tests' own client (SSL_write_early_data), both ways.
+out=$(tclient early --port "$A_PORT" --alt-port "$B_PORT" --data $'TCLIENT-EARLY-AB\n') ||
+    fail "tclient early A -> B: $out"
+out=$(tclient early --port "$B_PORT" --alt-port "$A_PORT" --data $'TCLIENT-EARLY-BA\n') ||
+    fail "tclient early B -> A: $out"
+wait_for recorded_is TCLIENT-EARLY-AB 1 || fail "tclient's early data (A -> B) not at the backend"
+wait_for recorded_is TCLIENT-EARLY-BA 1 || fail "tclient's early data (B -> A) not at the backend"
+log "(a) tclient: early data accepted on the other instance, both ways"
 
 # --- (b) the same early data with the same ticket, 20 times ---
 ticket "$A_PORT" r.pem

@@ -5,6 +5,11 @@
  *   tclient resume-chain --port P [--tls 1.2|1.3] --mode id|ticket --count N
  *                        [--alt-port P2]   with P2, every other connection
  *                                          goes to P2 (two instances)
+ *   tclient early --port P [--alt-port P2] --data TEXT
+ *                                            a TLS 1.3 full handshake on P for a
+ *                                            ticket, then TEXT as early data on
+ *                                            P2 (or P) with it; passes iff the
+ *                                            early data was accepted and resumed
  *   tclient echo --port P --bytes N          N random bytes out, the same N back
  *   tclient sink --port P --bytes N          N bytes to a sink backend, then
  *                                            close_notify; expects "received N"
@@ -553,6 +558,99 @@ cmd_resume_chain(void)
     opt.port = first_port;
     printf("resumed %d of %ld\n", resumed, opt.count);
     return failures == 0 && resumed == opt.count ? 0 : 1;
+}
+
+/* ---- early ---- */
+
+/* One connection offering `offer` (NULL: none) with `data` as early data
+ * (NULL: none), then the handshake and one line exchanged.  0 on success;
+ * *status is SSL_get_early_data_status and *reused SSL_session_reused. */
+static int
+early_one(SSL_CTX *ctx, const char *port, SSL_SESSION *offer, const char *data, int *status,
+          int *reused)
+{
+    double deadline = now_s() + opt.timeout;
+    const char *saved = opt.port;
+    int fd, rc = -1;
+    SSL *ssl;
+
+    opt.port = port;
+    fd = tcp_connect(deadline, true);
+    opt.port = saved;
+    if (fd < 0) {
+        return -1;
+    }
+    ssl = client_ssl_new(ctx, fd);
+    if (offer != NULL && SSL_set_session(ssl, offer) != 1) {
+        goto out;
+    }
+    if (data != NULL) {
+        size_t written = 0;
+        for (;;) {
+            ERR_clear_error();
+            int r = SSL_write_early_data(ssl, data, strlen(data), &written);
+            if (r == 1) {
+                break;
+            }
+            if (wait_for_ssl(ssl, r, fd, deadline) != 0) {
+                print_ssl_errors("SSL_write_early_data");
+                goto out;
+            }
+        }
+    }
+    if (handshake(ssl, fd, deadline) != 0 || exchange_line(ssl, fd, "after\n", deadline) != 0) {
+        goto out;
+    }
+    *status = SSL_get_early_data_status(ssl);
+    *reused = SSL_session_reused(ssl);
+    rc = 0;
+out:
+    close_conn(ssl, fd);
+    return rc;
+}
+
+static int
+cmd_early(void)
+{
+    SSL_CTX *ctx;
+    SSL_SESSION *ticket;
+    int status = 0, reused = 0, rc = 1;
+    static const char *const names[] = {
+        [SSL_EARLY_DATA_NOT_SENT] = "not sent",
+        [SSL_EARLY_DATA_REJECTED] = "rejected",
+        [SSL_EARLY_DATA_ACCEPTED] = "accepted",
+    };
+
+    if (opt.data == NULL) {
+        fprintf(stderr, "tclient: early needs --data TEXT\n");
+        return 2;
+    }
+    opt.tls = TLS1_3_VERSION;
+    ctx = client_ctx_new();
+    if (early_one(ctx, opt.port, NULL, NULL, &status, &reused) != 0 || latest_session == NULL) {
+        fprintf(stderr, "tclient: no ticket from the full handshake\n");
+        goto out;
+    }
+    ticket = latest_session;
+    latest_session = NULL;
+    if (SSL_SESSION_get_max_early_data(ticket) == 0) {
+        fprintf(stderr, "tclient: the ticket allows no early data\n");
+        SSL_SESSION_free(ticket);
+        goto out;
+    }
+    if (early_one(ctx, opt.alt_port != NULL ? opt.alt_port : opt.port, ticket, opt.data, &status,
+                  &reused) != 0) {
+        SSL_SESSION_free(ticket);
+        goto out;
+    }
+    SSL_SESSION_free(ticket);
+    printf("early data %s, reused=%d\n", status >= 0 && status <= 2 ? names[status] : "?", reused);
+    rc = status == SSL_EARLY_DATA_ACCEPTED && reused ? 0 : 1;
+out:
+    SSL_SESSION_free(latest_session);
+    latest_session = NULL;
+    SSL_CTX_free(ctx);
+    return rc;
 }
 
 /* ---- echo, sink, halfclose ---- */
@@ -1163,7 +1261,7 @@ static void
 usage(void)
 {
     fprintf(stderr,
-            "usage: tclient resume-chain|echo|sink|halfclose|concurrent|hold|raw --port P "
+            "usage: tclient resume-chain|early|echo|sink|halfclose|concurrent|hold|raw --port P "
             "[options]\n"
             "  --host H --servername S --tls 1.2|1.3 --verify CAFILE --timeout S\n"
             "  --mode id|ticket --count N --alt-port P2 --bytes N --conns N --parallel K\n"
@@ -1192,6 +1290,7 @@ main(int argc, char **argv)
         int (*run)(void);
     } cmds[] = {
         {"resume-chain", cmd_resume_chain},
+        {"early", cmd_early},
         {"echo", cmd_echo},
         {"sink", cmd_sink},
         {"halfclose", cmd_halfclose},
