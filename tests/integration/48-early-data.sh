@@ -19,7 +19,9 @@
 #  (e) 4,000 bytes of early data to C (max 1,024): the connection is
 #      refused and counted as too_large, none of it at the backend;
 #  (f) (run before d) TLS 1.2 and TLS 1.3 without early data on the same
-#      frontends: relayed, and resumed across instances.
+#      frontends: relayed, and resumed across instances;
+#  (g) (run before d) a HelloRetryRequest: early data rejected, Reused,
+#      nothing at the backend, not counted as stale.
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2119,SC2153,SC2154
 . "$(dirname "$0")/lib.sh"
 
@@ -207,6 +209,25 @@ for v in -tls1_2 -tls1_3; do
     assert_contains "$SCLIENT_OUT" "^Reused, "
 done
 log "(f) TLS 1.2 and TLS 1.3 without early data: relayed and resumed across instances"
+
+# --- (g) a HelloRetryRequest rejects early data (RFC 8446 4.2.10) ---
+# The client's only key share (ffdhe2048) is not among tessera's groups: the
+# server asks again, for X25519; the second ClientHello has no early data.
+ticket "$A_PORT" hrr.pem
+printf 'EARLY-HRR-%s\n' $$ >hrr.txt
+sta0=$(ed "$B_ADMIN" stale)
+acc0=$(ed "$B_ADMIN" accepted)
+sclient_exchange "" "Early data was" "$B_PORT" -tls1_3 -groups ffdhe2048:X25519 -sess_in hrr.pem \
+    -early_data hrr.txt || fail "s_client with a HelloRetryRequest: $(tail -n 20 "$SCLIENT_OUT")"
+assert_contains "$SCLIENT_OUT" "^Early data was rejected"
+assert_contains "$SCLIENT_OUT" "^Reused, "
+assert_contains "$SCLIENT_OUT" "Server Temp Key: X25519" # the group asked for in the retry
+# Counted when the connection is freed: wait for it to close.
+wait_for metric_is "$B_ADMIN" 0 tessera_connections_active || fail "B kept a connection open"
+assert_eq "$(recorded "EARLY-HRR-$$")" 0 "early data at the backend after a HelloRetryRequest"
+assert_eq "$(ed "$B_ADMIN" accepted)" "$acc0" "accepted on B after a HelloRetryRequest"
+assert_eq "$(ed "$B_ADMIN" stale)" "$sta0" "stale on B after a HelloRetryRequest"
+log "(g) HelloRetryRequest: early data rejected, Reused, not counted as stale"
 
 # --- (d) and (e): C, window 1 s, max_early_data 1024 ---
 start_ed C 1 1024
