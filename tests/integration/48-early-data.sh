@@ -1,7 +1,7 @@
 #!/bin/bash
 # 48-early-data: TLS 1.3 early data (0-RTT) accepted at most once across a
-# cluster, fail closed.  Instances A and B (tls.early_data on, window 60 s,
-# proxy_protocol v2) share memcached and the ticket keyring; C has a 1 s
+# cluster, fail closed.  Instances A, B and D (tls.early_data on, window
+# 60 s, proxy_protocol v2) share memcached and the ticket keyring; C has a 1 s
 # window and max_early_data = 1024.  The backend records every byte it
 # receives (testbackend record), so what reached it is counted, not guessed.
 #  (a) a ticket from A, early data to B (openssl s_client, then tclient
@@ -9,7 +9,7 @@
 #      PROXY v2 header with tessera's early-data TLV (0xE0 = 1); accepted
 #      counted on B;
 #  (b) one fresh ticket, the same early data sent 20 times, alternating
-#      A/B, in concurrent bursts of 5: accepted at most once, and at the
+#      A/B/D, in concurrent bursts of 5: accepted at most once, and at the
 #      backend exactly as often as accepted; the rest replayed (or
 #      unavailable when memcached was slow); every attempt resumed;
 #  (c) memcached stopped (SIGSTOP): early data rejected (unavailable),
@@ -68,9 +68,9 @@ ed() {
     m "$1" tessera_early_data_total result="$2"
 }
 
-# ed_all RESULT: the same, summed over A and B.
+# ed_all RESULT: the same, summed over A, B and D.
 ed_all() {
-    echo $(($(ed "$A_ADMIN" "$1") + $(ed "$B_ADMIN" "$1")))
+    echo $(($(ed "$A_ADMIN" "$1") + $(ed "$B_ADMIN" "$1") + $(ed "$D_ADMIN" "$1")))
 }
 
 # ticket PORT FILE: a full TLS 1.3 handshake that saves its session (with a
@@ -97,7 +97,7 @@ recorded() {
     grep -c -- "$1" "$REC_OUT" || true
 }
 
-# decided_is N: the early-data results (but too_large), over A and B, add up to N.
+# decided_is N: the early-data results (but too_large), over A, B and D, add up to N.
 decided_is() {
     [ $(($(ed_all accepted) + $(ed_all replayed) + $(ed_all unavailable) + $(ed_all stale))) \
         -eq "$1" ]
@@ -114,7 +114,8 @@ recorded_is() {
 
 start_ed A 60 16384
 start_ed B 60 16384
-for a in "$A_ADMIN" "$B_ADMIN"; do
+start_ed D 60 16384
+for a in "$A_ADMIN" "$B_ADMIN" "$D_ADMIN"; do
     wait_for metric_is "$a" 1 tessera_memcached_up server="127.0.0.1:$MC_PORT" ||
         fail "memcached not up on admin port $a"
 done
@@ -154,7 +155,11 @@ sta0=$(ed_all stale)
 for ((i = 0; i < REPLAYS; i += BURST)); do
     pids=()
     for ((j = i; j < i + BURST && j < REPLAYS; j++)); do
-        if ((j % 2 == 0)); then port=$A_PORT; else port=$B_PORT; fi
+        case $((j % 3)) in
+        0) port=$A_PORT ;;
+        1) port=$B_PORT ;;
+        *) port=$D_PORT ;;
+        esac
         timeout 30 openssl s_client -connect "127.0.0.1:$port" -tls1_3 -sess_in r.pem \
             -early_data replay.txt </dev/null >"replay-$j.out" 2>&1 &
         pids+=($!)
@@ -179,7 +184,7 @@ log "(b) $REPLAYS attempts: accepted $acc, replayed $rep, unavailable $una, stal
 [ "$acc" -le 1 ] || fail "the same early data was accepted $acc times"
 [ "$rep" -ge $((REPLAYS - 1 - una - sta)) ] || fail "replays not counted as replayed"
 assert_eq "$(recorded "EARLY-REPLAY-$$")" "$acc" "copies of the replayed early data at the backend"
-log "(b) $REPLAYS replays across A and B: accepted at most once, at the backend as often"
+log "(b) $REPLAYS replays across A, B and D: accepted at most once, at the backend as often"
 
 # --- (c) memcached stopped: rejected, resumption still fine, nothing slow ---
 ticket "$A_PORT" s.pem
