@@ -68,7 +68,15 @@ def cmd_quiet(a):
     backends = {int(x) for x in a.backend_ports.split(",") if x}
     rows = []
     for name, pid, admin, ports in insts:
-        c = sl.classify_fds(pid, admin, a.mc_port, set(ports), backends)
+        # A socket between socket() and connect() (a memcached connection
+        # re-opened after a fault) or one closing as the fds are read shows
+        # as "othersock" for a moment: read again for up to 1 s while there
+        # is one.  A socket that stays is still counted.
+        for _ in range(6):
+            c = sl.classify_fds(pid, admin, a.mc_port, set(ports), backends)
+            if c is None or c["othersock"] == 0:
+                break
+            time.sleep(0.2)
         st = sl.proc_status(pid)
         row = {k: "" for k in QUIET_COLUMNS}
         row.update(time="%.3f" % time.time(), label=a.label, instance=name, pid=pid,
