@@ -36,6 +36,7 @@
 #include "sessions.h"
 #include "stats.h"
 #include "tickets.h"
+#include "tlsinfo.h"
 
 /* Which group a certificate belongs to. */
 struct cert_info {
@@ -336,6 +337,9 @@ ctx_use_cert(SSL_CTX *ctx, const struct config_cert *cc, const char *cfgpath, st
         err_set(err, "%s:%d: cannot use private key %s", cfgpath, cc->line, cc->key);
         return -1;
     }
+    /* Described once here rather than in every PROXY v2 header; should
+     * it fail, tlsinfo_describe describes it per connection. */
+    (void)tlsinfo_note_cert(SSL_CTX_get0_certificate(ctx));
     return 0;
 }
 
