@@ -27,6 +27,19 @@ import time
 REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 
 
+def serve(handle, portfile):
+    """Serve `handle` on a free loopback port, written as "PORT n" to portfile."""
+
+    async def main():
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        with open(portfile, "w") as f:
+            f.write("PORT %d\n" % srv.sockets[0].getsockname()[1])
+        async with srv:
+            await srv.serve_forever()
+
+    asyncio.run(main())
+
+
 def backend(portfile, logpath):
     log = open(logpath, "a", buffering=1)
 
@@ -51,14 +64,7 @@ def backend(portfile, logpath):
         finally:
             writer.close()
 
-    async def main():
-        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-        with open(portfile, "w") as f:
-            f.write("PORT %d\n" % srv.sockets[0].getsockname()[1])
-        async with srv:
-            await srv.serve_forever()
-
-    asyncio.run(main())
+    serve(handle, portfile)
 
 
 def delay(portfile, logpath, target, delay_ms):
@@ -109,14 +115,7 @@ def delay(portfile, logpath, target, delay_ms):
         cwriter.close()
         swriter.close()
 
-    async def main():
-        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-        with open(portfile, "w") as f:
-            f.write("PORT %d\n" % srv.sockets[0].getsockname()[1])
-        async with srv:
-            await srv.serve_forever()
-
-    asyncio.run(main())
+    serve(handle, portfile)
 
 
 def cpu_ns(pid):
