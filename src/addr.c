@@ -174,6 +174,18 @@ addr_format(const struct addr *a, char *buf, size_t len)
 }
 
 bool
+addr_is_any(const struct addr *a)
+{
+    if (a->ss.ss_family == AF_INET) {
+        return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    }
+    if (a->ss.ss_family == AF_INET6) {
+        return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+    }
+    return false;
+}
+
+bool
 addr_is_loopback(const struct addr *a)
 {
     if (a->ss.ss_family == AF_INET) {

@@ -29,6 +29,8 @@ int addr_parse(const char *text, bool allow_port0, struct addr *out, const char 
 /* Format as "1.2.3.4:443" or "[::1]:443" into buf (at least 64 bytes). */
 const char *addr_format(const struct addr *a, char *buf, size_t len);
 bool addr_is_loopback(const struct addr *a);
+/* 0.0.0.0 or [::]: a listener on it accepts for every local address. */
+bool addr_is_any(const struct addr *a);
 /* Parse "10.0.0.0/8", "::1/128" or a bare address (full-length prefix). */
 int cidr_parse(const char *text, struct cidr *out, const char **why);
 bool cidr_match(const struct cidr *c, const struct sockaddr *sa);

@@ -457,7 +457,11 @@ conn_queue_proxy(struct conn *c, bool in_front)
         conn_client(c, &local);
         a.src = local.ss;
         local.len = sizeof(local.ss);
-        if (getsockname(c->r.cfd, (struct sockaddr *)&local.ss, &local.len) == 0) {
+        /* The address reached is the listener's, unless it listens on all
+         * of them: only then ask the socket. */
+        if (!addr_is_any(&conn_frontend(c)->listen)) {
+            a.dst = conn_frontend(c)->listen.ss;
+        } else if (getsockname(c->r.cfd, (struct sockaddr *)&local.ss, &local.len) == 0) {
             a.dst = local.ss;
         }
     }

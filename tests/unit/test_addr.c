@@ -142,6 +142,28 @@ test_format_small_buffer(void **state)
 }
 
 static void
+test_any(void **state)
+{
+    static const struct {
+        const char *text;
+        bool any;
+    } cases[] = {
+        {"0.0.0.0:1", true}, {"*:1", true},      {"127.0.0.1:1", false},
+        {"[::]:1", true},    {"[::1]:1", false}, {"[::ffff:0.0.0.0]:1", false},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct addr a;
+
+        assert_int_equal(addr_parse(cases[i].text, false, &a, NULL), 0);
+        if (addr_is_any(&a) != cases[i].any) {
+            fail_msg("addr_is_any(%s) != %d", cases[i].text, cases[i].any);
+        }
+    }
+}
+
+static void
 test_loopback(void **state)
 {
     static const struct {
@@ -296,8 +318,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_ok),        cmocka_unit_test(test_parse_bad),
         cmocka_unit_test(test_port_byte_order), cmocka_unit_test(test_format_small_buffer),
-        cmocka_unit_test(test_loopback),        cmocka_unit_test(test_cidr_parse),
-        cmocka_unit_test(test_cidr_match),
+        cmocka_unit_test(test_loopback),        cmocka_unit_test(test_any),
+        cmocka_unit_test(test_cidr_parse),      cmocka_unit_test(test_cidr_match),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
