@@ -22,6 +22,7 @@
 #      frontends: relayed, and resumed across instances;
 #  (g) (run before d) a HelloRetryRequest: early data rejected, Reused,
 #      nothing at the backend, not counted as stale.
+# subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2119,SC2153,SC2154
 . "$(dirname "$0")/lib.sh"
 
