@@ -25,6 +25,11 @@ current_of() {
                         END { print d, e, c }'
 }
 
+# readings: the three instances' current_of, for a failure message.
+readings() {
+    echo "$(current_of "$A_ADMIN") / $(current_of "$B_ADMIN") / $(current_of "$C_ADMIN")"
+}
+
 # no_split: the instances that are not degraded encrypt with one key.  The
 # three are read one after another, so an epoch boundary can fall between
 # two readings (and an instance turns over at its first refresh after the
@@ -38,16 +43,14 @@ no_split() {
         [ "$deg" = false ] || continue
         [[ $ep =~ ^[0-9]+$ ]] || fail "no current cluster key on $a: $(current_of "$a")"
         if [ -n "$seen" ] && [ "$ep" = "$seen_ep" ] && [ "$fp" != "$seen" ]; then
-            fail "split keyring: $seen and $fp for epoch $ep ($(current_of "$A_ADMIN") /" \
-                "$(current_of "$B_ADMIN") / $(current_of "$C_ADMIN"))"
+            fail "split keyring: $seen and $fp for epoch $ep ($(readings))"
         fi
         seen=$fp seen_ep=$ep
         if [ -z "$lo" ] || [ "$ep" -lt "$lo" ]; then lo=$ep; fi
         if [ -z "$hi" ] || [ "$ep" -gt "$hi" ]; then hi=$ep; fi
     done
     if [ -n "$lo" ] && [ "$hi" != "$lo" ]; then
-        [ $((hi - lo)) -eq 1 ] || fail "current keys $((hi - lo)) epochs apart" \
-            "($(current_of "$A_ADMIN") / $(current_of "$B_ADMIN") / $(current_of "$C_ADMIN"))"
+        [ $((hi - lo)) -eq 1 ] || fail "current keys $((hi - lo)) epochs apart ($(readings))"
         AT_BOUNDARY=$((AT_BOUNDARY + 1))
     fi
     SAMPLES=$((SAMPLES + 1))
@@ -93,8 +96,7 @@ all_agree() {
     a=$(current_of "$A_ADMIN") && b=$(current_of "$B_ADMIN") && c=$(current_of "$C_ADMIN") &&
         [ "$a" = "$b" ] && [ "$b" = "$c" ] && [[ "$a" =~ ^false\ [0-9]+\ [0-9a-f]{8}$ ]]
 }
-WAIT_FOR_LIMIT=15 wait_for all_agree || fail "A, B and C do not agree:" \
-    "$(current_of "$A_ADMIN") / $(current_of "$B_ADMIN") / $(current_of "$C_ADMIN")"
+WAIT_FOR_LIMIT=15 wait_for all_agree || fail "A, B and C do not agree: $(readings)"
 new_session "$A_PORT" pre13.pem -tls1_3
 new_session "$B_PORT" pre12.pem -tls1_2
 
@@ -138,8 +140,7 @@ log "the keyring's entries were written to the fallback server $moved"
 start_memcached "${PORTS[$G]}"
 log "restarted memcached ${PORTS[$G]} empty"
 rounds "$PHASE" "placement server back, empty"
-WAIT_FOR_LIMIT=15 wait_for all_agree || fail "A, B and C do not agree at the end:" \
-    "$(current_of "$A_ADMIN") / $(current_of "$B_ADMIN") / $(current_of "$C_ADMIN")"
+WAIT_FOR_LIMIT=15 wait_for all_agree || fail "A, B and C do not agree at the end: $(readings)"
 for p in "$A_PORT" "$B_PORT" "$C_PORT"; do
     offer "$p" pre13.pem -tls1_3
     assert_eq "$R" Reused "TLS 1.3 ticket made on A before the kill, offered to port $p"
