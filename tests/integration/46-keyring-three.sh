@@ -129,13 +129,22 @@ WAIT_FOR_LIMIT=$((ROTATE + 5)) wait_for room || fail "no room in the epoch"
 stop_memcached "${PIDS[$G]}"
 log "killed memcached ${PORTS[$G]}"
 rounds "$PHASE" "placement server killed"
-# The instances moved to the fallback placement and wrote their keys there.
-moved=
-for i in 0 1 2; do
-    [ "$i" = "$G" ] && continue
-    mc_tool keys "${PORTS[$i]}" | grep -q "^${PREFIX}stek:" && moved=${PORTS[$i]}
-done
-[ -n "$moved" ] || fail "no other server holds the keyring's entries after the kill"
+# The instances moved to the fallback placement and wrote their keys there:
+# once the prober has marked the server down (three probes, about 3 s) and a
+# refresh (1 s) has run.  Polled: on a busy machine the rounds above may end
+# before that.
+moved_to() {
+    local i
+    for i in 0 1 2; do
+        [ "$i" = "$G" ] && continue
+        mc_tool keys "${PORTS[$i]}" | grep -q "^${PREFIX}stek:" && echo "${PORTS[$i]}" && return 0
+    done
+    return 1
+}
+WAIT_FOR_LIMIT=15 wait_for moved_to >/dev/null ||
+    fail "no other server holds the keyring's entries 15 s after the rounds that followed the kill:" \
+        "$(readings)"
+moved=$(moved_to)
 log "the keyring's entries were written to the fallback server $moved"
 start_memcached "${PORTS[$G]}"
 log "restarted memcached ${PORTS[$G]} empty"

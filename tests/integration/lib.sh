@@ -158,6 +158,16 @@ now_ms() {
     date +%s%3N
 }
 
+# log_ms FILE REGEX: the time, in milliseconds since the epoch, of the last
+# line of tessera's log FILE that matches REGEX (grep -E); empty if none.  A
+# bound on how long tessera took is read from its own timestamps, so the
+# time this shell needs to notice the change is not part of it.
+log_ms() {
+    local ts
+    ts=$(grep -E -- "$2" "$1" | tail -n 1 | cut -d' ' -f1)
+    [ -n "$ts" ] && date -d "$ts" +%s%3N
+}
+
 # True while a TCP connection to 127.0.0.1:PORT succeeds.
 port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
