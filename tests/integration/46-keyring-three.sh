@@ -133,18 +133,20 @@ rounds "$PHASE" "placement server killed"
 # once the prober has marked the server down (three probes, about 3 s) and a
 # refresh (1 s) has run.  Polled: on a busy machine the rounds above may end
 # before that.
+# moved_to: true once a server other than the killed one holds them; sets
+# moved to its port (wait_for runs it in this shell).
+moved=
 moved_to() {
     local i
     for i in 0 1 2; do
         [ "$i" = "$G" ] && continue
-        mc_tool keys "${PORTS[$i]}" | grep -q "^${PREFIX}stek:" && echo "${PORTS[$i]}" && return 0
+        mc_tool keys "${PORTS[$i]}" | grep -q "^${PREFIX}stek:" && moved=${PORTS[$i]} && return 0
     done
     return 1
 }
-WAIT_FOR_LIMIT=15 wait_for moved_to >/dev/null ||
+WAIT_FOR_LIMIT=15 wait_for moved_to ||
     fail "no other server holds the keyring's entries 15 s after the rounds that followed the kill:" \
         "$(readings)"
-moved=$(moved_to)
 log "the keyring's entries were written to the fallback server $moved"
 start_memcached "${PORTS[$G]}"
 log "restarted memcached ${PORTS[$G]} empty"
