@@ -31,6 +31,8 @@ import sys
 import threading
 import time
 
+from soaklib import started
+
 stop = threading.Event()
 lock = threading.Lock()
 counts = {}
@@ -165,6 +167,7 @@ def main():
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    started(a.out)
     threads = []
     for fn in (one_garbage, one_halfhello, one_halfhello, one_connclose):
         t = threading.Thread(target=loop, args=(fn, a.port, a.handshake_timeout, a.pause),

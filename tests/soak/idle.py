@@ -21,6 +21,8 @@ import ssl
 import sys
 import time
 
+from soaklib import started
+
 REQUEST = b"GET / HTTP/1.1\r\nHost: soak\r\n\r\n"
 stop = False
 
@@ -92,6 +94,7 @@ def main():
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    started(a.out)
     ctxs = contexts()
     c = dict(opened=0, errors=0, dropped=0, final_ok=0, final_failed=0)
     held = []

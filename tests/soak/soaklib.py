@@ -15,6 +15,13 @@ LOAD_FRONTENDS = ("web", "bulk")
 HOSTILE_FRONTEND = "hostile"
 
 
+def started(out):
+    """Say that a load client, writing its report to OUT, now handles SIGTERM:
+    creates OUT's ".started" sibling, which scripts/soak waits for before it
+    stops a chunk (a client stopped before this point dies without a report)."""
+    open(os.path.splitext(out)[0] + ".started", "w").close()
+
+
 def fetch_metrics(port, timeout=5.0):
     """GET /metrics from 127.0.0.1:PORT; returns the parsed samples
     ({(name, ((label, value), ...)): float}) or None when the endpoint does
