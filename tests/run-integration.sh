@@ -7,8 +7,9 @@
 # under a time limit of TESSERA_TEST_TIMEOUT seconds (240; a test that
 # needs more, e.g. because it waits for epochs to pass, says so in a header
 # line "# timeout: N", which raises its own limit to N).  Prints "PASS
-# name" or "FAIL name" per test (with the test's output and the last 50
-# lines of each log for a failure) and ends with "N passed, N failed".
+# name (Ns)" or "FAIL name (Ns)" per test, N its wall time in seconds (with
+# the test's output and the last 50 lines of each log for a failure), then
+# the five slowest tests and the total, and ends with "N passed, N failed".
 # Exits 0 iff nothing failed.
 #
 # Environment:
@@ -32,6 +33,7 @@ subset=${TESSERA_TEST_SUBSET:-}
 passed=0
 failed=0
 failed_names=()
+timings=()
 
 tests=()
 if [ $# -gt 0 ]; then
@@ -66,11 +68,12 @@ for t in "${tests[@]}"; do
     TESSERA_TEST_DIR=$dir timeout -k 10 "$tlimit" bash "$t" >"$dir/test-output.txt" 2>&1 </dev/null
     rc=$?
     took=$((SECONDS - start))
+    timings+=("$took $name")
     if [ $rc -eq 0 ]; then
-        echo "PASS $name"
+        echo "PASS $name (${took}s)"
         passed=$((passed + 1))
     else
-        echo "FAIL $name"
+        echo "FAIL $name (${took}s)"
         if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
             echo "---- $name: timed out after ${tlimit}s ----"
         else
@@ -90,6 +93,11 @@ for t in "${tests[@]}"; do
     rm -rf "$dir"
 done
 
+if [ ${#timings[@]} -gt 0 ]; then
+    printf '%s\n' "${timings[@]}" | sort -rn | head -n 5 |
+        awk '{ s = s sep $2 " " $1 "s"; sep = ", " } END { print "slowest: " s }'
+    printf '%s\n' "${timings[@]}" | awk '{ t += $1 } END { print "total: " t "s in " NR " tests" }'
+fi
 if [ $failed -gt 0 ]; then
     echo "failed: ${failed_names[*]}"
 fi
