@@ -21,7 +21,10 @@
 #  (f) (run before d) TLS 1.2 and TLS 1.3 without early data on the same
 #      frontends: relayed, and resumed across instances;
 #  (g) (run before d) a HelloRetryRequest: early data rejected, Reused,
-#      nothing at the backend, not counted as stale.
+#      nothing at the backend, not counted as stale;
+#  (h) (last) memcached killed (SIGKILL): early data rejected
+#      (unavailable), resumption still succeeds, nothing at the backend,
+#      nothing slow, as in (c).
 # subset: tsan
 # shellcheck source=tests/integration/lib.sh disable=SC2034,SC2119,SC2153,SC2154
 . "$(dirname "$0")/lib.sh"
@@ -260,6 +263,27 @@ wait_for metric_is "$C_ADMIN" 1 tessera_early_data_total result=too_large ||
 # reached the backend and the connection ended.
 assert_eq "$(recorded BBBBBBBB)" 0 "oversized early data at the backend"
 log "(e) 4000 bytes of early data over max_early_data 1024: refused, too_large"
+
+# --- (h) memcached killed: no record can be written, rejected, still fast ---
+# Unlike (c), the server is gone (SIGKILL: connections reset, reconnects
+# refused), so the add fails on a dead socket or is never sent while the
+# breaker is open; either way the early data is unavailable, fail closed.
+ticket "$A_PORT" k.pem
+printf 'EARLY-KILLED-%s\n' $$ >killed.txt
+un0=$(ed "$B_ADMIN" unavailable)
+acc0=$(ed "$B_ADMIN" accepted)
+stop_memcached "$MC_PID"
+for i in 1 2 3 4 5; do
+    early "$B_PORT" k.pem killed.txt
+    assert_eq "$ED" rejected "early data with memcached killed (attempt $i)"
+    assert_eq "$R" Reused "resumption with memcached killed (attempt $i)"
+done
+wait_for metric_is "$B_ADMIN" $((un0 + 5)) tessera_early_data_total result=unavailable ||
+    fail "unavailable on B did not move by 5 (now $(ed "$B_ADMIN" unavailable), was $un0)"
+assert_eq "$(ed "$B_ADMIN" accepted)" "$acc0" "accepted on B with memcached killed"
+assert_eq "$(recorded "EARLY-KILLED-$$")" 0 "early data at the backend with memcached killed"
+no_slow "$B_ADMIN" "$WAIT_LE" "$HS_LE" "memcached killed"
+log "(h) memcached killed: early data rejected 5 times, every resumption Reused, none slow"
 
 TESSERA_PID=$C_PID
 stop_tessera || fail "tessera C exited with $?"
