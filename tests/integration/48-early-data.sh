@@ -96,6 +96,17 @@ early() {
     R=$(sed -n 's/^\(Reused\|New\), .*/\1/p' "$SCLIENT_OUT" | head -n 1)
 }
 
+# rejected_5 PORT SESSION DATAFILE WHEN: five attempts, each with its early
+# data rejected and SESSION resumed (the memcached fault cases, (c) and (h)).
+rejected_5() {
+    local i
+    for i in 1 2 3 4 5; do
+        early "$1" "$2" "$3"
+        assert_eq "$ED" rejected "early data $4 (attempt $i)"
+        assert_eq "$R" Reused "resumption $4 (attempt $i)"
+    done
+}
+
 # recorded TEXT: how many times TEXT reached the backend.
 recorded() {
     grep -c -- "$1" "$REC_OUT" || true
@@ -195,11 +206,7 @@ ticket "$A_PORT" s.pem
 printf 'EARLY-STOPPED-%s\n' $$ >stopped.txt
 un0=$(ed "$B_ADMIN" unavailable)
 kill -STOP "$MC_PID"
-for i in 1 2 3 4 5; do
-    early "$B_PORT" s.pem stopped.txt
-    assert_eq "$ED" rejected "early data while memcached is stopped (attempt $i)"
-    assert_eq "$R" Reused "resumption while memcached is stopped (attempt $i)"
-done
+rejected_5 "$B_PORT" s.pem stopped.txt "while memcached is stopped"
 kill -CONT "$MC_PID"
 assert_eq "$(($(ed "$B_ADMIN" unavailable) - un0))" 5 "unavailable on B"
 assert_eq "$(recorded "EARLY-STOPPED-$$")" 0 "early data at the backend while memcached stopped"
@@ -273,11 +280,7 @@ printf 'EARLY-KILLED-%s\n' $$ >killed.txt
 un0=$(ed "$B_ADMIN" unavailable)
 acc0=$(ed "$B_ADMIN" accepted)
 stop_memcached "$MC_PID"
-for i in 1 2 3 4 5; do
-    early "$B_PORT" k.pem killed.txt
-    assert_eq "$ED" rejected "early data with memcached killed (attempt $i)"
-    assert_eq "$R" Reused "resumption with memcached killed (attempt $i)"
-done
+rejected_5 "$B_PORT" k.pem killed.txt "with memcached killed"
 wait_for metric_is "$B_ADMIN" $((un0 + 5)) tessera_early_data_total result=unavailable ||
     fail "unavailable on B did not move by 5 (now $(ed "$B_ADMIN" unavailable), was $un0)"
 assert_eq "$(ed "$B_ADMIN" accepted)" "$acc0" "accepted on B with memcached killed"
